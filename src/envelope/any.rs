@@ -1,0 +1,352 @@
+//! An envelope in any state, for storage, collections and run-time dispatch.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::Envelope;
+use super::history::Transition;
+use super::lifecycle::FailOutcome;
+use super::state::{
+    Acknowledged, DeliveryStatus, Dispatched, Failed, Pending, Processed, Retrying, Skipped, State,
+};
+use crate::retry::RetryPolicy;
+
+/// An envelope whose state is known only at run time: one variant per state.
+///
+/// Every typed envelope converts into it with `From`; it converts back with
+/// `TryFrom`, which checks the state and hands the envelope back on a mismatch:
+///
+/// ```
+/// use integration_automation_patterns::{AnyEnvelope, Envelope, state::{Pending, Retrying}};
+///
+/// let envelope = Envelope::builder()
+///     .event_id("evt-1")
+///     .event_type("crm.contact.created")
+///     .source_system("crm")
+///     .payload(serde_json::json!({}))
+///     .build()?;
+/// let any = AnyEnvelope::from(envelope);
+/// let wrong = Envelope::<Retrying>::try_from(any).unwrap_err();
+/// assert_eq!(wrong.to_string(), "expected an envelope in state `retrying`, found `pending` (event_id \"evt-1\")");
+/// let back: Envelope<Pending> = wrong.into_envelope().try_into()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "an envelope that is dropped is an event that is lost"]
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyEnvelope<P = serde_json::Value> {
+    /// See [`Pending`].
+    Pending(Envelope<Pending, P>),
+    /// See [`Dispatched`].
+    Dispatched(Envelope<Dispatched, P>),
+    /// See [`Acknowledged`].
+    Acknowledged(Envelope<Acknowledged, P>),
+    /// See [`Processed`].
+    Processed(Envelope<Processed, P>),
+    /// See [`Retrying`].
+    Retrying(Envelope<Retrying, P>),
+    /// See [`Failed`].
+    Failed(Envelope<Failed, P>),
+    /// See [`Skipped`].
+    Skipped(Envelope<Skipped, P>),
+}
+
+/// Runs `$body` with `$e` bound to the typed envelope inside `$any`, whatever its state.
+macro_rules! each_state {
+    ($any:expr, $e:ident => $body:expr) => {
+        match $any {
+            AnyEnvelope::Pending($e) => $body,
+            AnyEnvelope::Dispatched($e) => $body,
+            AnyEnvelope::Acknowledged($e) => $body,
+            AnyEnvelope::Processed($e) => $body,
+            AnyEnvelope::Retrying($e) => $body,
+            AnyEnvelope::Failed($e) => $body,
+            AnyEnvelope::Skipped($e) => $body,
+        }
+    };
+}
+pub(crate) use each_state;
+
+impl<P> AnyEnvelope<P> {
+    /// `envelope` as a variant of the state `status`.
+    pub(crate) fn with_status<S: State>(envelope: Envelope<S, P>, status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Pending => AnyEnvelope::Pending(envelope.into_state()),
+            DeliveryStatus::Dispatched => AnyEnvelope::Dispatched(envelope.into_state()),
+            DeliveryStatus::Acknowledged => AnyEnvelope::Acknowledged(envelope.into_state()),
+            DeliveryStatus::Processed => AnyEnvelope::Processed(envelope.into_state()),
+            DeliveryStatus::Retrying => AnyEnvelope::Retrying(envelope.into_state()),
+            DeliveryStatus::Failed => AnyEnvelope::Failed(envelope.into_state()),
+            DeliveryStatus::Skipped => AnyEnvelope::Skipped(envelope.into_state()),
+        }
+    }
+
+    /// The delivery state.
+    pub fn status(&self) -> DeliveryStatus {
+        each_state!(self, e => e.status())
+    }
+
+    /// See [`Envelope::event_id`].
+    pub fn event_id(&self) -> &str {
+        each_state!(self, e => e.event_id())
+    }
+
+    /// See [`Envelope::event_type`].
+    pub fn event_type(&self) -> &str {
+        each_state!(self, e => e.event_type())
+    }
+
+    /// See [`Envelope::source_system`].
+    pub fn source_system(&self) -> &str {
+        each_state!(self, e => e.source_system())
+    }
+
+    /// See [`Envelope::payload`].
+    pub fn payload(&self) -> &P {
+        each_state!(self, e => e.payload())
+    }
+
+    /// See [`Envelope::correlation_id`].
+    pub fn correlation_id(&self) -> Option<&str> {
+        each_state!(self, e => e.correlation_id())
+    }
+
+    /// See [`Envelope::schema_version`].
+    pub fn schema_version(&self) -> &str {
+        each_state!(self, e => e.schema_version())
+    }
+
+    /// See [`Envelope::created_at`].
+    pub fn created_at(&self) -> DateTime<Utc> {
+        each_state!(self, e => e.created_at())
+    }
+
+    /// See [`Envelope::attempt_count`].
+    pub fn attempt_count(&self) -> u32 {
+        each_state!(self, e => e.attempt_count())
+    }
+
+    /// See [`Envelope::retry_policy`].
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        each_state!(self, e => e.retry_policy())
+    }
+
+    /// See [`Envelope::tags`].
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        each_state!(self, e => e.tags())
+    }
+
+    /// See [`Envelope::is_terminal`].
+    pub fn is_terminal(&self) -> bool {
+        self.status().is_terminal()
+    }
+
+    /// See [`Envelope::history`].
+    pub fn history(&self) -> &[Transition] {
+        each_state!(self, e => e.history())
+    }
+
+    /// See [`Envelope::last_transition`].
+    pub fn last_transition(&self) -> Option<&Transition> {
+        each_state!(self, e => e.last_transition())
+    }
+
+    /// See [`Envelope::to_audit_line`].
+    pub fn to_audit_line(&self) -> String {
+        each_state!(self, e => e.to_audit_line())
+    }
+
+    /// Applies `operation` if it is legal from the current state, recording `at`;
+    /// otherwise hands the envelope back unchanged inside the error.
+    ///
+    /// This is the run-time counterpart of the typed transitions, and calls them.
+    pub fn apply_at(
+        self,
+        operation: Operation,
+        at: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, IllegalTransition<P>> {
+        use AnyEnvelope as A;
+        use Operation as Op;
+        Ok(match (self, operation) {
+            (A::Pending(e), Op::Dispatch) => e.dispatch_at(at).into(),
+            (A::Retrying(e), Op::Dispatch) => e.dispatch_at(at).into(),
+            (A::Dispatched(e), Op::Acknowledge) => e.acknowledge_at(at).into(),
+            (A::Dispatched(e), Op::Process) => e.process_at(at).into(),
+            (A::Acknowledged(e), Op::Process) => e.process_at(at).into(),
+            (A::Dispatched(e), Op::Fail(reason)) => e.fail_at(reason, at).into(),
+            (A::Acknowledged(e), Op::Fail(reason)) => e.fail_at(reason, at).into(),
+            (A::Dispatched(e), Op::FailPermanently(reason)) => {
+                e.fail_permanently_at(reason, at).into()
+            }
+            (A::Acknowledged(e), Op::FailPermanently(reason)) => {
+                e.fail_permanently_at(reason, at).into()
+            }
+            (A::Pending(e), Op::Skip(reason)) => e.skip_at(reason, at).into(),
+            (A::Retrying(e), Op::Skip(reason)) => e.skip_at(reason, at).into(),
+            (A::Failed(e), Op::Redrive(reason)) => e.redrive_at(reason, at).into(),
+            (envelope, operation) => {
+                return Err(IllegalTransition {
+                    operation,
+                    envelope: Box::new(envelope),
+                });
+            }
+        })
+    }
+}
+
+impl<S: State, P> From<Envelope<S, P>> for AnyEnvelope<P> {
+    fn from(envelope: Envelope<S, P>) -> Self {
+        AnyEnvelope::with_status(envelope, S::STATUS)
+    }
+}
+
+impl<P> From<FailOutcome<P>> for AnyEnvelope<P> {
+    fn from(outcome: FailOutcome<P>) -> Self {
+        match outcome {
+            FailOutcome::Retry(envelope) => AnyEnvelope::Retrying(envelope),
+            FailOutcome::Exhausted(envelope) => AnyEnvelope::Failed(envelope),
+        }
+    }
+}
+
+impl<S: State, P> TryFrom<AnyEnvelope<P>> for Envelope<S, P> {
+    type Error = WrongState<P>;
+
+    fn try_from(any: AnyEnvelope<P>) -> Result<Self, Self::Error> {
+        if any.status() == S::STATUS {
+            Ok(each_state!(any, e => e.into_state()))
+        } else {
+            Err(WrongState {
+                expected: S::STATUS,
+                envelope: Box::new(any),
+            })
+        }
+    }
+}
+
+/// A transition asked of an [`AnyEnvelope`] at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// See [`Envelope::dispatch`].
+    Dispatch,
+    /// See [`Envelope::acknowledge`].
+    Acknowledge,
+    /// See [`Envelope::process`].
+    Process,
+    /// See [`Envelope::fail`], with the reason.
+    Fail(String),
+    /// See [`Envelope::fail_permanently`], with the reason.
+    FailPermanently(String),
+    /// See [`Envelope::skip`], with the reason.
+    Skip(String),
+    /// See [`Envelope::redrive`], with the reason.
+    Redrive(String),
+}
+
+impl Operation {
+    /// The name of the transition, as the method that performs it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Dispatch => "dispatch",
+            Operation::Acknowledge => "acknowledge",
+            Operation::Process => "process",
+            Operation::Fail(_) => "fail",
+            Operation::FailPermanently(_) => "fail_permanently",
+            Operation::Skip(_) => "skip",
+            Operation::Redrive(_) => "redrive",
+        }
+    }
+}
+
+/// An envelope was not in the state asked for; the envelope is inside, unchanged.
+#[derive(Clone, PartialEq)]
+pub struct WrongState<P = serde_json::Value> {
+    expected: DeliveryStatus,
+    envelope: Box<AnyEnvelope<P>>,
+}
+
+impl<P> WrongState<P> {
+    /// The state that was asked for.
+    pub fn expected(&self) -> DeliveryStatus {
+        self.expected
+    }
+
+    /// The state the envelope is in.
+    pub fn found(&self) -> DeliveryStatus {
+        self.envelope.status()
+    }
+
+    /// The envelope, unchanged.
+    pub fn into_envelope(self) -> AnyEnvelope<P> {
+        *self.envelope
+    }
+}
+
+impl<P> fmt::Display for WrongState<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expected an envelope in state `{}`, found `{}` (event_id {:?})",
+            self.expected,
+            self.found(),
+            self.envelope.event_id()
+        )
+    }
+}
+
+impl<P> fmt::Debug for WrongState<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrongState")
+            .field("expected", &self.expected)
+            .field("found", &self.found())
+            .field("event_id", &self.envelope.event_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> std::error::Error for WrongState<P> {}
+
+/// An operation that is not legal from the envelope's state; the envelope is
+/// inside, unchanged.
+#[derive(Clone, PartialEq)]
+pub struct IllegalTransition<P = serde_json::Value> {
+    operation: Operation,
+    envelope: Box<AnyEnvelope<P>>,
+}
+
+impl<P> IllegalTransition<P> {
+    /// The operation that was refused.
+    pub fn operation(&self) -> &Operation {
+        &self.operation
+    }
+
+    /// The envelope, unchanged.
+    pub fn into_envelope(self) -> AnyEnvelope<P> {
+        *self.envelope
+    }
+}
+
+impl<P> fmt::Display for IllegalTransition<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot {} an envelope in state `{}` (event_id {:?})",
+            self.operation.name(),
+            self.envelope.status(),
+            self.envelope.event_id()
+        )
+    }
+}
+
+impl<P> fmt::Debug for IllegalTransition<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IllegalTransition")
+            .field("operation", &self.operation)
+            .field("status", &self.envelope.status())
+            .field("event_id", &self.envelope.event_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> std::error::Error for IllegalTransition<P> {}

@@ -1,0 +1,234 @@
+//! The typed builder of a new envelope.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::Envelope;
+use super::error::{EnvelopeError, Field, check_text};
+use super::state::Pending;
+use crate::retry::RetryPolicy;
+use crate::slot::{IsSet, IsUnset, Set, Unset};
+
+/// Markers naming the required parts of an [`EnvelopeBuilder`], as they appear
+/// in compiler errors.
+#[allow(non_camel_case_types)]
+pub mod field {
+    /// The event id (its idempotency key).
+    #[derive(Debug)]
+    pub enum event_id {}
+    /// The event type.
+    #[derive(Debug)]
+    pub enum event_type {}
+    /// The source system.
+    #[derive(Debug)]
+    pub enum source_system {}
+    /// The payload.
+    #[derive(Debug)]
+    pub enum payload {}
+}
+
+impl Envelope<Pending> {
+    /// Starts building a new, `Pending` envelope.
+    ///
+    /// `event_id`, `event_type`, `source_system` and `payload` are required,
+    /// each exactly once: `build` does not exist until all four are set, and a
+    /// setter does not exist once its part is set. The payload may be of any
+    /// type; it is `serde_json::Value` unless you pass another.
+    ///
+    /// ```
+    /// use integration_automation_patterns::{Envelope, RetryPolicy};
+    /// use serde_json::json;
+    ///
+    /// let envelope = Envelope::builder()
+    ///     .event_id("evt-0001")
+    ///     .event_type("crm.contact.updated")
+    ///     .source_system("crm")
+    ///     .payload(json!({ "contact_id": 42 }))
+    ///     .correlation_id("req-7")
+    ///     .tag("region", "emea")
+    ///     .retry_policy(RetryPolicy::default())
+    ///     .build()?;
+    /// assert_eq!(envelope.attempt_count(), 0);
+    /// # Ok::<(), integration_automation_patterns::EnvelopeError>(())
+    /// ```
+    ///
+    /// Forgetting a required part is a compile error that names it:
+    ///
+    /// ```compile_fail,E0277
+    /// # use integration_automation_patterns::Envelope;
+    /// let envelope = Envelope::builder()
+    ///     .event_id("evt-0001")
+    ///     .event_type("crm.contact.updated")
+    ///     .payload(serde_json::json!({}))
+    ///     .build(); // error: this builder is missing `source_system`
+    /// ```
+    pub fn builder() -> EnvelopeBuilder {
+        EnvelopeBuilder {
+            event_id: Unset,
+            event_type: Unset,
+            source_system: Unset,
+            payload: Unset,
+            optional: OptionalParts::default(),
+        }
+    }
+}
+
+/// Builds an [`Envelope<Pending>`](Envelope); see [`Envelope::builder`].
+///
+/// The four type parameters are the slots of the required parts, in order
+/// `event_id`, `event_type`, `source_system`, `payload`: each is
+/// [`Unset`] until its setter is called. Every setter consumes the builder and
+/// returns one of a new type.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct EnvelopeBuilder<I = Unset, T = Unset, S = Unset, D = Unset> {
+    event_id: I,
+    event_type: T,
+    source_system: S,
+    payload: D,
+    optional: OptionalParts,
+}
+
+/// The parts of an envelope that have defaults.
+#[derive(Clone, Debug, Default)]
+struct OptionalParts {
+    correlation_id: Option<String>,
+    schema_version: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    retry_policy: RetryPolicy,
+    tags: BTreeMap<String, String>,
+}
+
+impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
+    /// The globally unique id of the event, its idempotency key. Required.
+    pub fn event_id(self, event_id: impl Into<String>) -> EnvelopeBuilder<Set<String>, T, S, D>
+    where
+        I: IsUnset<field::event_id>,
+    {
+        EnvelopeBuilder {
+            event_id: Set(event_id.into()),
+            event_type: self.event_type,
+            source_system: self.source_system,
+            payload: self.payload,
+            optional: self.optional,
+        }
+    }
+
+    /// What happened, by convention `<domain>.<entity>.<action>`. Required.
+    pub fn event_type(self, event_type: impl Into<String>) -> EnvelopeBuilder<I, Set<String>, S, D>
+    where
+        T: IsUnset<field::event_type>,
+    {
+        EnvelopeBuilder {
+            event_id: self.event_id,
+            event_type: Set(event_type.into()),
+            source_system: self.source_system,
+            payload: self.payload,
+            optional: self.optional,
+        }
+    }
+
+    /// The system the event comes from. Required.
+    pub fn source_system(
+        self,
+        source_system: impl Into<String>,
+    ) -> EnvelopeBuilder<I, T, Set<String>, D>
+    where
+        S: IsUnset<field::source_system>,
+    {
+        EnvelopeBuilder {
+            event_id: self.event_id,
+            event_type: self.event_type,
+            source_system: Set(source_system.into()),
+            payload: self.payload,
+            optional: self.optional,
+        }
+    }
+
+    /// The business data. Required. Keep it small: ids and a change summary
+    /// rather than whole records.
+    pub fn payload<P>(self, payload: P) -> EnvelopeBuilder<I, T, S, Set<P>>
+    where
+        D: IsUnset<field::payload>,
+    {
+        EnvelopeBuilder {
+            event_id: self.event_id,
+            event_type: self.event_type,
+            source_system: self.source_system,
+            payload: Set(payload),
+            optional: self.optional,
+        }
+    }
+
+    /// The workflow, request or transaction the event belongs to (default none).
+    pub fn correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+        self.optional.correlation_id = Some(correlation_id.into());
+        self
+    }
+
+    /// The version of the payload's schema (default `"1.0"`).
+    pub fn schema_version(mut self, schema_version: impl Into<String>) -> Self {
+        self.optional.schema_version = Some(schema_version.into());
+        self
+    }
+
+    /// When the event was created (default: the time `build` is called).
+    pub fn created_at(mut self, created_at: DateTime<Utc>) -> Self {
+        self.optional.created_at = Some(created_at);
+        self
+    }
+
+    /// The retry budget and backoff (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, retry_policy: RetryPolicy) -> Self {
+        self.optional.retry_policy = retry_policy;
+        self
+    }
+
+    /// Adds a tag; a later tag with the same key replaces the earlier one.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.optional.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// The `Pending` envelope, or the first text part that is empty or holds a
+    /// control character (ids, type, source, correlation id, schema version,
+    /// tag keys).
+    pub fn build(self) -> Result<Envelope<Pending, D::Value>, EnvelopeError>
+    where
+        I: IsSet<field::event_id, Value = String>,
+        T: IsSet<field::event_type, Value = String>,
+        S: IsSet<field::source_system, Value = String>,
+        D: IsSet<field::payload>,
+    {
+        let event_id = self.event_id.into_value();
+        let event_type = self.event_type.into_value();
+        let source_system = self.source_system.into_value();
+        let optional = self.optional;
+        let schema_version = optional.schema_version.unwrap_or_else(|| "1.0".to_owned());
+        check_text(Field::EventId, &event_id)?;
+        check_text(Field::EventType, &event_type)?;
+        check_text(Field::SourceSystem, &source_system)?;
+        check_text(Field::SchemaVersion, &schema_version)?;
+        if let Some(correlation_id) = &optional.correlation_id {
+            check_text(Field::CorrelationId, correlation_id)?;
+        }
+        for key in optional.tags.keys() {
+            check_text(Field::TagKey, key)?;
+        }
+        Ok(Envelope {
+            event_id,
+            event_type,
+            source_system,
+            payload: self.payload.into_value(),
+            correlation_id: optional.correlation_id,
+            schema_version,
+            created_at: optional.created_at.unwrap_or_else(Utc::now),
+            attempt_count: 0,
+            retry_policy: optional.retry_policy,
+            tags: optional.tags,
+            history: Vec::new(),
+            state: std::marker::PhantomData,
+        })
+    }
+}

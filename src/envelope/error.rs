@@ -1,0 +1,73 @@
+//! Why an envelope could not be built.
+
+use std::fmt;
+
+/// A text part of an envelope, named in errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The event id.
+    EventId,
+    /// The event type.
+    EventType,
+    /// The source system.
+    SourceSystem,
+    /// The correlation id.
+    CorrelationId,
+    /// The schema version.
+    SchemaVersion,
+    /// The key of a tag.
+    TagKey,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::EventId => "event_id",
+            Field::EventType => "event_type",
+            Field::SourceSystem => "source_system",
+            Field::CorrelationId => "correlation_id",
+            Field::SchemaVersion => "schema_version",
+            Field::TagKey => "tag key",
+        })
+    }
+}
+
+/// Why an envelope's text part was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The part was empty.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The part at fault.
+        field: Field,
+    },
+    /// The part contains a control character (a newline, say), which would
+    /// let it forge log lines or break routing.
+    #[error("{field} {value:?} contains the control character {character:?} at byte {index}")]
+    ControlCharacter {
+        /// The part at fault.
+        field: Field,
+        /// The value given.
+        value: String,
+        /// The first control character in it.
+        character: char,
+        /// Its byte offset in the value.
+        index: usize,
+    },
+}
+
+/// Checks that `value` is a usable text part: not empty, no control character.
+pub(crate) fn check_text(field: Field, value: &str) -> Result<(), EnvelopeError> {
+    if value.is_empty() {
+        return Err(EnvelopeError::Empty { field });
+    }
+    match value.char_indices().find(|(_, c)| c.is_control()) {
+        Some((index, character)) => Err(EnvelopeError::ControlCharacter {
+            field,
+            value: value.to_owned(),
+            character,
+            index,
+        }),
+        None => Ok(()),
+    }
+}

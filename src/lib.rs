@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod envelope;
+pub mod retry;
+pub mod slot;
+
+pub use envelope::state;
+pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};
+pub use retry::RetryPolicy;
+pub use state::DeliveryStatus;

@@ -1,0 +1,7 @@
+//! Rule: only a `Dispatched` envelope can be acknowledged.
+#[path = "../support.rs"]
+mod support;
+
+fn main() {
+    let _ = support::acknowledged().acknowledge();
+}

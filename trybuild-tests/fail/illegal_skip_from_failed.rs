@@ -1,0 +1,7 @@
+//! Rule: only a `Pending` or `Retrying` envelope can be skipped.
+#[path = "../support.rs"]
+mod support;
+
+fn main() {
+    let _ = support::failed().skip("duplicate");
+}
