@@ -1,14 +1,18 @@
 //! The typed builder of a new envelope.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::Envelope;
 use super::error::{EnvelopeError, Field, check_text};
 use super::state::Pending;
+use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
 use crate::slot::{IsSet, IsUnset, Set, Unset};
+
+/// The schema version of an envelope that names none, as in the reference package.
+pub(crate) const DEFAULT_SCHEMA_VERSION: &str = "1.0";
 
 /// Markers naming the required parts of an [`EnvelopeBuilder`], as they appear
 /// in compiler errors.
@@ -63,6 +67,7 @@ impl Envelope<Pending> {
     ///     .payload(serde_json::json!({}))
     ///     .build(); // error: this builder is missing `source_system`
     /// ```
+    #[inline]
     pub fn builder() -> EnvelopeBuilder {
         EnvelopeBuilder {
             event_id: Unset,
@@ -102,6 +107,7 @@ struct OptionalParts {
 
 impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     /// The globally unique id of the event, its idempotency key. Required.
+    #[inline]
     pub fn event_id(self, event_id: impl Into<String>) -> EnvelopeBuilder<Set<String>, T, S, D>
     where
         I: IsUnset<field::event_id>,
@@ -116,6 +122,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     }
 
     /// What happened, by convention `<domain>.<entity>.<action>`. Required.
+    #[inline]
     pub fn event_type(self, event_type: impl Into<String>) -> EnvelopeBuilder<I, Set<String>, S, D>
     where
         T: IsUnset<field::event_type>,
@@ -130,6 +137,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     }
 
     /// The system the event comes from. Required.
+    #[inline]
     pub fn source_system(
         self,
         source_system: impl Into<String>,
@@ -148,6 +156,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
 
     /// The business data. Required. Keep it small: ids and a change summary
     /// rather than whole records.
+    #[inline]
     pub fn payload<P>(self, payload: P) -> EnvelopeBuilder<I, T, S, Set<P>>
     where
         D: IsUnset<field::payload>,
@@ -162,30 +171,35 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     }
 
     /// The workflow, request or transaction the event belongs to (default none).
+    #[inline]
     pub fn correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
         self.optional.correlation_id = Some(correlation_id.into());
         self
     }
 
     /// The version of the payload's schema (default `"1.0"`).
+    #[inline]
     pub fn schema_version(mut self, schema_version: impl Into<String>) -> Self {
         self.optional.schema_version = Some(schema_version.into());
         self
     }
 
     /// When the event was created (default: the time `build` is called).
+    #[inline]
     pub fn created_at(mut self, created_at: DateTime<Utc>) -> Self {
         self.optional.created_at = Some(created_at);
         self
     }
 
     /// The retry budget and backoff (default [`RetryPolicy::default`]).
+    #[inline]
     pub fn retry_policy(mut self, retry_policy: RetryPolicy) -> Self {
         self.optional.retry_policy = retry_policy;
         self
     }
 
     /// Adds a tag; a later tag with the same key replaces the earlier one.
+    #[inline]
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.optional.tags.insert(key.into(), value.into());
         self
@@ -194,6 +208,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     /// The `Pending` envelope, or the first text part that is empty or holds a
     /// control character (ids, type, source, correlation id, schema version,
     /// tag keys).
+    #[inline]
     pub fn build(self) -> Result<Envelope<Pending, D::Value>, EnvelopeError>
     where
         I: IsSet<field::event_id, Value = String>,
@@ -205,18 +220,23 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         let event_type = self.event_type.into_value();
         let source_system = self.source_system.into_value();
         let optional = self.optional;
-        let schema_version = optional.schema_version.unwrap_or_else(|| "1.0".to_owned());
         check_text(Field::EventId, &event_id)?;
         check_text(Field::EventType, &event_type)?;
         check_text(Field::SourceSystem, &source_system)?;
-        check_text(Field::SchemaVersion, &schema_version)?;
+        let schema_version = match optional.schema_version {
+            Some(schema_version) => {
+                check_text(Field::SchemaVersion, &schema_version)?;
+                Cow::Owned(schema_version)
+            }
+            None => Cow::Borrowed(DEFAULT_SCHEMA_VERSION),
+        };
         if let Some(correlation_id) = &optional.correlation_id {
             check_text(Field::CorrelationId, correlation_id)?;
         }
         for key in optional.tags.keys() {
             check_text(Field::TagKey, key)?;
         }
-        Ok(Envelope {
+        Ok(Envelope::from_data(EnvelopeData {
             event_id,
             event_type,
             source_system,
@@ -228,7 +248,6 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             retry_policy: optional.retry_policy,
             tags: optional.tags,
             history: Vec::new(),
-            state: std::marker::PhantomData,
-        })
+        }))
     }
 }

@@ -61,6 +61,14 @@ pub(crate) fn check_text(field: Field, value: &str) -> Result<(), EnvelopeError>
     if value.is_empty() {
         return Err(EnvelopeError::Empty { field });
     }
+    // Fast path, written without early exit so that it vectorizes: printable
+    // ASCII has no control character.
+    let unusual = value
+        .bytes()
+        .fold(false, |found, b| found | !(b' '..0x7f).contains(&b));
+    if !unusual {
+        return Ok(());
+    }
     match value.char_indices().find(|(_, c)| c.is_control()) {
         Some((index, character)) => Err(EnvelopeError::ControlCharacter {
             field,

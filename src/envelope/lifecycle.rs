@@ -36,12 +36,18 @@ impl<P> FailOutcome<P> {
 
 impl<S: State, P> Envelope<S, P> {
     /// Appends the transition from `S` to `T` to the history and changes the type.
+    #[inline]
     fn record<T: State>(mut self, at: DateTime<Utc>, reason: Option<String>) -> Envelope<T, P> {
-        self.history.push(Transition::new(
+        if self.data.history.is_empty() {
+            // Room for a delivery with one retry (dispatch, fail, dispatch,
+            // acknowledge, process) without growing the history again.
+            self.data.history.reserve(6);
+        }
+        self.data.history.push(Transition::new(
             S::STATUS,
             T::STATUS,
             at,
-            self.attempt_count,
+            self.data.attempt_count,
             reason,
         ));
         self.into_state()
@@ -59,11 +65,12 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`dispatch`](Self::dispatch), recorded at `at`.
+    #[inline]
     pub fn dispatch_at(mut self, at: DateTime<Utc>) -> Envelope<Dispatched, P>
     where
         S: CanDispatch,
     {
-        self.attempt_count = self.attempt_count.saturating_add(1);
+        self.data.attempt_count = self.data.attempt_count.saturating_add(1);
         self.record(at, None)
     }
 
@@ -76,6 +83,7 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`acknowledge`](Self::acknowledge), recorded at `at`.
+    #[inline]
     pub fn acknowledge_at(self, at: DateTime<Utc>) -> Envelope<Acknowledged, P>
     where
         S: CanAcknowledge,
@@ -92,6 +100,7 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`process`](Self::process), recorded at `at`.
+    #[inline]
     pub fn process_at(self, at: DateTime<Utc>) -> Envelope<Processed, P>
     where
         S: CanProcess,
@@ -129,12 +138,13 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`fail`](Self::fail), recorded at `at`.
+    #[inline]
     pub fn fail_at(self, reason: impl Into<String>, at: DateTime<Utc>) -> FailOutcome<P>
     where
         S: CanFail,
     {
         let reason = Some(reason.into());
-        if self.retry_policy.is_exhausted(self.attempt_count) {
+        if self.data.retry_policy.is_exhausted(self.data.attempt_count) {
             FailOutcome::Exhausted(self.record(at, reason))
         } else {
             FailOutcome::Retry(self.record(at, reason))
@@ -152,6 +162,7 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`fail_permanently`](Self::fail_permanently), recorded at `at`.
+    #[inline]
     pub fn fail_permanently_at(
         self,
         reason: impl Into<String>,
@@ -173,6 +184,7 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`skip`](Self::skip), recorded at `at`.
+    #[inline]
     pub fn skip_at(self, reason: impl Into<String>, at: DateTime<Utc>) -> Envelope<Skipped, P>
     where
         S: CanSkip,
@@ -192,6 +204,7 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// [`redrive`](Self::redrive), recorded at `at`.
+    #[inline]
     pub fn redrive_at(
         mut self,
         reason: impl Into<String>,
@@ -200,7 +213,7 @@ impl<S: State, P> Envelope<S, P> {
     where
         S: CanRedrive,
     {
-        self.attempt_count = 0;
+        self.data.attempt_count = 0;
         self.record(at, Some(reason.into()))
     }
 
@@ -214,8 +227,10 @@ impl<S: State, P> Envelope<S, P> {
     where
         S: AwaitsRetry,
     {
-        let retry = self.attempt_count.saturating_sub(1);
-        self.retry_policy.jittered_wait(&self.event_id, retry)
+        let retry = self.data.attempt_count.saturating_sub(1);
+        self.data
+            .retry_policy
+            .jittered_wait(&self.data.event_id, retry)
     }
 
     /// When the next attempt is due: the time of the failure plus

@@ -9,6 +9,7 @@ mod lifecycle;
 mod serde;
 pub mod state;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -20,6 +21,7 @@ use state::{DeliveryStatus, State};
 
 pub use self::serde::FormatError;
 pub use any::{AnyEnvelope, IllegalTransition, Operation, WrongState};
+pub use audit::AuditLine;
 pub use builder::{EnvelopeBuilder, field};
 pub use error::{EnvelopeError, Field};
 pub use history::Transition;
@@ -49,60 +51,67 @@ pub use lifecycle::FailOutcome;
 /// must have the effect of processing it once.
 #[must_use = "an envelope that is dropped is an event that is lost"]
 pub struct Envelope<S: State, P = serde_json::Value> {
+    data: Box<EnvelopeData<P>>,
+    state: PhantomData<fn() -> S>,
+}
+
+/// Everything an envelope holds but its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EnvelopeData<P> {
     event_id: String,
     event_type: String,
     source_system: String,
     payload: P,
     correlation_id: Option<String>,
-    schema_version: String,
+    /// Borrowed for the default `"1.0"`, so that most envelopes do not allocate it.
+    schema_version: Cow<'static, str>,
     created_at: DateTime<Utc>,
     attempt_count: u32,
     retry_policy: RetryPolicy,
     tags: BTreeMap<String, String>,
     history: Vec<Transition>,
-    state: PhantomData<fn() -> S>,
 }
 
 impl<S: State, P> Envelope<S, P> {
     /// The globally unique id of this event: its idempotency key.
     pub fn event_id(&self) -> &str {
-        &self.event_id
+        &self.data.event_id
     }
 
     /// What happened, by convention `<domain>.<entity>.<action>`
     /// (`"enrollment.student.updated"`).
     pub fn event_type(&self) -> &str {
-        &self.event_type
+        &self.data.event_type
     }
 
     /// The system the event came from.
     pub fn source_system(&self) -> &str {
-        &self.source_system
+        &self.data.source_system
     }
 
     /// The business data of the event.
     pub fn payload(&self) -> &P {
-        &self.payload
+        &self.data.payload
     }
 
     /// Takes the payload out, dropping the envelope.
     pub fn into_payload(self) -> P {
-        self.payload
+        self.data.payload
     }
 
     /// The workflow, request or transaction this event belongs to, if any.
     pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
+        self.data.correlation_id.as_deref()
     }
 
     /// The version of the payload's schema (default `"1.0"`).
     pub fn schema_version(&self) -> &str {
-        &self.schema_version
+        &self.data.schema_version
     }
 
     /// When the event was created.
     pub fn created_at(&self) -> DateTime<Utc> {
-        self.created_at
+        self.data.created_at
     }
 
     /// The delivery state, as a runtime value: always `S::STATUS`.
@@ -113,17 +122,17 @@ impl<S: State, P> Envelope<S, P> {
     /// How many delivery attempts have been made since the envelope was built
     /// or last redriven.
     pub fn attempt_count(&self) -> u32 {
-        self.attempt_count
+        self.data.attempt_count
     }
 
     /// The retry budget and backoff of this event.
     pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry_policy
+        &self.data.retry_policy
     }
 
     /// Free-form metadata for routing, filtering and observability.
     pub fn tags(&self) -> &BTreeMap<String, String> {
-        &self.tags
+        &self.data.tags
     }
 
     /// Whether no further automatic processing happens in this state
@@ -134,41 +143,45 @@ impl<S: State, P> Envelope<S, P> {
 
     /// Every transition this envelope went through, oldest first.
     pub fn history(&self) -> &[Transition] {
-        &self.history
+        &self.data.history
     }
 
     /// The most recent transition, if the envelope ever left `Pending`.
     pub fn last_transition(&self) -> Option<&Transition> {
-        self.history.last()
+        self.data.history.last()
     }
 
     /// The time of the most recent transition, or the creation time.
     fn last_changed_at(&self) -> DateTime<Utc> {
-        self.history.last().map_or(self.created_at, Transition::at)
+        self.data
+            .history
+            .last()
+            .map_or(self.data.created_at, Transition::at)
     }
 
     /// The reason recorded by the most recent transition (empty if none).
     fn last_reason(&self) -> &str {
-        self.history
+        self.data
+            .history
             .last()
             .and_then(Transition::reason)
             .unwrap_or_default()
     }
 
     /// The same envelope in another state. Every transition goes through here.
+    #[inline]
     fn into_state<T: State>(self) -> Envelope<T, P> {
         Envelope {
-            event_id: self.event_id,
-            event_type: self.event_type,
-            source_system: self.source_system,
-            payload: self.payload,
-            correlation_id: self.correlation_id,
-            schema_version: self.schema_version,
-            created_at: self.created_at,
-            attempt_count: self.attempt_count,
-            retry_policy: self.retry_policy,
-            tags: self.tags,
-            history: self.history,
+            data: self.data,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<S: State, P> Envelope<S, P> {
+    fn from_data(data: EnvelopeData<P>) -> Self {
+        Envelope {
+            data: Box::new(data),
             state: PhantomData,
         }
     }
@@ -176,36 +189,13 @@ impl<S: State, P> Envelope<S, P> {
 
 impl<S: State, P: Clone> Clone for Envelope<S, P> {
     fn clone(&self) -> Self {
-        Envelope {
-            event_id: self.event_id.clone(),
-            event_type: self.event_type.clone(),
-            source_system: self.source_system.clone(),
-            payload: self.payload.clone(),
-            correlation_id: self.correlation_id.clone(),
-            schema_version: self.schema_version.clone(),
-            created_at: self.created_at,
-            attempt_count: self.attempt_count,
-            retry_policy: self.retry_policy.clone(),
-            tags: self.tags.clone(),
-            history: self.history.clone(),
-            state: PhantomData,
-        }
+        Envelope::from_data((*self.data).clone())
     }
 }
 
 impl<S: State, P: PartialEq> PartialEq for Envelope<S, P> {
     fn eq(&self, other: &Self) -> bool {
-        self.event_id == other.event_id
-            && self.event_type == other.event_type
-            && self.source_system == other.source_system
-            && self.payload == other.payload
-            && self.correlation_id == other.correlation_id
-            && self.schema_version == other.schema_version
-            && self.created_at == other.created_at
-            && self.attempt_count == other.attempt_count
-            && self.retry_policy == other.retry_policy
-            && self.tags == other.tags
-            && self.history == other.history
+        self.data == other.data
     }
 }
 
@@ -215,17 +205,7 @@ impl<S: State, P: fmt::Debug> fmt::Debug for Envelope<S, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")
             .field("status", &S::STATUS)
-            .field("event_id", &self.event_id)
-            .field("event_type", &self.event_type)
-            .field("source_system", &self.source_system)
-            .field("payload", &self.payload)
-            .field("correlation_id", &self.correlation_id)
-            .field("schema_version", &self.schema_version)
-            .field("created_at", &self.created_at)
-            .field("attempt_count", &self.attempt_count)
-            .field("retry_policy", &self.retry_policy)
-            .field("tags", &self.tags)
-            .field("history", &self.history)
+            .field("data", &self.data)
             .finish()
     }
 }

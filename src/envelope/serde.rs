@@ -28,6 +28,7 @@
 //! Without `delivery` the document is a plain CloudEvent, and it reads as a
 //! fresh `Pending` envelope with the default retry policy.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -35,11 +36,12 @@ use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use super::Envelope;
 use super::any::{AnyEnvelope, each_state};
+use super::builder::DEFAULT_SCHEMA_VERSION;
 use super::error::{EnvelopeError, Field, check_text};
 use super::history::Transition;
 use super::state::{DeliveryStatus, Pending, State};
+use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
 
 const SPEC_VERSION: &str = "1.0";
@@ -190,20 +192,20 @@ impl<S: State, P: Serialize> Serialize for Envelope<S, P> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         OutgoingEvent {
             specversion: SPEC_VERSION,
-            id: &self.event_id,
-            source: &self.source_system,
-            event_type: &self.event_type,
-            time: self.created_at,
+            id: &self.data.event_id,
+            source: &self.data.source_system,
+            event_type: &self.data.event_type,
+            time: self.data.created_at,
             datacontenttype: CONTENT_TYPE,
-            correlationid: self.correlation_id.as_deref(),
-            schemaversion: &self.schema_version,
-            data: &self.payload,
+            correlationid: self.data.correlation_id.as_deref(),
+            schemaversion: &self.data.schema_version,
+            data: &self.data.payload,
             delivery: OutgoingDelivery {
                 status: S::STATUS,
-                attempts: self.attempt_count,
-                policy: &self.retry_policy,
-                tags: &self.tags,
-                history: &self.history,
+                attempts: self.data.attempt_count,
+                policy: &self.data.retry_policy,
+                tags: &self.data.tags,
+                history: &self.data.history,
             },
         }
         .serialize(serializer)
@@ -240,7 +242,12 @@ impl<P> IncomingEvent<P> {
         {
             return Err(FormatError::ContentType(content_type));
         }
-        let schema_version = self.schemaversion.unwrap_or_else(|| "1.0".to_owned());
+        let schema_version = match self.schemaversion {
+            Some(schema_version) if schema_version != DEFAULT_SCHEMA_VERSION => {
+                Cow::Owned(schema_version)
+            }
+            _ => Cow::Borrowed(DEFAULT_SCHEMA_VERSION),
+        };
         check_text(Field::EventId, &self.id)?;
         check_text(Field::EventType, &self.event_type)?;
         check_text(Field::SourceSystem, &self.source)?;
@@ -264,7 +271,7 @@ impl<P> IncomingEvent<P> {
                 history: Vec::new(),
             },
         };
-        let envelope = Envelope::<Pending, P> {
+        let envelope = Envelope::<Pending, P>::from_data(EnvelopeData {
             event_id: self.id,
             event_type: self.event_type,
             source_system: self.source,
@@ -276,8 +283,7 @@ impl<P> IncomingEvent<P> {
             retry_policy: delivery.policy,
             tags: delivery.tags,
             history: delivery.history,
-            state: std::marker::PhantomData,
-        };
+        });
         Ok(AnyEnvelope::with_status(envelope, delivery.status))
     }
 }
