@@ -6,8 +6,10 @@
 pub mod envelope;
 pub mod retry;
 pub mod slot;
+pub mod sync;
 
 pub use envelope::state;
 pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};
 pub use retry::RetryPolicy;
 pub use state::DeliveryStatus;
+pub use sync::{RecordAuthority, Side, SyncBoundary, SyncConflict};

@@ -1,7 +1,7 @@
 //! The slots of the crate's typed builders.
 //!
 //! A required part of a builder is a type parameter that is [`Unset`] until its
-//! setter is called and [`Set<T>`] afterwards. A setter exists only while its
+//! setter is called and [`Given<T>`] afterwards. A setter exists only while its
 //! slot is unset, and `build()` only once every required slot is set; both are
 //! bounds on the methods, so a mistake is reported by name:
 //!
@@ -20,7 +20,7 @@ pub struct Unset;
 
 /// A required part that has been given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Set<T>(pub(crate) T);
+pub struct Given<T>(pub(crate) T);
 
 /// A slot whose part `F` has been given; `build()` asks this of every required part.
 #[diagnostic::on_unimplemented(
@@ -36,7 +36,7 @@ pub trait IsSet<F> {
     fn into_value(self) -> Self::Value;
 }
 
-impl<F, T> IsSet<F> for Set<T> {
+impl<F, T> IsSet<F> for Given<T> {
     type Value = T;
 
     fn into_value(self) -> T {

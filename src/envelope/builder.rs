@@ -9,7 +9,7 @@ use super::error::{EnvelopeError, Field, check_text};
 use super::state::Pending;
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
-use crate::slot::{IsSet, IsUnset, Set, Unset};
+use crate::slot::{Given, IsSet, IsUnset, Unset};
 
 /// The schema version of an envelope that names none, as in the reference package.
 pub(crate) const DEFAULT_SCHEMA_VERSION: &str = "1.0";
@@ -108,12 +108,12 @@ struct OptionalParts {
 impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     /// The globally unique id of the event, its idempotency key. Required.
     #[inline]
-    pub fn event_id(self, event_id: impl Into<String>) -> EnvelopeBuilder<Set<String>, T, S, D>
+    pub fn event_id(self, event_id: impl Into<String>) -> EnvelopeBuilder<Given<String>, T, S, D>
     where
         I: IsUnset<field::event_id>,
     {
         EnvelopeBuilder {
-            event_id: Set(event_id.into()),
+            event_id: Given(event_id.into()),
             event_type: self.event_type,
             source_system: self.source_system,
             payload: self.payload,
@@ -123,13 +123,16 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
 
     /// What happened, by convention `<domain>.<entity>.<action>`. Required.
     #[inline]
-    pub fn event_type(self, event_type: impl Into<String>) -> EnvelopeBuilder<I, Set<String>, S, D>
+    pub fn event_type(
+        self,
+        event_type: impl Into<String>,
+    ) -> EnvelopeBuilder<I, Given<String>, S, D>
     where
         T: IsUnset<field::event_type>,
     {
         EnvelopeBuilder {
             event_id: self.event_id,
-            event_type: Set(event_type.into()),
+            event_type: Given(event_type.into()),
             source_system: self.source_system,
             payload: self.payload,
             optional: self.optional,
@@ -141,14 +144,14 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     pub fn source_system(
         self,
         source_system: impl Into<String>,
-    ) -> EnvelopeBuilder<I, T, Set<String>, D>
+    ) -> EnvelopeBuilder<I, T, Given<String>, D>
     where
         S: IsUnset<field::source_system>,
     {
         EnvelopeBuilder {
             event_id: self.event_id,
             event_type: self.event_type,
-            source_system: Set(source_system.into()),
+            source_system: Given(source_system.into()),
             payload: self.payload,
             optional: self.optional,
         }
@@ -157,7 +160,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     /// The business data. Required. Keep it small: ids and a change summary
     /// rather than whole records.
     #[inline]
-    pub fn payload<P>(self, payload: P) -> EnvelopeBuilder<I, T, S, Set<P>>
+    pub fn payload<P>(self, payload: P) -> EnvelopeBuilder<I, T, S, Given<P>>
     where
         D: IsUnset<field::payload>,
     {
@@ -165,7 +168,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             event_id: self.event_id,
             event_type: self.event_type,
             source_system: self.source_system,
-            payload: Set(payload),
+            payload: Given(payload),
             optional: self.optional,
         }
     }

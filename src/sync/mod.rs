@@ -1,0 +1,49 @@
+//! Bi-directional sync between two systems of record: who owns each field, how
+//! to detect a conflict, and a reconcile plan that never loses a change.
+//!
+//! A [`SyncBoundary`] is the contract for one record type: for each field, the
+//! system that owns it ([`RecordAuthority`]), and the fields that are never
+//! synced. [`SyncBoundary::reconcile_at`] turns one record's two copies and
+//! its last-synced base into a [`ReconcilePlan`]: a patch for each side, the
+//! items that need a person, and the new base. Every decision records its
+//! inputs and the rule that made it, and serializes, so an audit can replay it.
+//!
+//! # The reconcile rules
+//!
+//! The rules, for one field, comparing each side's value with the last-synced
+//! base (a field absent from a record, or from the base, is *absent*, which is
+//! not the same as `null`; a record never synced has an empty base):
+//!
+//! | A and B | base | authority | decision |
+//! |---|---|---|---|
+//! | equal | equal to them | any | nothing to do |
+//! | equal | differs | any | converged: move the base |
+//! | only one side changed | | owner changed it | propagate to the other side |
+//! | | | `Shared` | propagate to the other side |
+//! | | | the non-owner changed it | revert to the owner's value, recording the change (or review, if the boundary asks) |
+//! | both changed | | `SystemA` / `SystemB` | the owner's value wins; the other is recorded |
+//! | | | `Shared` | the last writer wins, unless the times are missing, equal, within the clock-skew bound or in the future: review |
+//! | any change | | `Manual` | review |
+//!
+//! Nothing is lost: a value that a decision replaces is recorded in the
+//! decision (`Decision::Overwrite::overwritten`), and a change that is not
+//! applied stays a review item until a person decides.
+
+mod authority;
+mod batch;
+mod boundary;
+pub mod builder;
+mod conflict;
+mod field_index;
+mod present;
+mod reconcile;
+
+pub use authority::{RecordAuthority, Side};
+pub use batch::{BatchPlan, DecisionCounts, GuardLimits, GuardTripped, RecordSnapshot};
+pub use boundary::{BoundaryError, NamePart, SyncBoundary};
+pub use builder::SyncBoundaryBuilder;
+pub use conflict::SyncConflict;
+pub use reconcile::{
+    Base, Change, Decision, DecisionKind, FieldDecision, Patch, ReconcilePlan, Record,
+    ReviewReason, Rule, UnmappedField, Versioned,
+};

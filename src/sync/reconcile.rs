@@ -1,0 +1,554 @@
+//! The reconcile plan: what to do with each synced field of one record so that
+//! both systems agree again, without losing a change. The rules are listed in
+//! the documentation of the `sync` module.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::authority::{RecordAuthority, Side};
+use super::boundary::{FieldRule, SyncBoundary};
+use super::present::present;
+
+/// A field's value in one system, and when that system last changed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned<V = serde_json::Value> {
+    /// The value.
+    pub value: V,
+    /// When the system last changed it, if the system says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<DateTime<Utc>>,
+}
+
+impl<V> Versioned<V> {
+    /// A value whose modification time is unknown.
+    pub fn new(value: V) -> Self {
+        Versioned {
+            value,
+            modified_at: None,
+        }
+    }
+
+    /// A value last changed at `modified_at`.
+    pub fn at(value: V, modified_at: DateTime<Utc>) -> Self {
+        Versioned {
+            value,
+            modified_at: Some(modified_at),
+        }
+    }
+}
+
+/// One system's copy of a record: field name → value. A field that is not in
+/// the map is absent, which is not the same as present and `null`.
+pub type Record<V = serde_json::Value> = BTreeMap<String, Versioned<V>>;
+
+/// The values both systems last agreed on, field name → value. Empty for a
+/// record that was never synced; a field that is not in it was absent.
+pub type Base<V = serde_json::Value> = BTreeMap<String, V>;
+
+/// A change to one field of one system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change<V = serde_json::Value> {
+    /// Set the field to this value.
+    Set(V),
+    /// Remove the field.
+    Remove,
+}
+
+impl<V> Change<V> {
+    fn of(value: Option<V>) -> Self {
+        value.map_or(Change::Remove, Change::Set)
+    }
+}
+
+/// The changes to apply to one system, field name → change.
+pub type Patch<V = serde_json::Value> = BTreeMap<String, Change<V>>;
+
+/// Which line of the rule table decided a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Rule {
+    /// Both sides still hold the base value.
+    Unchanged,
+    /// Both sides hold the same new value.
+    Agreed,
+    /// Only the owner changed the field.
+    OwnerChanged,
+    /// Only one side changed a `Shared` field.
+    SharedChanged,
+    /// Only the non-owner changed the field: the owner's value is restored.
+    NonOwnerReverted,
+    /// Only the non-owner changed the field, and the boundary reviews such changes.
+    NonOwnerReview,
+    /// Both sides changed the field: the owner's value wins.
+    OwnerWins,
+    /// Both sides changed a `Shared` field: the later change wins.
+    LastWriterWins,
+    /// Both sides changed a `Shared` field and the times cannot tell which was later.
+    SharedUndecided,
+    /// A `Manual` field changed.
+    ManualField,
+}
+
+/// Why a field needs a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReviewReason {
+    /// The field is `Manual`: every change is reviewed.
+    ManualField,
+    /// `side` changed a field the other side owns, and the boundary reviews such changes.
+    OverrideByNonOwner {
+        /// The side that changed it.
+        side: Side,
+    },
+    /// A `Shared` conflict where a side has no modification time (or no value).
+    MissingTimestamp,
+    /// A `Shared` conflict where both sides changed the field at the same instant.
+    EqualTimestamps,
+    /// A `Shared` conflict whose two changes are closer than the clock-skew bound.
+    WithinClockSkew,
+    /// A `Shared` conflict whose later modification time, `side`'s, is later
+    /// than now plus the clock-skew bound: that clock cannot be trusted.
+    FutureTimestamp {
+        /// The side with the future time.
+        side: Side,
+    },
+}
+
+/// What to do with one field. A value of `None` means absent: propagating it
+/// removes the field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub enum Decision<V = serde_json::Value> {
+    /// Nothing: both sides hold the base value.
+    Nothing,
+    /// Both sides already hold the same new value: only the base moves.
+    Converged {
+        /// The agreed value.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        value: Option<V>,
+    },
+    /// One side's change is copied to the other side.
+    Propagate {
+        /// The side that receives the value.
+        to: Side,
+        /// The value.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        value: Option<V>,
+    },
+    /// The winner's value replaces the other side's, which is recorded here.
+    Overwrite {
+        /// The side whose value wins.
+        winner: Side,
+        /// The winning value, written to the other side.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        value: Option<V>,
+        /// The other side's value, which the write replaces.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        overwritten: Option<V>,
+    },
+    /// A person decides; nothing is written and the base stays.
+    Review {
+        /// Why.
+        reason: ReviewReason,
+    },
+}
+
+/// The kind of a [`Decision`], for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DecisionKind {
+    /// [`Decision::Nothing`].
+    Nothing,
+    /// [`Decision::Converged`].
+    Converged,
+    /// [`Decision::Propagate`].
+    Propagate,
+    /// [`Decision::Overwrite`].
+    Overwrite,
+    /// [`Decision::Review`].
+    Review,
+}
+
+impl<V> Decision<V> {
+    /// The kind of decision.
+    pub fn kind(&self) -> DecisionKind {
+        match self {
+            Decision::Nothing => DecisionKind::Nothing,
+            Decision::Converged { .. } => DecisionKind::Converged,
+            Decision::Propagate { .. } => DecisionKind::Propagate,
+            Decision::Overwrite { .. } => DecisionKind::Overwrite,
+            Decision::Review { .. } => DecisionKind::Review,
+        }
+    }
+
+    /// The change this decision makes to `side`, if any.
+    pub fn change_for(&self, side: Side) -> Option<Change<&V>> {
+        match self {
+            Decision::Propagate { to, value } if *to == side => Some(Change::of(value.as_ref())),
+            Decision::Overwrite { winner, value, .. } if *winner != side => {
+                Some(Change::of(value.as_ref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the decision removes the field from a side.
+    pub fn is_delete(&self) -> bool {
+        matches!(
+            self,
+            Decision::Propagate { value: None, .. } | Decision::Overwrite { value: None, .. }
+        )
+    }
+}
+
+/// The decision for one field, with everything it was decided from, so that
+/// an audit can replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct FieldDecision<V = serde_json::Value> {
+    /// The field.
+    pub field: Arc<str>,
+    /// Its authority in the boundary.
+    pub authority: RecordAuthority,
+    /// System A's value, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<Versioned<V>>,
+    /// System B's value, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<Versioned<V>>,
+    /// The last-synced value, if any.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub base: Option<V>,
+    /// The rule that decided.
+    pub rule: Rule,
+    /// What to do.
+    pub decision: Decision<V>,
+}
+
+impl<V: Clone> FieldDecision<V> {
+    /// The base once the decision is applied: the agreed or written value, or
+    /// the old base when nothing is written.
+    pub fn new_base(&self) -> Option<V> {
+        match &self.decision {
+            Decision::Nothing | Decision::Review { .. } => self.base.clone(),
+            Decision::Converged { value }
+            | Decision::Propagate { value, .. }
+            | Decision::Overwrite { value, .. } => value.clone(),
+        }
+    }
+}
+
+/// A field seen in a record that the boundary neither maps nor excludes:
+/// schema drift, reported rather than ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnmappedField {
+    /// The system whose record has it.
+    pub side: Side,
+    /// The field.
+    pub field: String,
+}
+
+/// What to do to sync one record: one decision per synced field, in the
+/// boundary's declaration order, and the fields it does not know.
+#[must_use = "a plan does nothing until its patches and base are applied"]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcilePlan<V = serde_json::Value> {
+    record_id: String,
+    decisions: Vec<FieldDecision<V>>,
+    unmapped: Vec<UnmappedField>,
+}
+
+impl<V: Clone> ReconcilePlan<V> {
+    /// The record.
+    pub fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    /// One decision per synced field, in declaration order.
+    pub fn decisions(&self) -> &[FieldDecision<V>] {
+        &self.decisions
+    }
+
+    /// The decision for `field`, if it is synced.
+    pub fn decision(&self, field: &str) -> Option<&FieldDecision<V>> {
+        self.decisions.iter().find(|d| &*d.field == field)
+    }
+
+    /// Fields seen in either record that the boundary neither maps nor excludes.
+    pub fn unmapped_fields(&self) -> &[UnmappedField] {
+        &self.unmapped
+    }
+
+    /// The changes to apply to `side`.
+    pub fn patch(&self, side: Side) -> Patch<V> {
+        self.decisions
+            .iter()
+            .filter_map(|d| {
+                let change = match d.decision.change_for(side)? {
+                    Change::Set(value) => Change::Set(value.clone()),
+                    Change::Remove => Change::Remove,
+                };
+                Some((d.field.to_string(), change))
+            })
+            .collect()
+    }
+
+    /// The changes to apply to system A.
+    pub fn patch_a(&self) -> Patch<V> {
+        self.patch(Side::A)
+    }
+
+    /// The changes to apply to system B.
+    pub fn patch_b(&self) -> Patch<V> {
+        self.patch(Side::B)
+    }
+
+    /// The fields that need a person, with their reasons.
+    pub fn review_items(&self) -> impl Iterator<Item = &FieldDecision<V>> {
+        self.decisions
+            .iter()
+            .filter(|d| matches!(d.decision, Decision::Review { .. }))
+    }
+
+    /// The base to store once both patches are applied.
+    pub fn new_base(&self) -> Base<V> {
+        self.decisions
+            .iter()
+            .filter_map(|d| Some((d.field.to_string(), d.new_base()?)))
+            .collect()
+    }
+
+    /// Whether there is nothing to apply: no patch and no change of base.
+    /// (Review items may remain: they wait for a person.)
+    pub fn is_settled(&self) -> bool {
+        self.decisions
+            .iter()
+            .all(|d| matches!(d.decision, Decision::Nothing | Decision::Review { .. }))
+    }
+}
+
+impl SyncBoundary {
+    /// Plans the sync of one record, from system A's copy `a`, system B's copy
+    /// `b` and the last-synced `base`, reading the clock for the future-time
+    /// check. See [`reconcile_at`](Self::reconcile_at).
+    pub fn reconcile<V: PartialEq + Clone>(
+        &self,
+        record_id: &str,
+        a: &Record<V>,
+        b: &Record<V>,
+        base: &Base<V>,
+    ) -> ReconcilePlan<V> {
+        self.reconcile_at(record_id, a, b, base, Utc::now())
+    }
+
+    /// Plans the sync of one record at time `now`: one decision per synced
+    /// field by the rules in the [`sync`](crate::sync) module's table,
+    /// and every field of `a` or `b` that the boundary does not know.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use integration_automation_patterns::sync::{Change, Record, Base, Versioned};
+    /// use integration_automation_patterns::{RecordAuthority, SyncBoundary};
+    /// use serde_json::json;
+    ///
+    /// let boundary = SyncBoundary::builder()
+    ///     .record_type("contact").system_a("crm").system_b("erp")
+    ///     .field("email", RecordAuthority::SystemA)
+    ///     .field("credit_limit", RecordAuthority::SystemB)
+    ///     .build()?;
+    /// let crm: Record = [("email".into(), Versioned::new(json!("ada@new.example")))].into();
+    /// let erp: Record = [
+    ///     ("email".into(), Versioned::new(json!("ada@old.example"))),
+    ///     ("credit_limit".into(), Versioned::new(json!(5000))),
+    /// ].into();
+    /// let base: Base = [("email".into(), json!("ada@old.example"))].into();
+    ///
+    /// let plan = boundary.reconcile_at("contact-42", &crm, &erp, &base, Utc::now());
+    /// assert_eq!(plan.patch_b()["email"], Change::Set(json!("ada@new.example")));
+    /// assert_eq!(plan.patch_a()["credit_limit"], Change::Set(json!(5000)));
+    /// # Ok::<(), integration_automation_patterns::sync::BoundaryError>(())
+    /// ```
+    pub fn reconcile_at<V: PartialEq + Clone>(
+        &self,
+        record_id: &str,
+        a: &Record<V>,
+        b: &Record<V>,
+        base: &Base<V>,
+        now: DateTime<Utc>,
+    ) -> ReconcilePlan<V> {
+        let decisions = self
+            .fields
+            .iter()
+            .map(|rule| {
+                let inputs = Inputs {
+                    a: a.get(&*rule.name),
+                    b: b.get(&*rule.name),
+                    base: base.get(&*rule.name),
+                };
+                let (rule_used, decision) = self.decide(rule, &inputs, now);
+                FieldDecision {
+                    field: Arc::clone(&rule.name),
+                    authority: rule.authority,
+                    a: inputs.a.cloned(),
+                    b: inputs.b.cloned(),
+                    base: inputs.base.cloned(),
+                    rule: rule_used,
+                    decision,
+                }
+            })
+            .collect();
+        let unmapped = [(Side::A, a), (Side::B, b)]
+            .into_iter()
+            .flat_map(|(side, record)| {
+                record
+                    .keys()
+                    .filter(|field| self.index.get(field).is_none())
+                    .map(move |field| UnmappedField {
+                        side,
+                        field: field.clone(),
+                    })
+            })
+            .collect();
+        ReconcilePlan {
+            record_id: record_id.to_owned(),
+            decisions,
+            unmapped,
+        }
+    }
+
+    fn decide<V: PartialEq + Clone>(
+        &self,
+        rule: &FieldRule,
+        inputs: &Inputs<'_, V>,
+        now: DateTime<Utc>,
+    ) -> (Rule, Decision<V>) {
+        let (a, b, base) = (inputs.value(Side::A), inputs.value(Side::B), inputs.base);
+        if a == b {
+            return if a == base {
+                (Rule::Unchanged, Decision::Nothing)
+            } else {
+                (Rule::Agreed, Decision::Converged { value: a.cloned() })
+            };
+        }
+        let changed = |side: Side| inputs.value(side) != base;
+        let one_sided = match (changed(Side::A), changed(Side::B)) {
+            (true, false) => Some(Side::A),
+            (false, true) => Some(Side::B),
+            _ => None,
+        };
+        if rule.authority == RecordAuthority::Manual {
+            return (
+                Rule::ManualField,
+                Decision::Review {
+                    reason: ReviewReason::ManualField,
+                },
+            );
+        }
+        match (one_sided, rule.authority.owner()) {
+            (Some(changer), Some(owner)) if changer == owner => (
+                Rule::OwnerChanged,
+                Decision::Propagate {
+                    to: owner.other(),
+                    value: inputs.value(owner).cloned(),
+                },
+            ),
+            (Some(changer), Some(_)) if self.reviews_overrides_from(changer) => (
+                Rule::NonOwnerReview,
+                Decision::Review {
+                    reason: ReviewReason::OverrideByNonOwner { side: changer },
+                },
+            ),
+            (Some(_), Some(owner)) => (Rule::NonOwnerReverted, inputs.overwrite(owner)),
+            (Some(changer), None) => (
+                Rule::SharedChanged,
+                Decision::Propagate {
+                    to: changer.other(),
+                    value: inputs.value(changer).cloned(),
+                },
+            ),
+            (None, Some(owner)) => (Rule::OwnerWins, inputs.overwrite(owner)),
+            (None, None) => match self.last_writer(inputs, now) {
+                Ok(winner) => (Rule::LastWriterWins, inputs.overwrite(winner)),
+                Err(reason) => (Rule::SharedUndecided, Decision::Review { reason }),
+            },
+        }
+    }
+
+    /// The side that changed a `Shared` field last, if the times can tell.
+    fn last_writer<V>(
+        &self,
+        inputs: &Inputs<'_, V>,
+        now: DateTime<Utc>,
+    ) -> Result<Side, ReviewReason> {
+        let time = |side: Side| inputs.versioned(side).and_then(|v| v.modified_at);
+        let (Some(a), Some(b)) = (time(Side::A), time(Side::B)) else {
+            return Err(ReviewReason::MissingTimestamp);
+        };
+        if a == b {
+            return Err(ReviewReason::EqualTimestamps);
+        }
+        let (later, latest) = if a > b { (Side::A, a) } else { (Side::B, b) };
+        let skew = TimeDelta::from_std(self.max_clock_skew).unwrap_or(TimeDelta::MAX);
+        let latest_trusted = now
+            .checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if latest > latest_trusted {
+            return Err(ReviewReason::FutureTimestamp { side: later });
+        }
+        if (a - b).abs() <= skew {
+            return Err(ReviewReason::WithinClockSkew);
+        }
+        Ok(later)
+    }
+}
+
+/// One field's inputs, borrowed from the records and the base.
+struct Inputs<'a, V> {
+    a: Option<&'a Versioned<V>>,
+    b: Option<&'a Versioned<V>>,
+    base: Option<&'a V>,
+}
+
+impl<'a, V> Inputs<'a, V> {
+    fn versioned(&self, side: Side) -> Option<&'a Versioned<V>> {
+        match side {
+            Side::A => self.a,
+            Side::B => self.b,
+        }
+    }
+
+    fn value(&self, side: Side) -> Option<&'a V> {
+        self.versioned(side).map(|v| &v.value)
+    }
+}
+
+impl<V: Clone> Inputs<'_, V> {
+    /// `winner`'s value replaces the other side's, which is recorded.
+    fn overwrite(&self, winner: Side) -> Decision<V> {
+        Decision::Overwrite {
+            winner,
+            value: self.value(winner).cloned(),
+            overwritten: self.value(winner.other()).cloned(),
+        }
+    }
+}
