@@ -224,7 +224,9 @@ impl SyncBoundary {
         value_b: &V,
         last_sync: Option<&V>,
     ) -> Option<SyncConflict<V>> {
-        self.detect_conflict_at(record_id, field, value_a, value_b, last_sync, Utc::now())
+        // The clock is read only when there is a conflict to date.
+        let position = self.conflicting_field(field, value_a, value_b, last_sync)?;
+        Some(self.conflict(record_id, position, value_a, value_b, last_sync, Utc::now()))
     }
 
     /// [`detect_conflict`](Self::detect_conflict), with the detection time given.
@@ -237,6 +239,18 @@ impl SyncBoundary {
         last_sync: Option<&V>,
         now: DateTime<Utc>,
     ) -> Option<SyncConflict<V>> {
+        let position = self.conflicting_field(field, value_a, value_b, last_sync)?;
+        Some(self.conflict(record_id, position, value_a, value_b, last_sync, now))
+    }
+
+    /// The position of `field` if it is synced and its values conflict.
+    fn conflicting_field<V: PartialEq>(
+        &self,
+        field: &str,
+        value_a: &V,
+        value_b: &V,
+        last_sync: Option<&V>,
+    ) -> Option<usize> {
         if value_a == value_b {
             return None;
         }
@@ -245,19 +259,31 @@ impl SyncBoundary {
         {
             return None;
         }
-        let Some(FieldEntry::Synced(position)) = self.index.get(field) else {
-            return None;
-        };
-        let mut conflict = SyncConflict::with_name(
+        match self.index.get(field)? {
+            FieldEntry::Synced(position) => Some(position),
+            FieldEntry::Excluded => None,
+        }
+    }
+
+    fn conflict<V: Clone>(
+        &self,
+        record_id: &str,
+        position: usize,
+        value_a: &V,
+        value_b: &V,
+        last_sync: Option<&V>,
+        now: DateTime<Utc>,
+    ) -> SyncConflict<V> {
+        let conflict = SyncConflict::with_name(
             record_id.to_owned(),
             Arc::clone(&self.fields[position].name),
             value_a.clone(),
             value_b.clone(),
             now,
         );
-        if let Some(base) = last_sync {
-            conflict = conflict.with_last_sync_value(base.clone());
+        match last_sync {
+            Some(base) => conflict.with_last_sync_value(base.clone()),
+            None => conflict,
         }
-        Some(conflict)
     }
 }
