@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::sync::{
     Base, Change, Decision, FieldDecision, Patch, ReconcilePlan, Record, RecordSnapshot,
-    ReviewReason, Versioned,
+    ReviewReason, UnmappedField, Versioned,
 };
 use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
 use proptest::prelude::*;
@@ -193,6 +193,21 @@ proptest! {
         prop_assert_eq!(swapped.patch_a(), plan.patch_b());
         prop_assert_eq!(swapped.patch_b(), plan.patch_a());
         prop_assert_eq!(swapped.new_base(), plan.new_base());
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_once(boundary in boundary(), record in snapshot()) {
+        let plan = boundary.reconcile_at(&record.record_id, &record.a, &record.b, &record.base, now());
+        let known = |field: &String| boundary.is_synced(field) || boundary.is_excluded(field);
+        let expected: Vec<UnmappedField> = [(Side::A, &record.a), (Side::B, &record.b)]
+            .into_iter()
+            .flat_map(|(side, fields)| {
+                fields.keys().filter(|f| !known(f)).map(move |field| UnmappedField { side, field: field.clone() })
+            })
+            .collect();
+        prop_assert_eq!(plan.unmapped_fields(), &expected[..]);
+        let fields: Vec<&str> = plan.decisions().iter().map(|d| &*d.field).collect();
+        prop_assert_eq!(fields, boundary.synced_fields());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct SyncBoundary {
     pub(crate) system_b: String,
     /// Synced fields, in declaration order.
     pub(crate) fields: Vec<FieldRule>,
+    /// Positions in `fields`, in the order of the field names.
+    pub(crate) by_name: Vec<usize>,
     /// Excluded fields, in declaration order.
     pub(crate) excluded: Vec<Arc<str>>,
     pub(crate) index: FieldIndex,
@@ -188,6 +190,7 @@ impl SyncBoundary {
                     authority: rule.authority.mirrored(),
                 })
                 .collect(),
+            by_name: self.by_name.clone(),
             excluded: self.excluded.clone(),
             index: self.index.clone(),
             review_overrides: [self.review_overrides[1], self.review_overrides[0]],

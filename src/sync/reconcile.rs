@@ -2,7 +2,9 @@
 //! both systems agree again, without losing a change. The rules are listed in
 //! the documentation of the `sync` module.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, btree_map};
+use std::iter::Peekable;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -396,43 +398,74 @@ impl SyncBoundary {
         base: &Base<V>,
         now: DateTime<Utc>,
     ) -> ReconcilePlan<V> {
-        let decisions = self
-            .fields
-            .iter()
-            .map(|rule| {
-                let inputs = Inputs {
-                    a: a.get(&*rule.name),
-                    b: b.get(&*rule.name),
-                    base: base.get(&*rule.name),
-                };
-                let (rule_used, decision) = self.decide(rule, &inputs, now);
-                FieldDecision {
-                    field: Arc::clone(&rule.name),
-                    authority: rule.authority,
-                    a: inputs.a.cloned(),
-                    b: inputs.b.cloned(),
-                    base: inputs.base.cloned(),
-                    rule: rule_used,
-                    decision,
-                }
-            })
-            .collect();
-        let unmapped = [(Side::A, a), (Side::B, b)]
-            .into_iter()
-            .flat_map(|(side, record)| {
-                record
-                    .keys()
-                    .filter(|field| self.index.get(field).is_none())
-                    .map(move |field| UnmappedField {
-                        side,
-                        field: field.clone(),
-                    })
-            })
-            .collect();
+        // One pass over the three maps in name order, beside the boundary's
+        // fields in name order: no lookups, and the keys passed over on the
+        // way are the fields the boundary may not know.
+        let (mut a_fields, mut b_fields, mut base_fields) = (
+            a.iter().peekable(),
+            b.iter().peekable(),
+            base.iter().peekable(),
+        );
+        let mut unmapped = Vec::new();
+        let mut unmapped_b = Vec::new();
+        let mut decisions = Vec::with_capacity(self.fields.len());
+        for &position in &self.by_name {
+            let rule = &self.fields[position];
+            let inputs = Inputs {
+                a: next_match(&mut a_fields, &rule.name, |key| {
+                    self.note_unmapped(Side::A, key, &mut unmapped)
+                }),
+                b: next_match(&mut b_fields, &rule.name, |key| {
+                    self.note_unmapped(Side::B, key, &mut unmapped_b)
+                }),
+                base: next_match(&mut base_fields, &rule.name, |_| {}),
+            };
+            let (rule_used, decision) = self.decide(rule, &inputs, now);
+            decisions.push(FieldDecision {
+                field: Arc::clone(&rule.name),
+                authority: rule.authority,
+                a: inputs.a.cloned(),
+                b: inputs.b.cloned(),
+                base: inputs.base.cloned(),
+                rule: rule_used,
+                decision,
+            });
+        }
+        self.into_declaration_order(&mut decisions);
+        for (key, _) in a_fields {
+            self.note_unmapped(Side::A, key, &mut unmapped);
+        }
+        for (key, _) in b_fields {
+            self.note_unmapped(Side::B, key, &mut unmapped_b);
+        }
+        unmapped.append(&mut unmapped_b);
         ReconcilePlan {
             record_id: record_id.to_owned(),
             decisions,
             unmapped,
+        }
+    }
+
+    /// Reorders `decisions`, made in field-name order, into declaration order
+    /// in place: the decision at `k` belongs at `by_name[k]`.
+    fn into_declaration_order<T>(&self, decisions: &mut [T]) {
+        let mut target = self.by_name.clone();
+        for k in 0..target.len() {
+            while target[k] != k {
+                let destination = target[k];
+                decisions.swap(k, destination);
+                target.swap(k, destination);
+            }
+        }
+    }
+
+    /// Records `key` of `side` as unmapped if the boundary neither maps nor excludes it.
+    fn note_unmapped(&self, side: Side, key: &str, unmapped: &mut Vec<UnmappedField>) {
+        if self.index.get(key).is_none() {
+            unmapped.push(UnmappedField {
+                side,
+                field: key.to_owned(),
+            });
         }
     }
 
@@ -520,6 +553,29 @@ impl SyncBoundary {
         }
         Ok(later)
     }
+}
+
+/// Advances `entries` (in key order) to `name`: the value under `name`, if
+/// any, with `passed` called for every key before it.
+fn next_match<'m, T>(
+    entries: &mut Peekable<btree_map::Iter<'m, String, T>>,
+    name: &str,
+    mut passed: impl FnMut(&'m str),
+) -> Option<&'m T> {
+    while let Some(&(key, value)) = entries.peek() {
+        match key.as_str().cmp(name) {
+            Ordering::Less => {
+                passed(key);
+                entries.next();
+            }
+            Ordering::Equal => {
+                entries.next();
+                return Some(value);
+            }
+            Ordering::Greater => return None,
+        }
+    }
+    None
 }
 
 /// One field's inputs, borrowed from the records and the base.
