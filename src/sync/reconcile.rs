@@ -431,7 +431,7 @@ impl SyncBoundary {
                 decision,
             });
         }
-        self.into_declaration_order(&mut decisions);
+        self.reorder_to_declaration(&mut decisions);
         for (key, _) in a_fields {
             self.note_unmapped(Side::A, key, &mut unmapped);
         }
@@ -448,7 +448,7 @@ impl SyncBoundary {
 
     /// Reorders `decisions`, made in field-name order, into declaration order
     /// in place: the decision at `k` belongs at `by_name[k]`.
-    fn into_declaration_order<T>(&self, decisions: &mut [T]) {
+    fn reorder_to_declaration<T>(&self, decisions: &mut [T]) {
         let mut target = self.by_name.clone();
         for k in 0..target.len() {
             while target[k] != k {
