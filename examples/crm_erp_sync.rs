@@ -54,6 +54,19 @@ impl System {
     }
 }
 
+/// Each record's two copies and its base, as the sync job reads them.
+fn snapshots(bases: &BTreeMap<String, Base>, crm: &System, erp: &System) -> Vec<RecordSnapshot> {
+    bases
+        .iter()
+        .map(|(id, base)| RecordSnapshot {
+            record_id: id.clone(),
+            a: crm.records.get(id).cloned().unwrap_or_default(),
+            b: erp.records.get(id).cloned().unwrap_or_default(),
+            base: base.clone(),
+        })
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let boundary = SyncBoundary::builder()
         .record_type("contact")
@@ -142,16 +155,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The sync job.
     let now = at(8 * 60);
-    let snapshots: Vec<RecordSnapshot> = bases
-        .iter()
-        .map(|(id, base)| RecordSnapshot {
-            record_id: id.clone(),
-            a: crm.records.get(id).cloned().unwrap_or_default(),
-            b: erp.records.get(id).cloned().unwrap_or_default(),
-            base: base.clone(),
-        })
-        .collect();
-    let batch = boundary.reconcile_batch_at(&snapshots, now);
+    let batch = boundary.reconcile_batch_at(&snapshots(&bases, &crm, &erp), now);
     batch.guard(GuardLimits::default())?;
 
     let counts = batch.counts();
@@ -209,16 +213,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         erp.apply(plan.record_id(), &plan.patch_b(), now);
         bases.insert(plan.record_id().to_owned(), plan.new_base());
     }
-    let again: Vec<RecordSnapshot> = bases
-        .iter()
-        .map(|(id, base)| RecordSnapshot {
-            record_id: id.clone(),
-            a: crm.records.get(id).cloned().unwrap_or_default(),
-            b: erp.records.get(id).cloned().unwrap_or_default(),
-            base: base.clone(),
-        })
-        .collect();
-    let second = boundary.reconcile_batch_at(&again, now + TimeDelta::minutes(5));
+    let second =
+        boundary.reconcile_batch_at(&snapshots(&bases, &crm, &erp), now + TimeDelta::minutes(5));
     let unsettled = second
         .plans()
         .iter()

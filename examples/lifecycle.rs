@@ -8,6 +8,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use integration_automation_patterns::state::Retrying;
 use integration_automation_patterns::{AnyEnvelope, Envelope, FailOutcome, RetryPolicy};
 use serde_json::json;
 
@@ -39,30 +40,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     // First attempt: the ERP times out.
     let dispatched = pending.dispatch_at(at(1));
     show("dispatched", &dispatched);
-    let retrying = match dispatched.fail_at("ERP timed out after 10 s", at(11)) {
-        FailOutcome::Retry(retrying) => retrying,
-        FailOutcome::Exhausted(failed) => return Err(unexpected(failed)),
-    };
+    let retrying = expect_retry(dispatched.fail_at("ERP timed out after 10 s", at(11)))?;
     show("failed once", &retrying);
-    println!(
-        "    next attempt in {:?}, at {}",
-        retrying.next_retry_wait(),
-        retrying.next_attempt_at()
-    );
+    show_schedule(&retrying);
 
     // Second attempt: acknowledged, then processing fails again.
     let acknowledged = retrying.dispatch_at(at(41)).acknowledge_at(at(42));
     show("acknowledged", &acknowledged);
-    let retrying = match acknowledged.fail_at("ledger locked", at(45)) {
-        FailOutcome::Retry(retrying) => retrying,
-        FailOutcome::Exhausted(failed) => return Err(unexpected(failed)),
-    };
+    let retrying = expect_retry(acknowledged.fail_at("ledger locked", at(45)))?;
     show("failed twice", &retrying);
-    println!(
-        "    next attempt in {:?}, at {}",
-        retrying.next_retry_wait(),
-        retrying.next_attempt_at()
-    );
+    show_schedule(&retrying);
 
     // A branch where an operator decides the order is obsolete: skipped, terminal.
     let skipped = retrying
@@ -113,6 +100,22 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 fn show<S: integration_automation_patterns::state::State>(step: &str, envelope: &Envelope<S>) {
     println!("{step:>18}: {}", envelope.to_audit_line());
+}
+
+/// The retrying envelope; an error if the budget is spent.
+fn expect_retry(outcome: FailOutcome) -> Result<Envelope<Retrying>, Box<dyn Error>> {
+    match outcome {
+        FailOutcome::Retry(retrying) => Ok(retrying),
+        FailOutcome::Exhausted(failed) => Err(unexpected(failed)),
+    }
+}
+
+fn show_schedule(retrying: &Envelope<Retrying>) {
+    println!(
+        "    next attempt in {:?}, at {}",
+        retrying.next_retry_wait(),
+        retrying.next_attempt_at()
+    );
 }
 
 fn unexpected(envelope: impl Into<AnyEnvelope>) -> Box<dyn Error> {

@@ -228,8 +228,7 @@ impl SyncBoundary {
         last_sync: Option<&V>,
     ) -> Option<SyncConflict<V>> {
         // The clock is read only when there is a conflict to date.
-        let position = self.conflicting_field(field, value_a, value_b, last_sync)?;
-        Some(self.conflict(record_id, position, value_a, value_b, last_sync, Utc::now()))
+        self.detect(record_id, field, value_a, value_b, last_sync, Utc::now)
     }
 
     /// [`detect_conflict`](Self::detect_conflict), with the detection time given.
@@ -242,8 +241,30 @@ impl SyncBoundary {
         last_sync: Option<&V>,
         now: DateTime<Utc>,
     ) -> Option<SyncConflict<V>> {
+        self.detect(record_id, field, value_a, value_b, last_sync, || now)
+    }
+
+    fn detect<V: PartialEq + Clone>(
+        &self,
+        record_id: &str,
+        field: &str,
+        value_a: &V,
+        value_b: &V,
+        last_sync: Option<&V>,
+        now: impl FnOnce() -> DateTime<Utc>,
+    ) -> Option<SyncConflict<V>> {
         let position = self.conflicting_field(field, value_a, value_b, last_sync)?;
-        Some(self.conflict(record_id, position, value_a, value_b, last_sync, now))
+        let conflict = SyncConflict::with_name(
+            record_id.to_owned(),
+            Arc::clone(&self.fields[position].name),
+            value_a.clone(),
+            value_b.clone(),
+            now(),
+        );
+        Some(match last_sync {
+            Some(base) => conflict.with_last_sync_value(base.clone()),
+            None => conflict,
+        })
     }
 
     /// The position of `field` if it is synced and its values conflict.
@@ -265,28 +286,6 @@ impl SyncBoundary {
         match self.index.get(field)? {
             FieldEntry::Synced(position) => Some(position),
             FieldEntry::Excluded => None,
-        }
-    }
-
-    fn conflict<V: Clone>(
-        &self,
-        record_id: &str,
-        position: usize,
-        value_a: &V,
-        value_b: &V,
-        last_sync: Option<&V>,
-        now: DateTime<Utc>,
-    ) -> SyncConflict<V> {
-        let conflict = SyncConflict::with_name(
-            record_id.to_owned(),
-            Arc::clone(&self.fields[position].name),
-            value_a.clone(),
-            value_b.clone(),
-            now,
-        );
-        match last_sync {
-            Some(base) => conflict.with_last_sync_value(base.clone()),
-            None => conflict,
         }
     }
 }
