@@ -6,6 +6,7 @@
 pub mod envelope;
 pub mod retry;
 pub mod slot;
+pub mod store;
 pub mod sync;
 
 pub use envelope::state;
