@@ -1,0 +1,263 @@
+//! Crash recovery: a worker process enqueues orders with their events, relays
+//! them and consumes them through the inbox, all on one SQLite file, and is
+//! killed with SIGKILL at random points, over and over. After every kill
+//! nothing enqueued is lost and no inbox effect is applied twice; at the end a
+//! final relay delivers every order exactly once.
+//!
+//! This file is its own test harness: run without arguments it supervises;
+//! `crash_recovery worker <file>` is the worker it kills.
+
+#[path = "support/temp_db.rs"]
+mod temp_db;
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Pending;
+use integration_automation_patterns::store::sqlite::SqliteStore;
+use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+use temp_db::TempDb;
+
+const ROUNDS: u64 = 40;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, role, path] = &args[..]
+        && role == "worker"
+    {
+        worker(Path::new(path));
+    }
+    match supervise() {
+        Ok(summary) => {
+            println!("{summary}");
+            println!("crash_recovery: 1 passed, 0 failed");
+            ExitCode::SUCCESS
+        }
+        Err(broken) => {
+            eprintln!("invariant broken: {broken}");
+            println!("crash_recovery: 0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the worker, kills it at a random point, checks the file; repeats;
+/// then drains what is left.
+fn supervise() -> Result<String, String> {
+    let db = TempDb::new("crash");
+    create_tables(db.path()).map_err(|error| error.to_string())?;
+    let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+    let mut random = SplitMix(0x5eed);
+    for round in 0..ROUNDS {
+        let mut child = Command::new(&exe)
+            .arg("worker")
+            .arg(db.path())
+            .spawn()
+            .map_err(|error| error.to_string())?;
+        std::thread::sleep(Duration::from_millis(20 + random.next() % 80));
+        // Child::kill sends SIGKILL: no destructor, no rollback, no flush runs.
+        child.kill().map_err(|error| error.to_string())?;
+        let _ = child.wait();
+        check(db.path()).map_err(|broken| format!("after kill {round}: {broken}"))?;
+    }
+    let orders = drain(db.path()).map_err(|error| error.to_string())?;
+    let facts = facts(db.path()).map_err(|error| error.to_string())?;
+    if facts.outbox_not_processed != 0 {
+        return Err(format!(
+            "{} events were never delivered",
+            facts.outbox_not_processed
+        ));
+    }
+    if facts.effects != orders || facts.max_effects_per_event > 1 {
+        return Err(format!(
+            "{orders} orders but {} effects (at most {} for one event)",
+            facts.effects, facts.max_effects_per_event
+        ));
+    }
+    if orders < ROUNDS {
+        return Err(format!(
+            "the worker made too little progress to test anything: {orders} orders"
+        ));
+    }
+    Ok(format!(
+        "{ROUNDS} kills; {orders} orders placed, every event delivered, every effect applied once"
+    ))
+}
+
+fn create_tables(path: &Path) -> Result<(), StoreError> {
+    let mut store = SqliteStore::open(path)?;
+    store.write(|tx| {
+        tx.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY);
+             CREATE TABLE effects (event_id TEXT NOT NULL);",
+        )?;
+        Ok(())
+    })
+}
+
+/// What the file says, read with a plain connection.
+struct Facts {
+    orders: u64,
+    outbox: u64,
+    outbox_not_processed: u64,
+    effects: u64,
+    inbox_keys: u64,
+    max_effects_per_event: u64,
+}
+
+fn facts(path: &Path) -> rusqlite::Result<Facts> {
+    let connection = Connection::open(path)?;
+    let count = |sql: &str| {
+        connection
+            .query_row(sql, [], |row| row.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+    };
+    Ok(Facts {
+        orders: count("SELECT COUNT(*) FROM orders")?,
+        outbox: count("SELECT COUNT(*) FROM iap_outbox")?,
+        outbox_not_processed: count("SELECT COUNT(*) FROM iap_outbox WHERE status <> 'processed'")?,
+        effects: count("SELECT COUNT(*) FROM effects")?,
+        inbox_keys: count("SELECT COUNT(*) FROM iap_inbox")?,
+        max_effects_per_event: count(
+            "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM effects GROUP BY event_id)",
+        )?,
+    })
+}
+
+/// The invariants that hold at any instant, whatever was killed when.
+fn check(path: &Path) -> Result<(), String> {
+    let facts = facts(path).map_err(|error| error.to_string())?;
+    if facts.orders != facts.outbox {
+        return Err(format!(
+            "{} orders but {} outbox events",
+            facts.orders, facts.outbox
+        ));
+    }
+    if facts.effects != facts.inbox_keys {
+        return Err(format!(
+            "{} effects but {} inbox keys",
+            facts.effects, facts.inbox_keys
+        ));
+    }
+    if facts.max_effects_per_event > 1 {
+        return Err(format!(
+            "an effect was applied {} times",
+            facts.max_effects_per_event
+        ));
+    }
+    Ok(())
+}
+
+/// Relays until nothing is due, a day later so that every lease has run out.
+fn drain(path: &Path) -> Result<u64, StoreError> {
+    let (mut producer, mut consumer) = (SqliteStore::open(path)?, SqliteStore::open(path)?);
+    let later = Utc::now() + TimeDelta::days(1);
+    for pass in 0..1000 {
+        let report = producer.run_once(later + TimeDelta::hours(pass), 100, |envelope| {
+            deliver(&mut consumer, envelope, false)
+        })?;
+        if report.claimed == 0 && report.dead_lettered == 0 {
+            break;
+        }
+    }
+    Ok(facts(path).map(|facts| facts.orders).unwrap_or_default())
+}
+
+/// The worker: place an order with its event, relay, consume; forever, until killed.
+fn worker(path: &Path) -> ! {
+    let (mut producer, mut consumer) = match (SqliteStore::open(path), SqliteStore::open(path)) {
+        (Ok(producer), Ok(consumer)) => (producer, consumer),
+        _ => std::process::exit(2),
+    };
+    loop {
+        let placed = producer.write(|tx| {
+            let id: i64 =
+                tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", [], |row| {
+                    row.get(0)
+                })?;
+            tx.execute("INSERT INTO orders (id) VALUES (?1)", params![id])?;
+            let event = Envelope::builder()
+                .event_id(format!("order-{id}"))
+                .event_type("commerce.order.placed")
+                .source_system("webshop")
+                .payload(json!({ "order_id": id }))
+                .build()
+                .map_err(|error| StoreError::Encode {
+                    source_system: "webshop".into(),
+                    event_id: id.to_string(),
+                    reason: error.to_string(),
+                })?;
+            SqliteStore::enqueue(tx, &event, Utc::now())
+        });
+        let relayed = producer.run_once(Utc::now(), 5, |envelope| {
+            deliver(&mut consumer, envelope, true)
+        });
+        if placed.is_err() || relayed.is_err() {
+            std::process::exit(3);
+        }
+    }
+}
+
+/// Delivers a dispatched event to the consumer's inbox as the consumer would
+/// receive it (a plain CloudEvent); with `redeliver`, some events twice, as a
+/// broker with at-least-once delivery does.
+fn deliver(
+    consumer: &mut SqliteStore,
+    envelope: &Envelope<integration_automation_patterns::state::Dispatched, Value>,
+    redeliver: bool,
+) -> Result<Delivery, SendError> {
+    let transient = |reason: String| SendError::Transient {
+        reason,
+        retry_after: None,
+    };
+    let received = as_received(envelope).map_err(transient)?;
+    let times = if redeliver && envelope.event_id().ends_with('3') {
+        2
+    } else {
+        1
+    };
+    for _ in 0..times {
+        let admission = consumer
+            .admit(received.clone(), Utc::now(), |tx, _payload: &Value| {
+                tx.execute(
+                    "INSERT INTO effects (event_id) VALUES (?1)",
+                    params![received.event_id()],
+                )
+            })
+            .map_err(|error| transient(error.to_string()))?;
+        if let Admission::Failed(outcome) = admission {
+            return Err(transient(format!("the effect failed: {outcome:?}")));
+        }
+    }
+    Ok(Delivery::Processed)
+}
+
+/// The event as a consumer receives it: the CloudEvent without the sender's
+/// delivery bookkeeping, read as a new envelope.
+fn as_received(
+    envelope: &Envelope<integration_automation_patterns::state::Dispatched, Value>,
+) -> Result<Envelope<Pending>, String> {
+    let mut event = serde_json::to_value(envelope).map_err(|error| error.to_string())?;
+    if let Some(attributes) = event.as_object_mut() {
+        attributes.remove("delivery");
+    }
+    serde_json::from_value(event).map_err(|error| error.to_string())
+}
+
+/// A deterministic stream of numbers (SplitMix64), so every run kills at the same points.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
