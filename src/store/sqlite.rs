@@ -614,6 +614,17 @@ impl SqliteStore {
         Ok(counts)
     }
 
+    /// When the next envelope falls due (the earliest pending, retry or lease
+    /// expiry), for a relay that sleeps until then; `None` if nothing will.
+    pub fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = self.connection.query_row(
+            "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(next.and_then(DateTime::from_timestamp_micros))
+    }
+
     /// How long the oldest due envelope has been waiting at `now`; `None` if
     /// nothing is due.
     pub fn oldest_due_age(&self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
