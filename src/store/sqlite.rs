@@ -28,7 +28,7 @@
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //! // A relay pass: claim what is due, send it, record each outcome.
-//! let report = store.run_once(Utc::now(), 100, |envelope| {
+//! let report = store.run_once(Utc::now(), 100, |envelope: &Envelope<_, serde_json::Value>| {
 //!     println!("sending {}", envelope.event_id());
 //!     Ok::<_, SendError>(Delivery::Processed)
 //! })?;

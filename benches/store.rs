@@ -1,0 +1,139 @@
+//! The SQLite store's throughput, every commit durable (`synchronous = FULL`):
+//! inbox admissions with half of them duplicates, one transaction each; and
+//! the outbox relay's claim, send and record.
+//!
+//! `cargo bench --features sqlite --bench store`; the reference package's
+//! figure for the inbox workload comes from `benches/reference/sqlite_consume.py`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Pending;
+use integration_automation_patterns::store::sqlite::SqliteStore;
+use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use rusqlite::params;
+use serde_json::{Value, json};
+
+/// A fresh database file for one benchmark, removed when dropped.
+struct BenchDb(PathBuf);
+
+impl BenchDb {
+    fn new(name: &str) -> BenchDb {
+        let path = std::env::temp_dir().join(format!("iap-bench-{name}-{}.db", std::process::id()));
+        let db = BenchDb(path);
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.0.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn order(n: u64) -> Envelope<Pending> {
+    let event = Envelope::builder()
+        .event_id(format!("order-{n}"))
+        .event_type("commerce.order.placed")
+        .source_system("webshop")
+        .payload(json!({ "order_id": n, "amount": "19.90" }))
+        .build();
+    event.unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn open(db: &BenchDb) -> SqliteStore {
+    let mut store = SqliteStore::open(&db.0).unwrap_or_else(|error| panic!("{error}"));
+    store
+        .write(|tx| {
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS effects (order_id INTEGER NOT NULL)",
+                [],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
+    store
+}
+
+fn inbox(c: &mut Criterion) {
+    let db = BenchDb::new("inbox");
+    let mut store = open(&db);
+    let mut next = 0u64;
+    let mut group = c.benchmark_group("inbox");
+    // Each iteration admits a new event and then the same event again.
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("admit_half_duplicates_durable", |b| {
+        b.iter(|| {
+            next += 1;
+            for _ in 0..2 {
+                let admission = store
+                    .admit(order(next), Utc::now(), |tx, payload: &Value| {
+                        tx.execute(
+                            "INSERT INTO effects (order_id) VALUES (?1)",
+                            params![payload["order_id"].as_u64()],
+                        )
+                    })
+                    .unwrap_or_else(|error| panic!("{error}"));
+                black_box(matches!(admission, Admission::Processed(..)));
+            }
+        })
+    });
+    group.finish();
+}
+
+const RELAY_BATCH: u64 = 100;
+
+fn outbox(c: &mut Criterion) {
+    let db = BenchDb::new("outbox");
+    let mut store = open(&db);
+    let mut next = 0u64;
+    let mut group = c.benchmark_group("outbox");
+    group.throughput(Throughput::Elements(RELAY_BATCH));
+    // Each iteration enqueues a batch (not timed), then claims, sends and
+    // records it: one claim transaction and one transaction per outcome.
+    group.bench_function("claim_send_record_durable", |b| {
+        b.iter_custom(|iterations| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iterations {
+                for _ in 0..RELAY_BATCH {
+                    next += 1;
+                    let event = order(next);
+                    store
+                        .write(|tx| SqliteStore::enqueue(tx, &event, Utc::now()))
+                        .unwrap_or_else(|error| panic!("{error}"));
+                }
+                let started = Instant::now();
+                let report = store
+                    .run_once(
+                        Utc::now(),
+                        RELAY_BATCH as usize,
+                        |envelope: &Envelope<_, Value>| {
+                            black_box(envelope.event_id());
+                            Ok::<_, SendError>(Delivery::Processed)
+                        },
+                    )
+                    .unwrap_or_else(|error| panic!("{error}"));
+                timed += started.elapsed();
+                assert_eq!(report.delivered as u64, RELAY_BATCH);
+            }
+            timed
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, inbox, outbox);
+criterion_main!(benches);
