@@ -91,9 +91,29 @@ fn inbox(c: &mut Criterion) {
             }
         })
     });
+    // The batched form: 100 admissions (50 events, each twice) in one commit.
+    group.throughput(Throughput::Elements(INBOX_BATCH));
+    group.bench_function("admit_batch_of_100_half_duplicates_durable", |b| {
+        b.iter(|| {
+            let first = next + 1;
+            next += INBOX_BATCH / 2;
+            let batch: Vec<Envelope<Pending>> =
+                (first..=next).flat_map(|n| [order(n), order(n)]).collect();
+            let results = store
+                .admit_batch(batch, Utc::now(), |tx, payload: &Value| {
+                    tx.execute(
+                        "INSERT INTO effects (order_id) VALUES (?1)",
+                        params![payload["order_id"].as_u64()],
+                    )
+                })
+                .unwrap_or_else(|error| panic!("{error}"));
+            black_box(results.len());
+        })
+    });
     group.finish();
 }
 
+const INBOX_BATCH: u64 = 100;
 const RELAY_BATCH: u64 = 100;
 
 fn outbox(c: &mut Criterion) {

@@ -637,3 +637,63 @@ fn threads_admitting_the_same_keys_apply_each_effect_once() {
         "{per_order:?}"
     );
 }
+
+#[test]
+fn a_batch_admits_each_envelope_by_the_same_rules_in_one_commit() {
+    let db = TempDb::new("batch");
+    let mut store = consumer(&db, StoreOptions::default());
+    assert!(matches!(
+        ship(&mut store, received(3, "1.00"), at(0)).unwrap(),
+        Admission::Processed(..)
+    ));
+    let batch = vec![
+        received(1, "1.00"),
+        received(1, "1.00"),
+        received(2, "1.00"),
+        received(3, "2.00"),
+        received(4, "1.00"),
+    ];
+    let results = store
+        .admit_batch(batch, at(1), |tx, payload: &Value| {
+            let order_id = payload["order_id"].as_i64().unwrap_or_default();
+            tx.execute(
+                "INSERT INTO shipments (order_id) VALUES (?1)",
+                params![order_id],
+            )
+            .map_err(|error| error.to_string())?;
+            if order_id == 2 {
+                return Err("the warehouse is closed for order 2".to_owned());
+            }
+            Ok(order_id)
+        })
+        .unwrap();
+    let kinds: Vec<&str> = results
+        .iter()
+        .map(|result| match result {
+            Ok(Admission::Processed(..)) => "processed",
+            Ok(Admission::Duplicate(_)) => "duplicate",
+            Ok(Admission::Failed(_)) => "failed",
+            Err(StoreError::KeyReused { .. }) => "key reused",
+            Err(_) => "other error",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "processed",
+            "duplicate",
+            "failed",
+            "key reused",
+            "processed"
+        ]
+    );
+    let booked: Vec<i64> = store
+        .write(|tx| {
+            let mut statement = tx.prepare("SELECT order_id FROM shipments ORDER BY order_id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(booked, [1, 3, 4], "order 2's write was rolled back alone");
+    assert_eq!(store.counts().unwrap().inbox_keys, 3);
+}

@@ -409,15 +409,10 @@ impl SqliteStore {
         E: std::fmt::Display,
         F: FnOnce(&Transaction<'_>, &P) -> Result<T, E>,
     {
-        let payload =
-            serde_json::to_string(envelope.payload()).map_err(|error| StoreError::Encode {
-                source_system: envelope.source_system().to_owned(),
-                event_id: envelope.event_id().to_owned(),
-                reason: error.to_string(),
-            })?;
+        let payload = payload_text(&envelope)?;
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         // A duplicate needs no write: look first, without the write lock.
-        if self.seen(&envelope, &payload, fresh_after)? {
+        if seen_in(&self.connection, &envelope, &payload, fresh_after)? {
             return Ok(Admission::Duplicate(duplicate(envelope, now)));
         }
         let tx = self
@@ -427,16 +422,7 @@ impl SqliteStore {
         if seen_in(&tx, &envelope, &payload, fresh_after)? {
             return Ok(Admission::Duplicate(duplicate(envelope, now)));
         }
-        tx.execute(
-            "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (source, event_id) DO UPDATE SET payload = ?3, received_at = ?4",
-            params![
-                envelope.source_system(),
-                envelope.event_id(),
-                payload,
-                micros(now)
-            ],
-        )?;
+        remember(&tx, &envelope, &payload, now)?;
         let dispatched = envelope.dispatch_at(now);
         match effect(&tx, dispatched.payload()) {
             Ok(value) => {
@@ -452,13 +438,65 @@ impl SqliteStore {
         }
     }
 
-    fn seen<P>(
-        &self,
-        envelope: &Envelope<Pending, P>,
-        payload: &str,
-        fresh_after: i64,
-    ) -> Result<bool, StoreError> {
-        seen_in(&self.connection, envelope, payload, fresh_after)
+    /// Admits many received envelopes in one transaction, with one synced
+    /// commit for all of them: [`admit`](Self::admit)'s rules for each
+    /// envelope, in order, each effect in a savepoint of its own (a failed
+    /// effect rolls back alone). The results are in input order; a refused
+    /// envelope (a reused key) does not stop the others. Everything admitted
+    /// is durable when this returns; on a database error nothing is.
+    pub fn admit_batch<P, T, E, F>(
+        &mut self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        mut effect: F,
+    ) -> Result<Vec<Result<Admission<T, P>, StoreError>>, StoreError>
+    where
+        P: Serialize,
+        E: std::fmt::Display,
+        F: FnMut(&Transaction<'_>, &P) -> Result<T, E>,
+    {
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let payload = match payload_text(&envelope) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            match seen_in(&tx, &envelope, &payload, fresh_after) {
+                Ok(true) => {
+                    results.push(Ok(Admission::Duplicate(duplicate(envelope, now))));
+                    continue;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            }
+            tx.execute_batch("SAVEPOINT iap_admit")?;
+            remember(&tx, &envelope, &payload, now)?;
+            let dispatched = envelope.dispatch_at(now);
+            match effect(&tx, dispatched.payload()) {
+                Ok(value) => {
+                    tx.execute_batch("RELEASE iap_admit")?;
+                    results.push(Ok(Admission::Processed(dispatched.process_at(now), value)));
+                }
+                Err(error) => {
+                    tx.execute_batch("ROLLBACK TO iap_admit; RELEASE iap_admit")?;
+                    results.push(Ok(Admission::Failed(
+                        dispatched.fail_at(error.to_string(), now),
+                    )));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(results)
     }
 
     /// Forgets inbox keys older than the retention window; returns how many.
@@ -712,6 +750,35 @@ fn seen_in<P>(
             event_id: envelope.event_id().to_owned(),
         }),
     }
+}
+
+/// Records an inbox key (replacing an expired one).
+fn remember<P>(
+    tx: &Transaction<'_>,
+    envelope: &Envelope<Pending, P>,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source, event_id) DO UPDATE SET payload = ?3, received_at = ?4",
+        params![
+            envelope.source_system(),
+            envelope.event_id(),
+            payload,
+            micros(now)
+        ],
+    )?;
+    Ok(())
+}
+
+/// The payload as the inbox compares it.
+fn payload_text<P: Serialize>(envelope: &Envelope<Pending, P>) -> Result<String, StoreError> {
+    serde_json::to_string(envelope.payload()).map_err(|error| StoreError::Encode {
+        source_system: envelope.source_system().to_owned(),
+        event_id: envelope.event_id().to_owned(),
+        reason: error.to_string(),
+    })
 }
 
 fn duplicate<P>(
