@@ -83,6 +83,9 @@ CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
 /// The status column of a row that does not read back.
 const QUARANTINED: &str = "quarantined";
 
+/// The result of one envelope of an [`SqliteStore::admit_batch`].
+pub type AdmissionResult<T, P = serde_json::Value> = Result<Admission<T, P>, StoreError>;
+
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -449,7 +452,7 @@ impl SqliteStore {
         envelopes: Vec<Envelope<Pending, P>>,
         now: DateTime<Utc>,
         mut effect: F,
-    ) -> Result<Vec<Result<Admission<T, P>, StoreError>>, StoreError>
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
     where
         P: Serialize,
         E: std::fmt::Display,
