@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
-use integration_automation_patterns::sync::{BoundaryError, NamePart};
+use integration_automation_patterns::slot::Given;
+use integration_automation_patterns::sync::{BoundaryError, NamePart, SyncBoundaryBuilder};
 use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
 
-fn base() -> integration_automation_patterns::sync::SyncBoundaryBuilder<
-    integration_automation_patterns::slot::Given<String>,
-    integration_automation_patterns::slot::Given<String>,
-    integration_automation_patterns::slot::Given<String>,
-> {
+/// A builder with its three names set: what is left is the fields.
+fn base() -> SyncBoundaryBuilder<Given<String>, Given<String>, Given<String>> {
     SyncBoundary::builder()
         .record_type("contact")
         .system_a("crm")

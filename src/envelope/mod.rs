@@ -51,6 +51,9 @@ pub use lifecycle::FailOutcome;
 /// must have the effect of processing it once.
 #[must_use = "an envelope that is dropped is an event that is lost"]
 pub struct Envelope<S: State, P = serde_json::Value> {
+    /// Behind one pointer: a transition consumes the envelope and returns it
+    /// as another type, and moving a pointer is cheaper than moving the data
+    /// (measured in `benches/lifecycle.rs`).
     data: Box<EnvelopeData<P>>,
     state: PhantomData<fn() -> S>,
 }
