@@ -14,7 +14,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::store::sqlite::SqliteStore;
-use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use integration_automation_patterns::store::{
+    Admission, Delivery, DeliveryStore, SendError, StoreError,
+};
 use rusqlite::params;
 use serde_json::{Value, json};
 

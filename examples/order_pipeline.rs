@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::state::Dispatched;
 use integration_automation_patterns::store::sqlite::SqliteStore;
-use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use integration_automation_patterns::store::{
+    Admission, Delivery, DeliveryStore, SendError, StoreError,
+};
 use integration_automation_patterns::{DeliveryStatus, Envelope, RetryPolicy};
 use rusqlite::params;
 use serde_json::{Value, json};

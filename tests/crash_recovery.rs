@@ -18,7 +18,9 @@ use chrono::{TimeDelta, Utc};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::store::sqlite::SqliteStore;
-use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use integration_automation_patterns::store::{
+    Admission, Delivery, DeliveryStore, SendError, StoreError,
+};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use temp_db::TempDb;

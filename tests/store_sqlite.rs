@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::state::{Failed, Pending, Processed, Retrying};
 use integration_automation_patterns::store::sqlite::SqliteStore;
 use integration_automation_patterns::store::{
-    Admission, Delivery, Durability, SendError, StoreError, StoreOptions,
+    Admission, Delivery, DeliveryStore, Durability, SendError, StoreError, StoreOptions,
 };
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use rusqlite::params;
@@ -57,7 +57,7 @@ fn store_with_orders(db: &TempDb, count: u32) -> SqliteStore {
     store
 }
 
-fn status_of(store: &SqliteStore, n: u32) -> DeliveryStatus {
+fn status_of(store: &mut SqliteStore, n: u32) -> DeliveryStatus {
     store
         .load_any::<Value>("webshop", &format!("order-{n}-placed"))
         .unwrap()
@@ -78,7 +78,11 @@ fn an_event_commits_with_its_business_write_or_not_at_all() {
     });
     assert!(failed.is_err());
     let orders: i64 = store
-        .write(|tx| tx.query_row("SELECT COUNT(*) FROM orders", [], |row| row.get(0)))
+        .write(|tx| {
+            Ok::<i64, StoreError>(
+                tx.query_row("SELECT COUNT(*) FROM orders", [], |row| row.get(0))?,
+            )
+        })
         .unwrap();
     assert_eq!(orders, 1);
     assert!(matches!(
@@ -107,8 +111,8 @@ fn a_relay_pass_delivers_what_is_due_and_records_it() {
         .unwrap();
     assert_eq!((report.claimed, report.delivered), (3, 3));
     assert_eq!(sent, ["order-0-placed", "order-1-placed", "order-2-placed"]);
-    assert_eq!(status_of(&store, 0), DeliveryStatus::Processed);
-    assert_eq!(status_of(&store, 1), DeliveryStatus::Acknowledged);
+    assert_eq!(status_of(&mut store, 0), DeliveryStatus::Processed);
+    assert_eq!(status_of(&mut store, 1), DeliveryStatus::Acknowledged);
     let processed: Envelope<Processed> = store.load("webshop", "order-2-placed").unwrap();
     assert_eq!(processed.attempt_count(), 1);
     // Nothing is due any more.
@@ -267,7 +271,7 @@ fn a_claim_whose_worker_died_is_taken_over_when_its_lease_runs_out() {
         "{late:?}"
     );
     store.record(second.envelope.process_at(at(41))).unwrap();
-    assert_eq!(status_of(&store, 0), DeliveryStatus::Processed);
+    assert_eq!(status_of(&mut store, 0), DeliveryStatus::Processed);
 }
 
 #[test]
@@ -287,7 +291,7 @@ fn a_lost_claim_that_spends_the_budget_becomes_a_dead_letter() {
 #[test]
 fn typed_loads_name_the_state_that_was_found() {
     let db = TempDb::new("typed");
-    let store = store_with_orders(&db, 1);
+    let mut store = store_with_orders(&db, 1);
     let pending: Envelope<Pending> = store.load("webshop", "order-0-placed").unwrap();
     assert_eq!(pending, order_event(0));
     let error = store
@@ -303,7 +307,6 @@ fn typed_loads_name_the_state_that_was_found() {
         "no stored envelope webshop/order-9-placed"
     );
     // Only the outcome of an attempt can be recorded.
-    let mut store = store;
     let not_outcome = store.record(order_event(0));
     assert!(matches!(
         not_outcome,
@@ -372,7 +375,11 @@ fn ship(
 
 fn shipments(store: &mut SqliteStore) -> i64 {
     store
-        .write(|tx| tx.query_row("SELECT COUNT(*) FROM shipments", [], |row| row.get(0)))
+        .write(|tx| {
+            Ok::<i64, StoreError>(
+                tx.query_row("SELECT COUNT(*) FROM shipments", [], |row| row.get(0))?,
+            )
+        })
         .unwrap()
 }
 
@@ -494,7 +501,8 @@ fn an_unreadable_row_is_quarantined_and_named_and_no_other_row_is_touched() {
             tx.execute(
                 "UPDATE iap_outbox SET status = 'dispatched' WHERE event_id = 'order-2-placed'",
                 [],
-            )
+            )?;
+            Ok::<_, StoreError>(())
         })
         .unwrap();
     let claimed = store.claim_due::<Value>(at(0), 10).unwrap();
@@ -578,7 +586,7 @@ fn a_newer_or_unknown_schema_is_refused_not_guessed() {
     // The store's own file opens again, and the business tables beside it are kept.
     let own = TempDb::new("reopen");
     drop(store_with_orders(&own, 2));
-    let store = SqliteStore::open(own.path()).unwrap();
+    let mut store = SqliteStore::open(own.path()).unwrap();
     assert_eq!(store.counts().unwrap().outbox[&DeliveryStatus::Pending], 2);
 }
 
@@ -598,7 +606,7 @@ fn the_durability_setting_reaches_the_file() {
             .write(|tx| {
                 let journal = tx.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
                 let synchronous = tx.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
-                Ok::<_, rusqlite::Error>((journal, synchronous))
+                Ok::<_, StoreError>((journal, synchronous))
             })
             .unwrap();
         assert_eq!((journal.as_str(), synchronous), ("wal", expected));
@@ -628,7 +636,7 @@ fn threads_admitting_the_same_keys_apply_each_effect_once() {
                 "SELECT order_id, COUNT(*) FROM shipments GROUP BY order_id ORDER BY order_id",
             )?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect::<Result<Vec<_>, _>>()
+            Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .unwrap();
     assert_eq!(per_order.len(), keys as usize);
@@ -691,7 +699,7 @@ fn a_batch_admits_each_envelope_by_the_same_rules_in_one_commit() {
         .write(|tx| {
             let mut statement = tx.prepare("SELECT order_id FROM shipments ORDER BY order_id")?;
             let rows = statement.query_map([], |row| row.get(0))?;
-            rows.collect::<Result<Vec<_>, _>>()
+            Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .unwrap();
     assert_eq!(booked, [1, 3, 4], "order 2's write was rolled back alone");

@@ -8,13 +8,16 @@
 //! crash between any two of them loses nothing: a claim whose worker died is
 //! claimed again when its lease runs out.
 
+mod backend;
 mod error;
 mod outcome;
+mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use std::time::Duration;
 
+pub use backend::{AdmissionResult, DeliveryStore};
 pub use error::StoreError;
 pub use outcome::{Admission, Claim, Claimed, Delivery, RunReport, SendError, StatusCounts};
 

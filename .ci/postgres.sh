@@ -1,0 +1,22 @@
+# Starts a throw-away PostgreSQL cluster on a local port for the tests, and
+# stops it when the calling script exits. Sourced by .ci/run; exports
+# IAP_POSTGRES_URL. Installs Debian's server package where it is missing.
+pg_port=${IAP_POSTGRES_PORT:-54329}
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+pg_dir=$(mktemp -d /tmp/iap-postgres.XXXXXX)
+chown postgres: "$pg_dir"
+# PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+as_postgres() { runuser -u postgres -- "$@"; }
+as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=50" start >/dev/null
+stop_postgres() { as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1; rm -rf "$pg_dir"; }
+trap stop_postgres EXIT
+as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres iap_test
+export IAP_POSTGRES_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=iap_test"
+echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on port $pg_port"

@@ -1,0 +1,240 @@
+//! The operations every store backend offers, so that code moves from one
+//! backend to another by changing the constructor.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::rows::typed;
+use super::{
+    Admission, Claim, Claimed, Delivery, RunReport, SendError, StatusCounts, StoreError,
+    StoreOptions,
+};
+use crate::envelope::state::{Dispatched, Failed, Pending, Retrying, State};
+use crate::{AnyEnvelope, Envelope, FailOutcome};
+
+/// A durable home for envelopes: transactional outbox with a leased relay,
+/// idempotent inbox, dead letters, typed loads and monitoring.
+///
+/// Every method that changes state is one database transaction, and every
+/// time it reads is given (`now`), so that tests and simulations control the
+/// clock. The backends are [`SqliteStore`](super::sqlite::SqliteStore) and,
+/// for many workers on many machines, `PostgresStore`.
+pub trait DeliveryStore {
+    /// The backend's transaction, handed to [`write`](Self::write)'s work and
+    /// to inbox effects, so that they commit with the store's own writes.
+    type Tx<'t>;
+
+    /// The store's settings.
+    fn options(&self) -> StoreOptions;
+
+    /// Runs `work` in one write transaction, committed if it returns `Ok` and
+    /// rolled back otherwise: the way to put a business write and its
+    /// [`enqueue`](Self::enqueue) in one commit.
+    fn write<T, E>(&mut self, work: impl FnOnce(&mut Self::Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>;
+
+    /// Adds a new envelope to the outbox inside the caller's transaction `tx`,
+    /// due at `now`. It commits with the caller's own writes, or not at all.
+    fn enqueue<P: Serialize>(
+        tx: &mut Self::Tx<'_>,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` envelopes that are due at `now`, oldest first:
+    /// pending ones, retrying ones whose next attempt has come, and dispatched
+    /// ones whose lease ran out (their worker died; the lost attempt counts as
+    /// a failure, so an envelope whose budget it spends becomes a dead letter).
+    /// Each claimed envelope is dispatched and leased for
+    /// [`StoreOptions::lease`]; no two workers hold the same envelope. Rows
+    /// that do not read back are quarantined and named. One transaction.
+    fn claim_due<P: Serialize + DeserializeOwned>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Claimed<P>, StoreError>;
+
+    /// Records the outcome of a claimed envelope: `Processed` or `Acknowledged`
+    /// (delivered), `Retrying` (due again at its next attempt time) or
+    /// `Failed` (a dead letter). One transaction. Refused with
+    /// [`StoreError::ClaimLost`] if the claim is no longer held.
+    fn record<P: Serialize>(
+        &mut self,
+        outcome: impl Into<AnyEnvelope<P>>,
+    ) -> Result<(), StoreError> {
+        self.record_not_before(outcome.into(), None)
+    }
+
+    /// Records a retry whose receiver asked not to be called again before
+    /// `retry_after`: the next attempt is due at the later of that and the
+    /// retry policy's time.
+    fn record_retry_after<P: Serialize>(
+        &mut self,
+        retrying: Envelope<Retrying, P>,
+        retry_after: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_not_before(retrying.into(), Some(retry_after))
+    }
+
+    /// Records `outcome`, due again no earlier than `retry_after` if it is a retry.
+    fn record_not_before<P: Serialize>(
+        &mut self,
+        outcome: AnyEnvelope<P>,
+        retry_after: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// One relay pass at `now`: claims up to `limit` due envelopes, hands each
+    /// to `send`, and records each outcome in its own transaction. A send's
+    /// transient failure is retried while the envelope's budget lasts (a
+    /// `retry_after` wins when later); a permanent one is a dead letter at once.
+    fn run_once<P, F>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        mut send: F,
+    ) -> Result<RunReport, StoreError>
+    where
+        P: Serialize + DeserializeOwned,
+        F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError>,
+    {
+        let claimed = self.claim_due::<P>(now, limit)?;
+        let mut report = RunReport {
+            claimed: claimed.claims.len(),
+            dead_lettered: claimed.dead_lettered,
+            quarantined: claimed.quarantined.len(),
+            ..RunReport::default()
+        };
+        for Claim { envelope, .. } in claimed.claims {
+            match send(&envelope) {
+                Ok(Delivery::Processed) => {
+                    self.record(envelope.process_at(now))?;
+                    report.delivered += 1;
+                }
+                Ok(Delivery::Acknowledged) => {
+                    self.record(envelope.acknowledge_at(now))?;
+                    report.delivered += 1;
+                }
+                Err(SendError::Transient {
+                    reason,
+                    retry_after,
+                }) => match envelope.fail_at(reason, now) {
+                    FailOutcome::Retry(retrying) => {
+                        self.record_not_before(retrying.into(), retry_after)?;
+                        report.retried += 1;
+                    }
+                    FailOutcome::Exhausted(failed) => {
+                        self.record(failed)?;
+                        report.dead_lettered += 1;
+                    }
+                },
+                Err(SendError::Permanent { reason }) => {
+                    self.record(envelope.fail_permanently_at(reason, now))?;
+                    report.dead_lettered += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Admits a received envelope through the inbox at `now`: records its key
+    /// (source and event id) and runs `effect` in the same transaction, so the
+    /// effect happens once however often the event is redelivered.
+    ///
+    /// - First delivery: the effect runs and commits; [`Admission::Processed`].
+    /// - Same key, same payload: the effect does not run; [`Admission::Duplicate`].
+    /// - Same key, another payload: [`StoreError::KeyReused`]; nothing is written.
+    /// - The effect fails: everything rolls back, no key is recorded, and the
+    ///   envelope fails through its retry policy; [`Admission::Failed`].
+    ///
+    /// Keys older than [`StoreOptions::inbox_retention`] no longer count.
+    fn admit<P, T, E, F>(
+        &mut self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize,
+        E: std::fmt::Display,
+        F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E>;
+
+    /// Admits many received envelopes in one transaction, with one synced
+    /// commit for all of them: [`admit`](Self::admit)'s rules for each
+    /// envelope, in order, each effect in a savepoint of its own (a failed
+    /// effect rolls back alone). The results are in input order; a refused
+    /// envelope (a reused key) does not stop the others. Everything admitted
+    /// is durable when this returns; on a database error nothing is.
+    fn admit_batch<P, T, E, F>(
+        &mut self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+    where
+        P: Serialize,
+        E: std::fmt::Display,
+        F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E>;
+
+    /// Forgets inbox keys older than the retention window; returns how many.
+    fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// The stored envelope with this key, in whatever state it is.
+    fn load_any<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<AnyEnvelope<P>, StoreError>;
+
+    /// The stored envelope with this key, in state `S`; an error names the
+    /// state it is in if it is another.
+    fn load<S: State, P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<Envelope<S, P>, StoreError> {
+        typed(self.load_any(source_system, event_id)?)
+    }
+
+    /// Up to `limit` dead letters, oldest first.
+    fn dead_letters<P: DeserializeOwned>(
+        &mut self,
+        limit: usize,
+    ) -> Result<Vec<Envelope<Failed, P>>, StoreError>;
+
+    /// Sends one dead letter back for delivery with a fresh budget, due at
+    /// `now`; `reason` goes into its history.
+    fn redrive<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, StoreError>;
+
+    /// Sends every dead letter back for delivery, in one transaction; returns
+    /// how many.
+    fn redrive_all<P: Serialize + DeserializeOwned>(
+        &mut self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    /// How many envelopes are in each state, how many rows are quarantined,
+    /// and how many keys the inbox remembers.
+    fn counts(&mut self) -> Result<StatusCounts, StoreError>;
+
+    /// When the next envelope falls due (the earliest pending, retry or lease
+    /// expiry), for a relay that sleeps until then; `None` if nothing will.
+    fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// How long the oldest due envelope has been waiting at `now`; `None` if
+    /// nothing is due.
+    fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError>;
+}
+
+/// The result of one envelope of a [`DeliveryStore::admit_batch`].
+pub type AdmissionResult<T, P = serde_json::Value> = Result<Admission<T, P>, StoreError>;
