@@ -16,6 +16,12 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// The database server could not be reached.
+    #[error("cannot connect to the store's database: {reason}")]
+    Connect {
+        /// What went wrong, naming the host and user (never the password).
+        reason: String,
+    },
     /// The file holds a newer store schema than this version of the crate knows.
     #[error(
         "the store schema is version {found}, newer than version {supported} that this crate reads; upgrade the crate"
@@ -117,8 +123,12 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
-    /// The database reported an error.
+    /// The SQLite database reported an error.
     #[cfg(feature = "sqlite")]
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server reported an error.
+    #[cfg(feature = "postgres")]
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
 }

@@ -11,6 +11,8 @@
 mod backend;
 mod error;
 mod outcome;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -2,7 +2,7 @@
 //! lifecycle steps of claiming and recording.
 
 // Without a backend feature only the typed load is used.
-#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 use std::time::Duration;
 

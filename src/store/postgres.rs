@@ -1,0 +1,641 @@
+//! The store on a PostgreSQL server: the same operations as the SQLite store,
+//! for many relay workers and consumers on many machines.
+//!
+//! Claims take due rows with `FOR UPDATE SKIP LOCKED`, so workers never wait
+//! for each other and never hold the same envelope; a worker that dies loses
+//! its claims when their lease runs out. An inbox admission inserts its key
+//! with `ON CONFLICT DO NOTHING` in the effect's transaction, so concurrent
+//! duplicates apply the effect once. Every operation is one transaction and
+//! returns only once PostgreSQL has committed it.
+//!
+//! The schema is created and migrated by an explicit call,
+//! [`PostgresStore::migrate`], which is versioned and safe to run twice (or
+//! from two processes at once). A store made with [`PostgresStore::connect`]
+//! reconnects by itself after the server restarts: the operation that met the
+//! broken connection fails, and the next one runs on a new connection.
+//!
+//! ```no_run
+//! use integration_automation_patterns::store::DeliveryStore;
+//! use integration_automation_patterns::store::postgres::PostgresStore;
+//!
+//! let mut store = PostgresStore::connect("host=localhost user=app dbname=orders", Default::default())?;
+//! store.migrate()?;
+//! println!("{:?}", store.counts()?);
+//! # Ok::<(), integration_automation_patterns::store::StoreError>(())
+//! ```
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, Config, NoTls, Transaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::rows::{
+    ClaimStep, add, claim_lost, claim_step, duplicate, encode, encode_any, micros, not_found,
+    outcome_due_at, parse_status, payload_text, read_row, subtract, typed,
+};
+use super::{
+    Admission, AdmissionResult, Claim, Claimed, DeliveryStore, StatusCounts, StoreError,
+    StoreOptions,
+};
+use crate::envelope::state::{Failed, Pending, State};
+use crate::{AnyEnvelope, Envelope};
+
+/// The newest store schema this crate writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE iap_meta (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+CREATE TABLE iap_outbox (
+    seq       BIGSERIAL,
+    source    TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    attempts  BIGINT NOT NULL,
+    due_at    BIGINT,
+    envelope  TEXT NOT NULL,
+    problem   TEXT,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX iap_outbox_status ON iap_outbox (status);
+CREATE TABLE iap_inbox (
+    source      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
+";
+
+/// A lock number that serializes concurrent migrations.
+const MIGRATION_LOCK: i64 = 0x1a9_0717;
+
+/// Inbox, outbox and dead letters in a PostgreSQL database.
+pub struct PostgresStore {
+    client: Client,
+    /// Where to reconnect after the connection breaks, for stores that made it.
+    config: Option<Config>,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("closed", &self.client.is_closed())
+            .field("reconnects", &self.config.is_some())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with a connection string (`host=... user=... dbname=...` or a
+    /// `postgres://` URL). The store reconnects by itself after the
+    /// connection breaks.
+    pub fn connect(connection_string: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let config: Config = connection_string
+            .parse()
+            .map_err(|error: postgres::Error| StoreError::Connect {
+                reason: format!("the connection string does not parse: {error}"),
+            })?;
+        let client = open(&config)?;
+        Ok(PostgresStore {
+            client,
+            config: Some(config),
+            options,
+        })
+    }
+
+    /// A store on a connection the caller made (from a pool, say). It does
+    /// not reconnect by itself; [`into_client`](Self::into_client) gives the
+    /// connection back.
+    pub fn from_client(client: Client, options: StoreOptions) -> Self {
+        PostgresStore {
+            client,
+            config: None,
+            options,
+        }
+    }
+
+    /// The connection, for the caller's own use.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// Creates the store's tables, or checks that they are at this crate's
+    /// schema version. Versioned and safe to run twice, or from several
+    /// processes at once; a newer or unknown schema is refused, never guessed.
+    pub fn migrate(&mut self) -> Result<(), StoreError> {
+        let mut tx = self.client()?.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        match schema_version(&mut tx)? {
+            None => {
+                let exists = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()
+                         AND tablename IN ('iap_outbox', 'iap_inbox'))",
+                        &[],
+                    )?
+                    .get::<_, bool>(0);
+                if exists {
+                    return Err(StoreError::UnknownSchema {
+                        reason: "store tables exist without a schema version".into(),
+                    });
+                }
+                tx.batch_execute(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO iap_meta (name, value) VALUES ('schema_version', $1)",
+                    &[&SCHEMA_VERSION],
+                )?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::UnknownSchema {
+                    reason: format!("schema version {found} was never written by this crate"),
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The schema version in the database; `None` before [`migrate`](Self::migrate).
+    pub fn schema_version(&mut self) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.client()?.transaction()?;
+        let version = schema_version(&mut tx)?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    /// The connection, made again first if it broke and the store knows where
+    /// to reconnect.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.is_closed()
+            && let Some(config) = &self.config
+        {
+            self.client = open(config)?;
+        }
+        Ok(&mut self.client)
+    }
+
+    fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self.client()?.transaction()?)
+    }
+}
+
+fn open(config: &Config) -> Result<Client, StoreError> {
+    config.connect(NoTls).map_err(|error| StoreError::Connect {
+        reason: format!(
+            "cannot connect to {:?} as {:?}: {error}",
+            config.get_hosts(),
+            config.get_user().unwrap_or("the default user")
+        ),
+    })
+}
+
+fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
+    let has_meta = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta')",
+            &[],
+        )?
+        .get::<_, bool>(0);
+    if !has_meta {
+        return Ok(None);
+    }
+    let row = tx.query_opt(
+        "SELECT value FROM iap_meta WHERE name = 'schema_version'",
+        &[],
+    )?;
+    match row {
+        Some(row) => Ok(Some(row.get(0))),
+        None => Err(StoreError::UnknownSchema {
+            reason: "the schema version is missing".into(),
+        }),
+    }
+}
+
+impl DeliveryStore for PostgresStore {
+    type Tx<'t> = Transaction<'t>;
+
+    fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    fn write<T, E>(
+        &mut self,
+        work: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut tx = self.begin().map_err(E::from)?;
+        let value = work(&mut tx)?;
+        tx.commit().map_err(|error| E::from(error.into()))?;
+        Ok(value)
+    }
+
+    fn enqueue<P: Serialize>(
+        tx: &mut Transaction<'_>,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = tx.execute(
+            "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &envelope.source_system(),
+                &envelope.event_id(),
+                &Pending::STATUS.as_str(),
+                &i64::from(envelope.attempt_count()),
+                &micros(now),
+                &encode(envelope)?,
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyEnqueued {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn claim_due<P: Serialize + DeserializeOwned>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Claimed<P>, StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let mut tx = self.begin()?;
+        let rows = tx.query(
+            "SELECT source, event_id, status, envelope FROM iap_outbox
+             WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+            &[&micros(now), &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        let mut claimed = Claimed {
+            claims: Vec::with_capacity(rows.len()),
+            dead_lettered: 0,
+            quarantined: Vec::new(),
+        };
+        for row in rows {
+            let (source, event_id, status, text): (String, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let step = match read_row::<P>(&source, &event_id, &status, &text) {
+                Ok(envelope) => claim_step(envelope, now),
+                Err(error) => ClaimStep::Quarantine(error),
+            };
+            match step {
+                ClaimStep::Claim(dispatched) => {
+                    write_row(&mut tx, &dispatched, Some(lease_until))?;
+                    claimed.claims.push(Claim {
+                        envelope: dispatched,
+                        lease_until,
+                    });
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    write_row(&mut tx, &failed, None)?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => {
+                    tx.execute(
+                        "UPDATE iap_outbox SET status = 'quarantined', due_at = NULL, problem = $3
+                         WHERE source = $1 AND event_id = $2",
+                        &[&source, &event_id, &error.to_string()],
+                    )?;
+                    claimed.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn record_not_before<P: Serialize>(
+        &mut self,
+        outcome: AnyEnvelope<P>,
+        retry_after: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
+        let mut tx = self.begin()?;
+        let updated = tx.execute(
+            "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5
+             WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6",
+            &[
+                &outcome.source_system(),
+                &outcome.event_id(),
+                &outcome.status().as_str(),
+                &due_at,
+                &encode_any(&outcome)?,
+                &i64::from(outcome.attempt_count()),
+            ],
+        )?;
+        if updated == 0 {
+            return Err(claim_lost(&outcome));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn admit<P, T, E, F>(
+        &mut self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize,
+        E: std::fmt::Display,
+        F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
+    {
+        let payload = payload_text(&envelope)?;
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin()?;
+        if !claim_key(&mut tx, &envelope, &payload, now, fresh_after)? {
+            return Ok(Admission::Duplicate(duplicate(envelope, now)));
+        }
+        let dispatched = envelope.dispatch_at(now);
+        match effect(&mut tx, dispatched.payload()) {
+            Ok(value) => {
+                tx.commit()?;
+                Ok(Admission::Processed(dispatched.process_at(now), value))
+            }
+            Err(error) => {
+                drop(tx);
+                Ok(Admission::Failed(
+                    dispatched.fail_at(error.to_string(), now),
+                ))
+            }
+        }
+    }
+
+    fn admit_batch<P, T, E, F>(
+        &mut self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        mut effect: F,
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+    where
+        P: Serialize,
+        E: std::fmt::Display,
+        F: FnMut(&mut Transaction<'_>, &P) -> Result<T, E>,
+    {
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin()?;
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let payload = match payload_text(&envelope) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            let mut savepoint = tx.savepoint("iap_admit")?;
+            match claim_key(&mut savepoint, &envelope, &payload, now, fresh_after) {
+                Ok(true) => {}
+                Ok(false) => {
+                    savepoint.commit()?;
+                    results.push(Ok(Admission::Duplicate(duplicate(envelope, now))));
+                    continue;
+                }
+                Err(error) => {
+                    drop(savepoint);
+                    results.push(Err(error));
+                    continue;
+                }
+            }
+            let dispatched = envelope.dispatch_at(now);
+            match effect(&mut savepoint, dispatched.payload()) {
+                Ok(value) => {
+                    savepoint.commit()?;
+                    results.push(Ok(Admission::Processed(dispatched.process_at(now), value)));
+                }
+                Err(error) => {
+                    drop(savepoint);
+                    results.push(Ok(Admission::Failed(
+                        dispatched.fail_at(error.to_string(), now),
+                    )));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = micros(subtract(now, self.options.inbox_retention));
+        let purged = self
+            .client()?
+            .execute("DELETE FROM iap_inbox WHERE received_at < $1", &[&cutoff])?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    }
+
+    fn load_any<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let mut tx = self.begin()?;
+        let envelope = load_in(&mut tx, source_system, event_id)?;
+        tx.commit()?;
+        Ok(envelope)
+    }
+
+    fn dead_letters<P: DeserializeOwned>(
+        &mut self,
+        limit: usize,
+    ) -> Result<Vec<Envelope<Failed, P>>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT source, event_id, status, envelope FROM iap_outbox
+             WHERE status = 'failed' ORDER BY seq LIMIT $1",
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let (source, event_id, status, text): (String, String, String, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                typed(read_row::<P>(&source, &event_id, &status, &text)?)
+            })
+            .collect()
+    }
+
+    fn redrive<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, StoreError> {
+        let mut tx = self.begin()?;
+        let failed: Envelope<Failed, P> = typed(load_in(&mut tx, source_system, event_id)?)?;
+        let pending = failed.redrive_at(reason, now);
+        write_row(&mut tx, &pending, Some(now))?;
+        tx.commit()?;
+        Ok(pending)
+    }
+
+    fn redrive_all<P: Serialize + DeserializeOwned>(
+        &mut self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.begin()?;
+        let keys = tx.query(
+            "SELECT source, event_id FROM iap_outbox WHERE status = 'failed' FOR UPDATE",
+            &[],
+        )?;
+        for key in &keys {
+            let (source, event_id): (String, String) = (key.get(0), key.get(1));
+            let failed: Envelope<Failed, P> = typed(load_in(&mut tx, &source, &event_id)?)?;
+            write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
+        }
+        tx.commit()?;
+        Ok(keys.len())
+    }
+
+    fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+        let client = self.client()?;
+        let mut counts = StatusCounts::default();
+        for row in client.query(
+            "SELECT status, COUNT(*) FROM iap_outbox GROUP BY status",
+            &[],
+        )? {
+            let (status, count): (String, i64) = (row.get(0), row.get(1));
+            let count = u64::try_from(count).unwrap_or_default();
+            match parse_status(&status) {
+                Some(status) => {
+                    counts.outbox.insert(status, count);
+                }
+                None => counts.quarantined += count,
+            }
+        }
+        let keys: i64 = client
+            .query_one("SELECT COUNT(*) FROM iap_inbox", &[])?
+            .get(0);
+        counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
+        Ok(counts)
+    }
+
+    fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = self
+            .client()?
+            .query_one(
+                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL",
+                &[],
+            )?
+            .get(0);
+        Ok(next.and_then(DateTime::from_timestamp_micros))
+    }
+
+    fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
+        let oldest: Option<i64> = self
+            .client()?
+            .query_one(
+                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= $1",
+                &[&micros(now)],
+            )?
+            .get(0);
+        Ok(oldest.map(|due| {
+            let waited = micros(now).saturating_sub(due);
+            Duration::from_micros(u64::try_from(waited).unwrap_or_default())
+        }))
+    }
+}
+
+/// Takes the inbox key for `envelope` in `tx`: `true` if the effect should run
+/// (a new key, or one past the retention window), `false` for a duplicate, an
+/// error for a reused key. A concurrent admission of the same key waits on the
+/// key's index entry until this transaction ends.
+fn claim_key<P>(
+    tx: &mut Transaction<'_>,
+    envelope: &Envelope<Pending, P>,
+    payload: &str,
+    now: DateTime<Utc>,
+    fresh_after: i64,
+) -> Result<bool, StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        &[
+            &envelope.source_system(),
+            &envelope.event_id(),
+            &payload,
+            &micros(now),
+        ],
+    )?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let row = tx
+        .query_opt(
+            "SELECT payload, received_at FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE",
+            &[&envelope.source_system(), &envelope.event_id()],
+        )?
+        .ok_or_else(|| not_found(envelope.source_system(), envelope.event_id()))?;
+    let (stored, received_at): (String, i64) = (row.get(0), row.get(1));
+    if received_at < fresh_after {
+        tx.execute(
+            "UPDATE iap_inbox SET payload = $3, received_at = $4 WHERE source = $1 AND event_id = $2",
+            &[&envelope.source_system(), &envelope.event_id(), &payload, &micros(now)],
+        )?;
+        return Ok(true);
+    }
+    if stored == payload {
+        Ok(false)
+    } else {
+        Err(StoreError::KeyReused {
+            source_system: envelope.source_system().to_owned(),
+            event_id: envelope.event_id().to_owned(),
+        })
+    }
+}
+
+fn load_in<P: DeserializeOwned>(
+    tx: &mut Transaction<'_>,
+    source_system: &str,
+    event_id: &str,
+) -> Result<AnyEnvelope<P>, StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT status, envelope FROM iap_outbox WHERE source = $1 AND event_id = $2",
+            &[&source_system, &event_id],
+        )?
+        .ok_or_else(|| not_found(source_system, event_id))?;
+    let (status, text): (String, String) = (row.get(0), row.get(1));
+    read_row(source_system, event_id, &status, &text)
+}
+
+/// Writes an envelope's state over its row.
+fn write_row<S: State, P: Serialize>(
+    tx: &mut Transaction<'_>,
+    envelope: &Envelope<S, P>,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6
+         WHERE source = $1 AND event_id = $2",
+        &[
+            &envelope.source_system(),
+            &envelope.event_id(),
+            &S::STATUS.as_str(),
+            &i64::from(envelope.attempt_count()),
+            &due_at.map(micros),
+            &encode(envelope)?,
+        ],
+    )?;
+    Ok(())
+}
