@@ -1,6 +1,7 @@
 # Starts a throw-away PostgreSQL cluster on a local port for the tests, and
-# stops it when the calling script exits. Sourced by .ci/run; exports
-# IAP_POSTGRES_URL. Installs Debian's server package where it is missing.
+# stops it when the calling script exits. Sourced by scripts/test-all.sh;
+# exports IAP_POSTGRES_URL. Installs Debian's server package where it is
+# missing. Needs root (the cluster runs as the postgres user).
 pg_port=${IAP_POSTGRES_PORT:-54329}
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
