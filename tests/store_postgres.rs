@@ -1,0 +1,132 @@
+//! What only the PostgreSQL store does: explicit, versioned migration,
+//! connection errors that name the server, and reconnection after the
+//! server drops the connection. Everything else is in `store_conformance.rs`.
+#![cfg(feature = "postgres")]
+
+#[path = "support/backends.rs"]
+mod backends;
+#[cfg(feature = "sqlite")]
+#[path = "support/temp_db.rs"]
+mod temp_db;
+
+use backends::Backend;
+use chrono::Utc;
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::store::postgres::{PostgresStore, SCHEMA_VERSION};
+use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
+use serde_json::{Value, json};
+
+fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
+    Envelope::builder()
+        .event_id(format!("order-{n}"))
+        .event_type("commerce.order.placed")
+        .source_system("webshop")
+        .payload(json!({ "order_id": n }))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn migration_is_explicit_versioned_and_safe_to_run_twice() {
+    let Some(place) = PostgresStore::place("migrate") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&place);
+    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    store
+        .write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))
+        .unwrap();
+    // Again, and from several connections at once: nothing changes, nothing is lost.
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| PostgresStore::open(&place).migrate().unwrap());
+        }
+    });
+    store.migrate().unwrap();
+    assert_eq!(store.counts().unwrap().outbox.values().sum::<u64>(), 1);
+
+    store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE iap_meta SET value = 2 WHERE name = 'schema_version'",
+                &[],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(
+        store.migrate().unwrap_err().to_string(),
+        "the store schema is version 2, newer than version 1 that this crate reads; upgrade the crate"
+    );
+}
+
+#[test]
+fn tables_without_a_version_are_refused_not_guessed() {
+    let Some(place) = PostgresStore::place("unknown") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&place);
+    store
+        .write(|tx| {
+            tx.batch_execute("DROP TABLE iap_meta")?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(store.schema_version().unwrap(), None);
+    assert_eq!(
+        store.migrate().unwrap_err().to_string(),
+        "the store schema is not recognised: store tables exist without a schema version"
+    );
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_named_in_the_error() {
+    let error = PostgresStore::connect(
+        "host=127.0.0.1 port=1 user=relay dbname=orders connect_timeout=2",
+        StoreOptions::default(),
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Connect { .. }), "{message}");
+    assert!(
+        message.contains("127.0.0.1") && message.contains("relay"),
+        "{message}"
+    );
+    let unparsable = PostgresStore::connect("host=", StoreOptions::default()).unwrap_err();
+    assert!(
+        unparsable.to_string().contains("does not parse"),
+        "{unparsable}"
+    );
+}
+
+/// A server restart, as the store sees it: its connection is cut. The
+/// operation that meets the cut fails and changes nothing; the next one
+/// reconnects, and no envelope is lost.
+#[test]
+fn a_dropped_connection_turns_into_a_retry_not_a_lost_envelope() {
+    let Some(place) = PostgresStore::place("reconnect") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&place);
+    store
+        .write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))
+        .unwrap();
+    let pid: i32 = store
+        .write(|tx| Ok::<_, StoreError>(tx.query_one("SELECT pg_backend_pid()", &[])?.get(0)))
+        .unwrap();
+    let mut admin = PostgresStore::open(&place);
+    admin
+        .write(|tx| {
+            tx.execute("SELECT pg_terminate_backend($1)", &[&pid])?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let cut = store.claim_due::<Value>(Utc::now(), 10);
+    assert!(cut.is_err(), "the cut connection must be reported");
+    let claims = store.claim_due::<Value>(Utc::now(), 10).unwrap().claims;
+    assert_eq!(
+        claims.len(),
+        1,
+        "the envelope is still there, and claimed on a new connection"
+    );
+}
