@@ -43,7 +43,7 @@ fn migration_is_explicit_versioned_and_safe_to_run_twice() {
         }
     });
     store.migrate().unwrap();
-    assert_eq!(store.counts().unwrap().outbox.values().sum::<u64>(), 1);
+    assert_eq!(store.number("SELECT COUNT(*) FROM iap_outbox"), 1);
 
     store
         .write(|tx| {
