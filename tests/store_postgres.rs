@@ -47,11 +47,10 @@ fn migration_is_explicit_versioned_and_safe_to_run_twice() {
 
     store
         .write(|tx| {
-            tx.execute(
+            PostgresStore::exec(
+                tx,
                 "UPDATE iap_meta SET value = 2 WHERE name = 'schema_version'",
-                &[],
-            )?;
-            Ok::<_, StoreError>(())
+            )
         })
         .unwrap();
     assert_eq!(
