@@ -263,7 +263,7 @@ fn deliver(
         retry_after: None,
     };
     let order_id = envelope.payload()["order_id"].as_u64().unwrap_or_default();
-    let times = if order_id % 7 == 0 { 2 } else { 1 };
+    let times = if order_id.is_multiple_of(7) { 2 } else { 1 };
     for _ in 0..times {
         let (event_id, attempt) = (
             envelope.event_id().to_owned(),
