@@ -2,7 +2,11 @@
 //! inbox admissions with half of them duplicates, one transaction each; and
 //! the outbox relay's claim, send and record.
 //!
-//! `cargo bench --features sqlite --bench store`; the reference package's
+//! And relay workers draining the outbox together, each with its own
+//! connection, on SQLite and (with the `postgres` feature and
+//! `IAP_POSTGRES_URL` set) on PostgreSQL.
+//!
+//! `cargo bench --all-features --bench store`; the reference package's
 //! figure for the inbox workload comes from `benches/reference/sqlite_consume.py`.
 
 use std::hint::black_box;
@@ -13,6 +17,10 @@ use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Pending;
+#[cfg(feature = "postgres")]
+use integration_automation_patterns::store::StoreOptions;
+#[cfg(feature = "postgres")]
+use integration_automation_patterns::store::postgres::PostgresStore;
 use integration_automation_patterns::store::sqlite::SqliteStore;
 use integration_automation_patterns::store::{
     Admission, Delivery, DeliveryStore, SendError, StoreError,
@@ -116,6 +124,114 @@ fn inbox(c: &mut Criterion) {
 }
 
 const INBOX_BATCH: u64 = 100;
+/// Envelopes drained per iteration of the worker benchmarks.
+const DRAIN: u64 = 400;
+
+/// Enqueues `DRAIN` envelopes (not timed), then times `stores.len()` workers,
+/// one thread and one connection each, claiming batches of 50 and recording
+/// each outcome until nothing is due.
+fn drain_with_workers<S: DeliveryStore + Send>(
+    stores: &mut [S],
+    next: &mut u64,
+    iterations: u64,
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    for _ in 0..iterations {
+        let first = *next + 1;
+        *next += DRAIN;
+        stores[0]
+            .write(|tx| {
+                for n in first..=*next {
+                    S::enqueue(tx, &order(n), Utc::now())?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap_or_else(|error| panic!("{error}"));
+        let started = Instant::now();
+        let delivered: usize = std::thread::scope(|scope| {
+            let workers: Vec<_> = stores
+                .iter_mut()
+                .map(|store| {
+                    scope.spawn(move || {
+                        let mut delivered = 0;
+                        loop {
+                            let report = store
+                                .run_once(Utc::now(), 50, |envelope: &Envelope<_, Value>| {
+                                    black_box(envelope.event_id());
+                                    Ok::<_, SendError>(Delivery::Processed)
+                                })
+                                .unwrap_or_else(|error| panic!("{error}"));
+                            if report.claimed == 0 {
+                                return delivered;
+                            }
+                            delivered += report.delivered;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap_or_default())
+                .sum()
+        });
+        timed += started.elapsed();
+        assert_eq!(delivered as u64, DRAIN);
+    }
+    timed
+}
+
+fn workers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("relay_workers");
+    group.throughput(Throughput::Elements(DRAIN));
+    group.sample_size(20);
+    let db = BenchDb::new("workers");
+    drop(open(&db));
+    let mut next = 0u64;
+    for count in [1, 2, 4] {
+        let mut stores: Vec<SqliteStore> = (0..count).map(|_| open(&db)).collect();
+        group.bench_function(format!("sqlite_{count}"), |b| {
+            b.iter_custom(|iterations| drain_with_workers(&mut stores, &mut next, iterations))
+        });
+    }
+    #[cfg(feature = "postgres")]
+    match postgres_schema() {
+        Some(connection) => {
+            for count in [1, 2, 4] {
+                let mut stores: Vec<PostgresStore> = (0..count)
+                    .map(|_| PostgresStore::connect(&connection, StoreOptions::default()))
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_else(|error| panic!("{error}"));
+                group.bench_function(format!("postgres_{count}"), |b| {
+                    b.iter_custom(|iterations| {
+                        drain_with_workers(&mut stores, &mut next, iterations)
+                    })
+                });
+            }
+        }
+        None => eprintln!("relay_workers: set IAP_POSTGRES_URL to measure PostgreSQL too"),
+    }
+    group.finish();
+}
+
+/// A fresh schema for the benchmark on the server named by `IAP_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+fn postgres_schema() -> Option<String> {
+    let url = std::env::var("IAP_POSTGRES_URL").ok()?;
+    let schema = format!("iap_bench_{}", std::process::id());
+    let mut admin =
+        postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|error| panic!("{error}"));
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+        ))
+        .unwrap_or_else(|error| panic!("{error}"));
+    let connection = format!("{url} options='-c search_path={schema}'");
+    PostgresStore::connect(&connection, StoreOptions::default())
+        .and_then(|mut store| store.migrate())
+        .unwrap_or_else(|error| panic!("{error}"));
+    Some(connection)
+}
+
 const RELAY_BATCH: u64 = 100;
 
 fn outbox(c: &mut Criterion) {
@@ -157,5 +273,5 @@ fn outbox(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, inbox, outbox);
+criterion_group!(benches, inbox, outbox, workers);
 criterion_main!(benches);
