@@ -6,7 +6,9 @@
 //! runs out.
 //!
 //! This file is its own test harness: run without arguments it supervises;
-//! `postgres_workers worker <connection string> <id>` is a worker.
+//! `postgres_workers worker <connection string> <id> <stall after>` is a
+//! worker. A worker told to stall claims a batch after delivering that many
+//! envelopes and never records it, so that it is killed holding claims.
 
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -28,11 +30,11 @@ const DEADLINE: Duration = Duration::from_secs(300);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, role, connection, id] = &args[..]
+    if let [_, role, connection, id, stall_after] = &args[..]
         && role == "worker"
     {
         let id = id.parse().unwrap_or_default();
-        return match worker(connection, id) {
+        return match worker(connection, id, stall_after.parse().unwrap_or_default()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("worker {id}: {error}");
@@ -108,10 +110,16 @@ fn run_phase(url: &str, phase: &str, kill_one: bool) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut workers: Vec<Child> = (0..WORKERS)
         .map(|id| {
+            let stall_after = if kill_one && id == 0 {
+                ENVELOPES / 20
+            } else {
+                0
+            };
             Command::new(&exe)
                 .arg("worker")
                 .arg(&connection)
                 .arg(id.to_string())
+                .arg(stall_after.to_string())
                 .spawn()
         })
         .collect::<Result<_, _>>()
@@ -223,18 +231,28 @@ fn order(n: u32) -> Envelope<Pending> {
 }
 
 /// A relay worker with its own consumer connection: runs until nothing is
-/// left to deliver.
-fn worker(connection: &str, id: i64) -> Result<(), StoreError> {
+/// left to deliver. With `stall_after` above zero, it claims a batch after
+/// delivering that many envelopes and then waits, holding the claims, to be killed.
+fn worker(connection: &str, id: i64, stall_after: usize) -> Result<(), StoreError> {
     let options = StoreOptions {
         lease: LEASE,
         ..StoreOptions::default()
     };
     let mut relay = PostgresStore::connect(connection, options)?;
     let mut consumer = PostgresStore::connect(connection, options)?;
+    let mut delivered = 0;
     loop {
+        if stall_after > 0 && delivered >= stall_after {
+            let held = relay.claim_due::<Value>(Utc::now(), 50)?;
+            eprintln!("worker {id}: stalled holding {} claims", held.claims.len());
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
         let report = relay.run_once(Utc::now(), 50, |envelope| {
             deliver(&mut consumer, envelope, id)
         })?;
+        delivered += report.delivered;
         if report.claimed == 0 {
             let counts = relay.counts()?;
             let left: u64 = counts
