@@ -111,7 +111,7 @@ fn run_phase(url: &str, phase: &str, kill_one: bool) -> Result<String, String> {
     let mut workers: Vec<Child> = (0..WORKERS)
         .map(|id| {
             let stall_after = if kill_one && id == 0 {
-                ENVELOPES / 20
+                ENVELOPES / 100
             } else {
                 0
             };
