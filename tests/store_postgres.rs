@@ -129,3 +129,36 @@ fn a_dropped_connection_turns_into_a_retry_not_a_lost_envelope() {
         "the envelope is still there, and claimed on a new connection"
     );
 }
+
+/// A connection lent by the caller (checked out of a pool, say) serves as a
+/// store for as long as the loan lasts, and is the caller's again afterwards.
+#[test]
+fn a_lent_connection_serves_as_a_store() {
+    let Some(place) = PostgresStore::place("lent") else {
+        return;
+    };
+    drop(PostgresStore::open(&place));
+    let mut pooled = PostgresStore::open(&place).into_client();
+    {
+        let mut store = PostgresStore::with_client(&mut pooled, StoreOptions::default());
+        store
+            .write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_due::<Value>(Utc::now(), 10)
+                .unwrap()
+                .claims
+                .len(),
+            1
+        );
+    }
+    let dispatched: i64 = pooled
+        .query_one(
+            "SELECT COUNT(*) FROM iap_outbox WHERE status = 'dispatched'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(dispatched, 1);
+}

@@ -24,6 +24,7 @@
 //! # Ok::<(), integration_automation_patterns::store::StoreError>(())
 //! ```
 
+use std::borrow::BorrowMut;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -77,17 +78,23 @@ CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
 
 /// Inbox, outbox and dead letters in a PostgreSQL database.
-pub struct PostgresStore {
-    client: Client,
+///
+/// `C` is how the store holds its connection: its own `Client` (the default,
+/// from [`connect`](PostgresStore::connect) or
+/// [`from_client`](PostgresStore::from_client)), or a `&mut Client` borrowed
+/// from the caller, such as a connection checked out of a pool
+/// ([`with_client`](PostgresStore::with_client)).
+pub struct PostgresStore<C: BorrowMut<Client> = Client> {
+    client: C,
     /// Where to reconnect after the connection breaks, for stores that made it.
     config: Option<Config>,
     options: StoreOptions,
 }
 
-impl std::fmt::Debug for PostgresStore {
+impl<C: BorrowMut<Client>> std::fmt::Debug for PostgresStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("closed", &self.client.is_closed())
+            .field("closed", &self.client.borrow().is_closed())
             .field("reconnects", &self.config.is_some())
             .field("options", &self.options)
             .finish()
@@ -112,9 +119,8 @@ impl PostgresStore {
         })
     }
 
-    /// A store on a connection the caller made (from a pool, say). It does
-    /// not reconnect by itself; [`into_client`](Self::into_client) gives the
-    /// connection back.
+    /// A store on a connection the caller made. It does not reconnect by
+    /// itself; [`into_client`](Self::into_client) gives the connection back.
     pub fn from_client(client: Client, options: StoreOptions) -> Self {
         PostgresStore {
             client,
@@ -128,6 +134,32 @@ impl PostgresStore {
         self.client
     }
 
+    /// [`DeliveryStore::enqueue`], callable as `PostgresStore::enqueue` for a
+    /// store of any kind of connection.
+    pub fn enqueue<P: Serialize>(
+        tx: &mut Transaction<'_>,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        <PostgresStore as DeliveryStore>::enqueue(tx, envelope, now)
+    }
+}
+
+impl<'c> PostgresStore<&'c mut Client> {
+    /// A store on a connection the caller lends, for as long as the loan
+    /// lasts: a connection checked out of a pool, say
+    /// (`PostgresStore::with_client(&mut pooled, options)`). It does not
+    /// reconnect by itself.
+    pub fn with_client(client: &'c mut Client, options: StoreOptions) -> Self {
+        PostgresStore {
+            client,
+            config: None,
+            options,
+        }
+    }
+}
+
+impl<C: BorrowMut<Client>> PostgresStore<C> {
     /// Creates the store's tables, or checks that they are at this crate's
     /// schema version. Versioned and safe to run twice, or from several
     /// processes at once; a newer or unknown schema is refused, never guessed.
@@ -182,12 +214,13 @@ impl PostgresStore {
     /// The connection, made again first if it broke and the store knows where
     /// to reconnect.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.is_closed()
+        let client = self.client.borrow_mut();
+        if client.is_closed()
             && let Some(config) = &self.config
         {
-            self.client = open(config)?;
+            *client = open(config)?;
         }
-        Ok(&mut self.client)
+        Ok(client)
     }
 
     fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
@@ -227,7 +260,7 @@ fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
     }
 }
 
-impl DeliveryStore for PostgresStore {
+impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
     type Tx<'t> = Transaction<'t>;
 
     fn options(&self) -> StoreOptions {
