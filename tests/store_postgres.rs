@@ -99,10 +99,11 @@ fn a_server_that_cannot_be_reached_is_named_in_the_error() {
 }
 
 /// A server restart, as the store sees it: its connection is cut. The
-/// operation that meets the cut fails and changes nothing; the next one
-/// reconnects, and no envelope is lost.
+/// operations that meet the cut fail and change nothing; once the client knows
+/// the connection is closed, the next operation reconnects, and no envelope is
+/// lost. A relay simply tries again on its next pass.
 #[test]
-fn a_dropped_connection_turns_into_a_retry_not_a_lost_envelope() {
+fn a_dropped_connection_turns_into_retries_not_a_lost_envelope() {
     let Some(place) = PostgresStore::place("reconnect") else {
         return;
     };
@@ -120,9 +121,21 @@ fn a_dropped_connection_turns_into_a_retry_not_a_lost_envelope() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    let cut = store.claim_due::<Value>(Utc::now(), 10);
-    assert!(cut.is_err(), "the cut connection must be reported");
-    let claims = store.claim_due::<Value>(Utc::now(), 10).unwrap().claims;
+    let mut failures = 0;
+    let claims = loop {
+        match store.claim_due::<Value>(Utc::now(), 10) {
+            Ok(claimed) => break claimed.claims,
+            Err(error) => {
+                failures += 1;
+                assert!(
+                    failures <= 3,
+                    "still failing after {failures} tries: {error}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    };
+    assert!(failures >= 1, "the cut connection must be reported");
     assert_eq!(
         claims.len(),
         1,

@@ -11,8 +11,9 @@
 //! The schema is created and migrated by an explicit call,
 //! [`PostgresStore::migrate`], which is versioned and safe to run twice (or
 //! from two processes at once). A store made with [`PostgresStore::connect`]
-//! reconnects by itself after the server restarts: the operation that met the
-//! broken connection fails, and the next one runs on a new connection.
+//! reconnects by itself after the server restarts: the operations that meet
+//! the broken connection fail and change nothing, and once the client knows
+//! the connection is closed, the next one runs on a new connection.
 //!
 //! ```no_run
 //! use integration_automation_patterns::store::DeliveryStore;
