@@ -95,13 +95,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Begins a write transaction, taking the file's write lock at once.
-    fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
-        Ok(self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
-    }
-
     /// Opens (creating if needed) the store in the file at `path`, with the
     /// default [`StoreOptions`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -143,6 +136,13 @@ impl SqliteStore {
             connection,
             options,
         })
+    }
+
+    /// Begins a write transaction, taking the file's write lock at once.
+    fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 }
 
