@@ -96,3 +96,19 @@ pub struct StatusCounts {
     /// Keys the inbox remembers.
     pub inbox_keys: u64,
 }
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl StatusCounts {
+    /// Adds `count` outbox rows marked `status`; a mark that is no delivery
+    /// state is a quarantined row.
+    pub(crate) fn add_outbox_rows(&mut self, status: &str, count: i64) {
+        let count = u64::try_from(count).unwrap_or_default();
+        match DeliveryStatus::ALL
+            .into_iter()
+            .find(|candidate| candidate.as_str() == status)
+        {
+            Some(status) => *self.outbox.entry(status).or_default() += count,
+            None => self.quarantined += count,
+        }
+    }
+}

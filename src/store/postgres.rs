@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 
 use super::rows::{
     ClaimStep, add, claim_lost, claim_step, duplicate, encode, encode_any, micros, not_found,
-    outcome_due_at, parse_status, payload_text, read_row, subtract, typed,
+    outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeliveryStore, StatusCounts, StoreError,
@@ -401,19 +401,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         if !claim_key(&mut tx, &envelope, &payload, now, fresh_after)? {
             return Ok(Admission::Duplicate(duplicate(envelope, now)));
         }
-        let dispatched = envelope.dispatch_at(now);
-        match effect(&mut tx, dispatched.payload()) {
-            Ok(value) => {
-                tx.commit()?;
-                Ok(Admission::Processed(dispatched.process_at(now), value))
-            }
-            Err(error) => {
-                drop(tx);
-                Ok(Admission::Failed(
-                    dispatched.fail_at(error.to_string(), now),
-                ))
-            }
+        let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+        if let Admission::Processed(..) = admission {
+            tx.commit()?;
         }
+        Ok(admission)
     }
 
     fn admit_batch<P, T, E, F>(
@@ -452,19 +444,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
                     continue;
                 }
             }
-            let dispatched = envelope.dispatch_at(now);
-            match effect(&mut savepoint, dispatched.payload()) {
-                Ok(value) => {
-                    savepoint.commit()?;
-                    results.push(Ok(Admission::Processed(dispatched.process_at(now), value)));
-                }
-                Err(error) => {
-                    drop(savepoint);
-                    results.push(Ok(Admission::Failed(
-                        dispatched.fail_at(error.to_string(), now),
-                    )));
-                }
+            let admission = run_effect(envelope, now, |payload| effect(&mut savepoint, payload));
+            if let Admission::Processed(..) = admission {
+                savepoint.commit()?;
             }
+            results.push(Ok(admission));
         }
         tx.commit()?;
         Ok(results)
@@ -549,13 +533,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             &[],
         )? {
             let (status, count): (String, i64) = (row.get(0), row.get(1));
-            let count = u64::try_from(count).unwrap_or_default();
-            match parse_status(&status) {
-                Some(status) => {
-                    counts.outbox.insert(status, count);
-                }
-                None => counts.quarantined += count,
-            }
+            counts.add_outbox_rows(&status, count);
         }
         let keys: i64 = client
             .query_one("SELECT COUNT(*) FROM iap_inbox", &[])?

@@ -10,9 +10,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::StoreError;
+use super::{Admission, StoreError};
 use crate::envelope::state::{Dispatched, Failed, Pending, Skipped, State};
-use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
+use crate::{AnyEnvelope, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
 pub(crate) enum ClaimStep<P> {
@@ -67,6 +67,21 @@ pub(crate) fn outcome_due_at<P>(
             event_id: other.event_id().to_owned(),
             status: other.status(),
         }),
+    }
+}
+
+/// Runs an inbox effect for a newly admitted envelope: dispatched to it, then
+/// processed if it succeeds, or failed through its retry policy if it does
+/// not. The caller commits the effect's transaction only for `Processed`.
+pub(crate) fn run_effect<P, T, E: std::fmt::Display>(
+    envelope: Envelope<Pending, P>,
+    now: DateTime<Utc>,
+    effect: impl FnOnce(&P) -> Result<T, E>,
+) -> Admission<T, P> {
+    let dispatched = envelope.dispatch_at(now);
+    match effect(dispatched.payload()) {
+        Ok(value) => Admission::Processed(dispatched.process_at(now), value),
+        Err(error) => Admission::Failed(dispatched.fail_at(error.to_string(), now)),
     }
 }
 
@@ -173,12 +188,6 @@ pub(crate) fn encode_any<P: Serialize>(envelope: &AnyEnvelope<P>) -> Result<Stri
         event_id: envelope.event_id().to_owned(),
         reason: error.to_string(),
     })
-}
-
-pub(crate) fn parse_status(status: &str) -> Option<DeliveryStatus> {
-    DeliveryStatus::ALL
-        .into_iter()
-        .find(|candidate| candidate.as_str() == status)
 }
 
 /// Microseconds since the Unix epoch, the store's time column.

@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 
 use super::rows::{
     ClaimStep, add, claim_lost, claim_step, duplicate, encode, encode_any, micros, not_found,
-    outcome_due_at, parse_status, payload_text, read_row, subtract, typed,
+    outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeliveryStore, Durability, StatusCounts,
@@ -291,19 +291,11 @@ impl DeliveryStore for SqliteStore {
             return Ok(Admission::Duplicate(duplicate(envelope, now)));
         }
         remember(&tx, &envelope, &payload, now)?;
-        let dispatched = envelope.dispatch_at(now);
-        match effect(&mut tx, dispatched.payload()) {
-            Ok(value) => {
-                tx.commit()?;
-                Ok(Admission::Processed(dispatched.process_at(now), value))
-            }
-            Err(error) => {
-                drop(tx);
-                Ok(Admission::Failed(
-                    dispatched.fail_at(error.to_string(), now),
-                ))
-            }
+        let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+        if let Admission::Processed(..) = admission {
+            tx.commit()?;
         }
+        Ok(admission)
     }
 
     fn admit_batch<P, T, E, F>(
@@ -341,19 +333,12 @@ impl DeliveryStore for SqliteStore {
             }
             tx.execute_batch("SAVEPOINT iap_admit")?;
             remember(&tx, &envelope, &payload, now)?;
-            let dispatched = envelope.dispatch_at(now);
-            match effect(&mut tx, dispatched.payload()) {
-                Ok(value) => {
-                    tx.execute_batch("RELEASE iap_admit")?;
-                    results.push(Ok(Admission::Processed(dispatched.process_at(now), value)));
-                }
-                Err(error) => {
-                    tx.execute_batch("ROLLBACK TO iap_admit; RELEASE iap_admit")?;
-                    results.push(Ok(Admission::Failed(
-                        dispatched.fail_at(error.to_string(), now),
-                    )));
-                }
+            let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+            match admission {
+                Admission::Processed(..) => tx.execute_batch("RELEASE iap_admit")?,
+                _ => tx.execute_batch("ROLLBACK TO iap_admit; RELEASE iap_admit")?,
             }
+            results.push(Ok(admission));
         }
         tx.commit()?;
         Ok(results)
@@ -446,13 +431,7 @@ impl DeliveryStore for SqliteStore {
         })?;
         for row in rows {
             let (status, count) = row?;
-            let count = u64::try_from(count).unwrap_or_default();
-            match parse_status(&status) {
-                Some(status) => {
-                    counts.outbox.insert(status, count);
-                }
-                None => counts.quarantined += count,
-            }
+            counts.add_outbox_rows(&status, count);
         }
         let keys: i64 = self
             .connection
