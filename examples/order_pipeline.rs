@@ -309,7 +309,7 @@ fn send(
     let deliveries = if roll >= 92 { 2 } else { 1 };
     tally.redeliveries += deliveries - 1;
     for _ in 0..deliveries {
-        let received = as_received(envelope).map_err(|reason| SendError::Permanent { reason })?;
+        let received = envelope.to_received();
         let admission = warehouse
             .admit(received, now, |tx, payload: &Value| {
                 tx.execute(
@@ -333,18 +333,6 @@ fn send(
         }
     }
     Ok(Delivery::Processed)
-}
-
-/// The event as the warehouse receives it: the CloudEvent without the
-/// webshop's delivery bookkeeping.
-fn as_received(
-    envelope: &Envelope<Dispatched, Value>,
-) -> Result<Envelope<integration_automation_patterns::state::Pending>, String> {
-    let mut event = serde_json::to_value(envelope).map_err(|error| error.to_string())?;
-    if let Some(attributes) = event.as_object_mut() {
-        attributes.remove("delivery");
-    }
-    serde_json::from_value(event).map_err(|error| error.to_string())
 }
 
 fn sku(order_id: u32) -> String {

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use integration_automation_patterns::Envelope;
-use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::store::sqlite::SqliteStore;
 use integration_automation_patterns::store::{
     Admission, Delivery, DeliveryStore, SendError, StoreError,
@@ -217,7 +216,7 @@ fn deliver(
         reason,
         retry_after: None,
     };
-    let received = as_received(envelope).map_err(transient)?;
+    let received = envelope.to_received();
     let times = if redeliver && envelope.event_id().ends_with('3') {
         2
     } else {
@@ -237,18 +236,6 @@ fn deliver(
         }
     }
     Ok(Delivery::Processed)
-}
-
-/// The event as a consumer receives it: the CloudEvent without the sender's
-/// delivery bookkeeping, read as a new envelope.
-fn as_received(
-    envelope: &Envelope<integration_automation_patterns::state::Dispatched, Value>,
-) -> Result<Envelope<Pending>, String> {
-    let mut event = serde_json::to_value(envelope).map_err(|error| error.to_string())?;
-    if let Some(attributes) = event.as_object_mut() {
-        attributes.remove("delivery");
-    }
-    serde_json::from_value(event).map_err(|error| error.to_string())
 }
 
 /// A deterministic stream of numbers (SplitMix64), so every run kills at the same points.

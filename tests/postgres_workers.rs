@@ -296,7 +296,7 @@ fn deliver(
                 Ok::<_, StoreError>(())
             })
             .map_err(|error| transient(error.to_string()))?;
-        let received = as_received(envelope).map_err(transient)?;
+        let received = envelope.to_received();
         let admission = consumer
             .admit(received, Utc::now(), |tx, _payload: &Value| {
                 tx.execute("INSERT INTO effects (event_id) VALUES ($1)", &[&event_id])
@@ -307,14 +307,4 @@ fn deliver(
         }
     }
     Ok(Delivery::Processed)
-}
-
-/// The event as the consumer receives it: the CloudEvent without the relay's
-/// delivery bookkeeping.
-fn as_received(envelope: &Envelope<Dispatched, Value>) -> Result<Envelope<Pending>, String> {
-    let mut event = serde_json::to_value(envelope).map_err(|error| error.to_string())?;
-    if let Some(attributes) = event.as_object_mut() {
-        attributes.remove("delivery");
-    }
-    serde_json::from_value(event).map_err(|error| error.to_string())
 }

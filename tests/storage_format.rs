@@ -297,3 +297,41 @@ proptest! {
         }
     }
 }
+
+/// What a receiver gets is the CloudEvent alone: the same envelope as reading
+/// the serialized form without its `delivery` object.
+#[test]
+fn the_received_copy_is_the_cloudevent_without_the_senders_bookkeeping() {
+    let sender = Envelope::builder()
+        .event_id("evt-3")
+        .event_type("crm.contact.updated")
+        .source_system("crm")
+        .payload(json!({ "contact_id": 3 }))
+        .correlation_id("req-9")
+        .schema_version("2.0")
+        .tag("region", "emea")
+        .retry_policy(
+            integration_automation_patterns::RetryPolicy::builder()
+                .max_attempts(9)
+                .build()
+                .unwrap(),
+        )
+        .created_at(common::start())
+        .build()
+        .unwrap()
+        .dispatch_at(common::at(1));
+    let mut wire = serde_json::to_value(&sender).unwrap();
+    wire.as_object_mut().unwrap().remove("delivery");
+    let from_wire: Envelope<Pending> = serde_json::from_value(wire).unwrap();
+    let received = sender.to_received();
+    assert_eq!(received, from_wire);
+    assert_eq!(
+        (
+            received.attempt_count(),
+            received.history().len(),
+            received.tags().len()
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(received.correlation_id(), Some("req-9"));
+}

@@ -154,6 +154,32 @@ impl<S: State, P> Envelope<S, P> {
         self.data.history.last()
     }
 
+    /// The event as its receiver sees it: a new `Pending` envelope with this
+    /// one's CloudEvent attributes (id, type, source, time, correlation id,
+    /// schema version) and payload, and none of the sender's delivery
+    /// bookkeeping (attempts, history, retry policy, tags). It is what a
+    /// consumer reads from the wire before admitting it through an inbox,
+    /// and equals reading this envelope's serialized form without `delivery`.
+    pub fn to_received(&self) -> Envelope<state::Pending, P>
+    where
+        P: Clone,
+    {
+        let data = &self.data;
+        Envelope::from_data(EnvelopeData {
+            event_id: data.event_id.clone(),
+            event_type: data.event_type.clone(),
+            source_system: data.source_system.clone(),
+            payload: data.payload.clone(),
+            correlation_id: data.correlation_id.clone(),
+            schema_version: data.schema_version.clone(),
+            created_at: data.created_at,
+            attempt_count: 0,
+            retry_policy: RetryPolicy::default(),
+            tags: BTreeMap::new(),
+            history: Vec::new(),
+        })
+    }
+
     /// The time of the most recent transition, or the creation time.
     fn last_changed_at(&self) -> DateTime<Utc> {
         self.data
