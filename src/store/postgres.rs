@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, add, claim_lost, claim_step, duplicate, encode, encode_any, micros, not_found,
+    ClaimStep, InboxKey, add, claim_lost, claim_step, encode, encode_any, micros, not_found,
     outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
 };
 use super::{
@@ -398,9 +398,12 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let payload = payload_text(&envelope)?;
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         let mut tx = self.begin()?;
-        if !claim_key(&mut tx, &envelope, &payload, now, fresh_after)? {
-            return Ok(Admission::Duplicate(duplicate(envelope, now)));
-        }
+        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
         let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
         if let Admission::Processed(..) = admission {
             tx.commit()?;
@@ -431,19 +434,15 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
                 }
             };
             let mut savepoint = tx.savepoint("iap_admit")?;
-            match claim_key(&mut savepoint, &envelope, &payload, now, fresh_after) {
-                Ok(true) => {}
-                Ok(false) => {
-                    savepoint.commit()?;
-                    results.push(Ok(Admission::Duplicate(duplicate(envelope, now))));
+            // A database error ends the whole batch; a settled key, this envelope.
+            let key = claim_key(&mut savepoint, &envelope, &payload, now, fresh_after)?;
+            let envelope = match key.settle(envelope, now) {
+                Ok(envelope) => envelope,
+                Err(answer) => {
+                    results.push(answer);
                     continue;
                 }
-                Err(error) => {
-                    drop(savepoint);
-                    results.push(Err(error));
-                    continue;
-                }
-            }
+            };
             let admission = run_effect(envelope, now, |payload| effect(&mut savepoint, payload));
             if let Admission::Processed(..) = admission {
                 savepoint.commit()?;
@@ -568,17 +567,17 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
     }
 }
 
-/// Takes the inbox key for `envelope` in `tx`: `true` if the effect should run
-/// (a new key, or one past the retention window), `false` for a duplicate, an
-/// error for a reused key. A concurrent admission of the same key waits on the
-/// key's index entry until this transaction ends.
+/// Takes the inbox key for `envelope` in `tx`: `New` if the effect should run
+/// (a new key, or one past the retention window, renewed here), else what the
+/// fresh key says. A concurrent admission of the same key waits on the key's
+/// index entry until this transaction ends.
 fn claim_key<P>(
     tx: &mut Transaction<'_>,
     envelope: &Envelope<Pending, P>,
     payload: &str,
     now: DateTime<Utc>,
     fresh_after: i64,
-) -> Result<bool, StoreError> {
+) -> Result<InboxKey, StoreError> {
     let inserted = tx.execute(
         "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
@@ -590,7 +589,7 @@ fn claim_key<P>(
         ],
     )?;
     if inserted == 1 {
-        return Ok(true);
+        return Ok(InboxKey::New);
     }
     let row = tx
         .query_opt(
@@ -604,16 +603,9 @@ fn claim_key<P>(
             "UPDATE iap_inbox SET payload = $3, received_at = $4 WHERE source = $1 AND event_id = $2",
             &[&envelope.source_system(), &envelope.event_id(), &payload, &micros(now)],
         )?;
-        return Ok(true);
+        return Ok(InboxKey::New);
     }
-    if stored == payload {
-        Ok(false)
-    } else {
-        Err(StoreError::KeyReused {
-            source_system: envelope.source_system().to_owned(),
-            event_id: envelope.event_id().to_owned(),
-        })
-    }
+    Ok(InboxKey::of(Some(&stored), payload))
 }
 
 fn load_in<P: DeserializeOwned>(

@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Admission, StoreError};
-use crate::envelope::state::{Dispatched, Failed, Pending, Skipped, State};
+use super::{Admission, AdmissionResult, StoreError};
+use crate::envelope::state::{Dispatched, Failed, Pending, State};
 use crate::{AnyEnvelope, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
@@ -70,6 +70,46 @@ pub(crate) fn outcome_due_at<P>(
     }
 }
 
+/// What the inbox holds for a received envelope's key.
+pub(crate) enum InboxKey {
+    /// Nothing fresh: the envelope is admitted and its effect runs.
+    New,
+    /// The key with the same payload: a redelivery.
+    Duplicate,
+    /// The key with another payload: the sender reused an event id.
+    Reused,
+}
+
+impl InboxKey {
+    /// The key's state, from the fresh payload stored under it, if any.
+    pub(crate) fn of(stored: Option<&str>, payload: &str) -> InboxKey {
+        match stored {
+            None => InboxKey::New,
+            Some(stored) if stored == payload => InboxKey::Duplicate,
+            Some(_) => InboxKey::Reused,
+        }
+    }
+
+    /// The envelope back if it is to be admitted, or the inbox's answer if
+    /// the key settles it: a duplicate, or a refused reuse.
+    pub(crate) fn settle<T, P>(
+        self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, AdmissionResult<T, P>> {
+        match self {
+            InboxKey::New => Ok(envelope),
+            InboxKey::Duplicate => Err(Ok(Admission::Duplicate(
+                envelope.skip_at("duplicate: this event was already processed", now),
+            ))),
+            InboxKey::Reused => Err(Err(StoreError::KeyReused {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+            })),
+        }
+    }
+}
+
 /// Runs an inbox effect for a newly admitted envelope: dispatched to it, then
 /// processed if it succeeds, or failed through its retry policy if it does
 /// not. The caller commits the effect's transaction only for `Processed`.
@@ -122,13 +162,6 @@ pub(crate) fn payload_text<P: Serialize>(
         event_id: envelope.event_id().to_owned(),
         reason: error.to_string(),
     })
-}
-
-pub(crate) fn duplicate<P>(
-    envelope: Envelope<Pending, P>,
-    now: DateTime<Utc>,
-) -> Envelope<Skipped, P> {
-    envelope.skip_at("duplicate: this event was already processed", now)
 }
 
 /// Reads a stored envelope, checking that its JSON and its status column agree.

@@ -44,7 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, add, claim_lost, claim_step, duplicate, encode, encode_any, micros, not_found,
+    ClaimStep, InboxKey, add, claim_lost, claim_step, encode, encode_any, micros, not_found,
     outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
 };
 use super::{
@@ -282,14 +282,18 @@ impl DeliveryStore for SqliteStore {
         let payload = payload_text(&envelope)?;
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         // A duplicate needs no write: look first, without the write lock.
-        if seen_in(&self.connection, &envelope, &payload, fresh_after)? {
-            return Ok(Admission::Duplicate(duplicate(envelope, now)));
-        }
+        let envelope = match seen_in(&self.connection, &envelope, &payload, fresh_after)?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
         let mut tx = self.begin()?;
         // Another connection may have admitted the key since the first look.
-        if seen_in(&tx, &envelope, &payload, fresh_after)? {
-            return Ok(Admission::Duplicate(duplicate(envelope, now)));
-        }
+        let envelope = match seen_in(&tx, &envelope, &payload, fresh_after)?.settle(envelope, now) {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
         remember(&tx, &envelope, &payload, now)?;
         let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
         if let Admission::Processed(..) = admission {
@@ -320,17 +324,15 @@ impl DeliveryStore for SqliteStore {
                     continue;
                 }
             };
-            match seen_in(&tx, &envelope, &payload, fresh_after) {
-                Ok(true) => {
-                    results.push(Ok(Admission::Duplicate(duplicate(envelope, now))));
-                    continue;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    results.push(Err(error));
-                    continue;
-                }
-            }
+            // A database error ends the whole batch; a settled key, this envelope.
+            let envelope =
+                match seen_in(&tx, &envelope, &payload, fresh_after)?.settle(envelope, now) {
+                    Ok(envelope) => envelope,
+                    Err(answer) => {
+                        results.push(answer);
+                        continue;
+                    }
+                };
             tx.execute_batch("SAVEPOINT iap_admit")?;
             remember(&tx, &envelope, &payload, now)?;
             let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
@@ -511,14 +513,13 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Whether the inbox holds this key (fresh) with this payload; an error if
-/// with another payload.
+/// What the inbox holds, fresh, under `envelope`'s key.
 fn seen_in<P>(
     connection: &Connection,
     envelope: &Envelope<Pending, P>,
     payload: &str,
     fresh_after: i64,
-) -> Result<bool, StoreError> {
+) -> Result<InboxKey, StoreError> {
     let stored: Option<String> = connection
         .query_row(
             "SELECT payload FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3",
@@ -526,14 +527,7 @@ fn seen_in<P>(
             |row| row.get(0),
         )
         .optional()?;
-    match stored {
-        None => Ok(false),
-        Some(stored) if stored == payload => Ok(true),
-        Some(_) => Err(StoreError::KeyReused {
-            source_system: envelope.source_system().to_owned(),
-            event_id: envelope.event_id().to_owned(),
-        }),
-    }
+    Ok(InboxKey::of(stored.as_deref(), payload))
 }
 
 /// Records an inbox key (replacing an expired one).
