@@ -137,7 +137,7 @@ fn run(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
 
     // The SKU is added to the warehouse's catalogue; an operator redrives the dead letters.
     let dead: Vec<Envelope<integration_automation_patterns::state::Failed>> =
-        webshop.dead_letters(5)?;
+        webshop.dead_letters(5)?.letters;
     println!("dead letters before the fix (first {}):", dead.len());
     for letter in &dead {
         println!("  {}", letter.to_audit_line());
@@ -148,8 +148,9 @@ fn run(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
         );
     }
     transport.sku_fixed = true;
-    tally.redriven =
-        webshop.redrive_all::<Value>("SKU added to the catalogue, ticket OPS-311", clock)? as u64;
+    tally.redriven = webshop
+        .redrive_all::<Value>("SKU added to the catalogue, ticket OPS-311", clock)?
+        .redriven as u64;
     relay_until_idle(
         &mut webshop,
         &mut warehouse,

@@ -49,13 +49,13 @@ fn migration_is_explicit_versioned_and_safe_to_run_twice() {
         .write(|tx| {
             PostgresStore::exec(
                 tx,
-                "UPDATE iap_meta SET value = 2 WHERE name = 'schema_version'",
+                "UPDATE iap_meta SET value = 3 WHERE name = 'schema_version'",
             )
         })
         .unwrap();
     assert_eq!(
         store.migrate().unwrap_err().to_string(),
-        "the store schema is version 2, newer than version 1 that this crate reads; upgrade the crate"
+        "the store schema is version 3, newer than version 2 that this crate reads; upgrade the crate"
     );
 }
 

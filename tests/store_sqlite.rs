@@ -55,14 +55,14 @@ fn a_newer_or_unknown_schema_is_refused_not_guessed() {
     drop(SqliteStore::open(newer.path()).unwrap());
     let raw = rusqlite::Connection::open(newer.path()).unwrap();
     raw.execute(
-        "UPDATE iap_meta SET value = 2 WHERE name = 'schema_version'",
+        "UPDATE iap_meta SET value = 3 WHERE name = 'schema_version'",
         [],
     )
     .unwrap();
     drop(raw);
     assert_eq!(
         SqliteStore::open(newer.path()).unwrap_err().to_string(),
-        "the store schema is version 2, newer than version 1 that this crate reads; upgrade the crate"
+        "the store schema is version 3, newer than version 2 that this crate reads; upgrade the crate"
     );
 
     let unknown = TempDb::new("unknown");

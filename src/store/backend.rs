@@ -9,11 +9,11 @@ use serde::de::DeserializeOwned;
 
 use super::rows::typed;
 use super::{
-    Admission, Claim, Claimed, Delivery, RunReport, SendError, StatusCounts, StoreError,
-    StoreOptions,
+    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven,
+    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use crate::envelope::state::{Dispatched, Failed, Pending, Retrying, State};
-use crate::{AnyEnvelope, Envelope, FailOutcome};
+use crate::envelope::state::{Dispatched, Pending, Retrying, State};
+use crate::{AnyEnvelope, Envelope};
 
 /// A durable home for envelopes: transactional outbox with a leased relay,
 /// idempotent inbox, dead letters, typed loads and monitoring.
@@ -87,10 +87,29 @@ pub trait DeliveryStore {
         retry_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
+    /// Moves the lease of a claim this worker still holds to `now` plus
+    /// [`StoreOptions::lease`], for a send that takes longer than the lease
+    /// (a heartbeat). Refused with [`StoreError::ClaimLost`] if the claim is
+    /// no longer held. A lease that runs out after a renewal is reported, in
+    /// the envelope's history, as a worker that fell silent mid-send.
+    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Gives back claims that were never sent: each is due again at once, as
+    /// it was before the claim, its attempt count unchanged. Claims no longer
+    /// held are left alone. One transaction; returns how many were released.
+    /// A released claim is no longer held: recording its outcome afterwards
+    /// is refused with [`StoreError::ClaimLost`].
+    fn release_unsent<P>(&mut self, claims: &[Claim<P>]) -> Result<usize, StoreError>;
+
     /// One relay pass at `now`: claims up to `limit` due envelopes, hands each
-    /// to `send`, and records each outcome in its own transaction. A send's
-    /// transient failure is retried while the envelope's budget lasts (a
-    /// `retry_after` wins when later); a permanent one is a dead letter at once.
+    /// to `send`, and records each outcome in its own transaction, as
+    /// [`Outcome::of_send`] maps it.
+    ///
+    /// If recording fails (a busy or lost database), the pass stops there:
+    /// the claims not yet sent are released at once, with no attempt spent;
+    /// the envelope whose outcome could not be recorded stays claimed and is
+    /// sent again when its lease runs out (delivery is at least once), its
+    /// attempt counted once.
     fn run_once<P, F>(
         &mut self,
         now: DateTime<Utc>,
@@ -108,34 +127,15 @@ pub trait DeliveryStore {
             quarantined: claimed.quarantined.len(),
             ..RunReport::default()
         };
-        for Claim { envelope, .. } in claimed.claims {
-            match send(&envelope) {
-                Ok(Delivery::Processed) => {
-                    self.record(envelope.process_at(now))?;
-                    report.delivered += 1;
-                }
-                Ok(Delivery::Acknowledged) => {
-                    self.record(envelope.acknowledge_at(now))?;
-                    report.delivered += 1;
-                }
-                Err(SendError::Transient {
-                    reason,
-                    retry_after,
-                }) => match envelope.fail_at(reason, now) {
-                    FailOutcome::Retry(retrying) => {
-                        self.record_not_before(retrying.into(), retry_after)?;
-                        report.retried += 1;
-                    }
-                    FailOutcome::Exhausted(failed) => {
-                        self.record(failed)?;
-                        report.dead_lettered += 1;
-                    }
-                },
-                Err(SendError::Permanent { reason }) => {
-                    self.record(envelope.fail_permanently_at(reason, now))?;
-                    report.dead_lettered += 1;
-                }
+        let mut claims = claimed.claims.into_iter();
+        while let Some(Claim { envelope, .. }) = claims.next() {
+            let result = send(&envelope);
+            let outcome = Outcome::of_send(envelope, result, now);
+            let status = outcome.envelope.status();
+            if let Err(recording) = self.record_not_before(outcome.envelope, outcome.retry_after) {
+                return Err(release_after(self, recording, claims.collect()));
             }
+            report.count(status);
         }
         Ok(report)
     }
@@ -199,11 +199,12 @@ pub trait DeliveryStore {
         typed(self.load_any(source_system, event_id)?)
     }
 
-    /// Up to `limit` dead letters, oldest first.
+    /// Up to `limit` dead letters, oldest first. Failed rows that do not read
+    /// back are quarantined and named, and the listing goes on past them.
     fn dead_letters<P: DeserializeOwned>(
         &mut self,
         limit: usize,
-    ) -> Result<Vec<Envelope<Failed, P>>, StoreError>;
+    ) -> Result<DeadLetters<P>, StoreError>;
 
     /// Sends one dead letter back for delivery with a fresh budget, due at
     /// `now`; `reason` goes into its history.
@@ -215,16 +216,43 @@ pub trait DeliveryStore {
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError>;
 
-    /// Sends every dead letter back for delivery, in one transaction; returns
-    /// how many.
+    /// Sends every dead letter back for delivery, in one transaction. Failed
+    /// rows that do not read back are quarantined and named; the others are
+    /// redriven all the same.
     fn redrive_all<P: Serialize + DeserializeOwned>(
         &mut self,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<Redriven, StoreError>;
+
+    /// Up to `limit` quarantined rows, oldest first, with the reason and the
+    /// raw content of each.
+    fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError>;
+
+    /// Puts a quarantined row back in circulation after a repair: it is read
+    /// again and checked as on every read; a pending envelope (or a claim
+    /// taken as lost) is due at `now`, a retry at its policy's time. A row
+    /// that still does not read back stays quarantined, with the new reason
+    /// in the error.
+    fn release_quarantined<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError>;
+
+    /// Deletes a quarantined row for good.
+    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError>;
+
+    /// Checks every outbox row that is not quarantined, as the read paths
+    /// would, and names each that does not read back, without changing
+    /// anything: a consistency check for operators.
+    fn verify(&mut self) -> Result<Vec<StoreError>, StoreError>;
 
     /// How many envelopes are in each state, how many rows are quarantined,
-    /// and how many keys the inbox remembers.
+    /// and how many keys the inbox remembers. Rows are counted by their
+    /// status column (a status that is no delivery state counts as
+    /// quarantined); [`verify`](Self::verify) checks their content.
     fn counts(&mut self) -> Result<StatusCounts, StoreError>;
 
     /// When the next envelope falls due (the earliest pending, retry or lease
@@ -234,6 +262,42 @@ pub trait DeliveryStore {
     /// How long the oldest due envelope has been waiting at `now`; `None` if
     /// nothing is due.
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError>;
+}
+
+/// How often a relay pass tries to give back its unsent claims after a
+/// failed record, and how long it waits between tries.
+const RELEASE_TRIES: u32 = 3;
+const RELEASE_PAUSE: Duration = Duration::from_millis(100);
+
+/// Gives back the claims of a relay pass that stopped at a failed record,
+/// trying again for a short while (the cause, a lock or a cut connection,
+/// often passes); returns the error the pass ends with.
+fn release_after<S: DeliveryStore + ?Sized, P>(
+    store: &mut S,
+    recording: StoreError,
+    unsent: Vec<Claim<P>>,
+) -> StoreError {
+    if unsent.is_empty() {
+        return recording;
+    }
+    let mut last_error = None;
+    for attempt in 0..RELEASE_TRIES {
+        if attempt > 0 {
+            std::thread::sleep(RELEASE_PAUSE);
+        }
+        match store.release_unsent(&unsent) {
+            Ok(_) => return recording,
+            Err(error) => last_error = Some(error),
+        }
+    }
+    match last_error {
+        Some(releasing) => StoreError::ClaimsNotReleased {
+            recording: Box::new(recording),
+            releasing: Box::new(releasing),
+            unsent: unsent.len(),
+        },
+        None => recording,
+    }
 }
 
 /// The result of one envelope of a [`DeliveryStore::admit_batch`].

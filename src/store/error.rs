@@ -6,7 +6,12 @@ use crate::DeliveryStatus;
 
 /// Why a store operation failed. Every variant that concerns one envelope
 /// names it by source system and event id.
+///
+/// [`Busy`](StoreError::Busy) and [`StorageFull`](StoreError::StorageFull)
+/// are passing conditions: the operation wrote nothing and can be retried
+/// (see [`is_retryable`](StoreError::is_retryable)).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The database file could not be opened as a store.
     #[error("cannot open {path:?} as a store: {reason}")]
@@ -38,8 +43,11 @@ pub enum StoreError {
         /// What was found.
         reason: String,
     },
-    /// A stored envelope does not read back: its JSON does not parse, or its
-    /// state is inconsistent. The row is quarantined; no other row is touched.
+    /// A stored row does not read back: a column of the wrong type, text that
+    /// is not UTF-8, JSON that does not parse or holds another event, a status,
+    /// attempt count or due time that disagrees with the envelope, or a
+    /// history that does not replay. The row is quarantined; no other row is
+    /// touched.
     #[error("stored envelope {source_system}/{event_id} is unreadable: {reason}")]
     CorruptRow {
         /// The source system of the row.
@@ -71,6 +79,14 @@ pub enum StoreError {
     /// No envelope has this key.
     #[error("no stored envelope {source_system}/{event_id}")]
     NotFound {
+        /// The source system.
+        source_system: String,
+        /// The event id.
+        event_id: String,
+    },
+    /// No quarantined row has this key.
+    #[error("no quarantined row {source_system}/{event_id}")]
+    NotQuarantined {
         /// The source system.
         source_system: String,
         /// The event id.
@@ -123,12 +139,95 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// Another connection holds the lock this operation needs (past the
+    /// store's busy timeout), or the server is too busy to serve it now.
+    /// Nothing was written; the operation can be retried.
+    #[error("the database is busy ({reason}); nothing was written, and the operation can be retried")]
+    Busy {
+        /// What the database reported.
+        reason: String,
+    },
+    /// The disk (or the database's quota) is full. Nothing of this operation
+    /// was written, and everything committed before is kept; once there is
+    /// room, the operation can be retried.
+    #[error("the database's storage is full ({reason}); nothing was written: free space and retry")]
+    StorageFull {
+        /// What the database reported.
+        reason: String,
+    },
+    /// Recording an outcome failed part-way through a relay batch, and the
+    /// claims that were never sent could not be given back either: they will
+    /// count a failed attempt when their lease runs out.
+    #[error(
+        "{recording}; besides, {unsent} claims that were never sent could not be released ({releasing})"
+    )]
+    ClaimsNotReleased {
+        /// Why recording the outcome failed.
+        recording: Box<StoreError>,
+        /// Why releasing the unsent claims failed.
+        releasing: Box<StoreError>,
+        /// How many claims were never sent.
+        unsent: usize,
+    },
     /// The SQLite database reported an error.
     #[cfg(feature = "sqlite")]
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// The PostgreSQL server reported an error.
     #[cfg(feature = "postgres")]
     #[error("database error: {0}")]
-    Postgres(#[from] postgres::Error),
+    Postgres(postgres::Error),
+}
+
+impl StoreError {
+    /// Whether the operation wrote nothing and may succeed if tried again
+    /// later: a busy database or a full disk.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Busy { .. } | StoreError::StorageFull { .. })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+                reason: error.to_string(),
+            },
+            Some(ErrorCode::DiskFull) => StoreError::StorageFull {
+                reason: error.to_string(),
+            },
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let Some(code) = error.code() else {
+            return StoreError::Postgres(error);
+        };
+        if [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .contains(code)
+        {
+            StoreError::Busy {
+                reason: error.to_string(),
+            }
+        } else if *code == SqlState::DISK_FULL {
+            StoreError::StorageFull {
+                reason: error.to_string(),
+            }
+        } else {
+            StoreError::Postgres(error)
+        }
+    }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::envelope::state::{Dispatched, Processed, Skipped};
-use crate::{DeliveryStatus, Envelope, FailOutcome};
+use super::rows::Prior;
+use crate::envelope::state::{Dispatched, Failed, Processed, Skipped};
+use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What admitting a received envelope through the inbox did.
 #[must_use = "an admission tells whether the effect ran, was a duplicate, or failed"]
@@ -21,14 +22,72 @@ pub enum Admission<T, P = serde_json::Value> {
     Failed(FailOutcome<P>),
 }
 
-/// An envelope a relay has claimed: send it, then record the outcome.
+/// An envelope a relay has claimed: send it, then record the outcome, or
+/// [`release`](super::DeliveryStore::release) it unsent.
 #[must_use = "a claim must be sent and its outcome recorded, or it is retried when its lease runs out"]
 #[derive(Debug)]
 pub struct Claim<P = serde_json::Value> {
     /// The envelope, dispatched (its attempt counted).
     pub envelope: Envelope<Dispatched, P>,
-    /// Until when the claim is held; after that another worker may take it over.
+    /// Until when the claim is held; after that another worker may take it
+    /// over. [`extend_lease`](super::DeliveryStore::extend_lease) moves it on.
     pub lease_until: DateTime<Utc>,
+    /// The row as it was before the claim, to give it back unsent.
+    pub(crate) prior: Prior,
+}
+
+impl<P> Claim<P> {
+    /// The claimed envelope, dispatched.
+    pub fn envelope(&self) -> &Envelope<Dispatched, P> {
+        &self.envelope
+    }
+}
+
+/// What to record for a sent envelope: its next state, and for a retry the
+/// receiver's "not before". The one mapping from a send's result to a stored
+/// outcome, used by the relay and by anyone writing their own loop.
+#[derive(Debug)]
+pub struct Outcome<P = serde_json::Value> {
+    /// The envelope in its next state: processed, acknowledged, retrying or failed.
+    pub envelope: AnyEnvelope<P>,
+    /// For a retry, the receiver's "not before" (it wins when later than the
+    /// retry policy's time).
+    pub retry_after: Option<DateTime<Utc>>,
+}
+
+impl<P> Outcome<P> {
+    /// The outcome of sending `envelope` at `now` with `result`:
+    ///
+    /// | send result | recorded as |
+    /// |---|---|
+    /// | `Ok(Delivery::Processed)` | processed |
+    /// | `Ok(Delivery::Acknowledged)` | acknowledged |
+    /// | `Err(SendError::Transient { .. })` | retrying while the budget lasts, else failed |
+    /// | `Err(SendError::Permanent { .. })` | failed (a dead letter) at once |
+    pub fn of_send(
+        envelope: Envelope<Dispatched, P>,
+        result: Result<Delivery, SendError>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (envelope, retry_after) = match result {
+            Ok(Delivery::Processed) => (envelope.process_at(now).into(), None),
+            Ok(Delivery::Acknowledged) => (envelope.acknowledge_at(now).into(), None),
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => match envelope.fail_at(reason, now) {
+                FailOutcome::Retry(retrying) => (retrying.into(), retry_after),
+                FailOutcome::Exhausted(failed) => (failed.into(), None),
+            },
+            Err(SendError::Permanent { reason }) => {
+                (envelope.fail_permanently_at(reason, now).into(), None)
+            }
+        };
+        Outcome {
+            envelope,
+            retry_after,
+        }
+    }
 }
 
 /// The result of one claim: the envelopes claimed, and the stored rows that
@@ -71,6 +130,46 @@ pub enum SendError {
     },
 }
 
+/// Dead letters, oldest first, and the failed rows met on the way that do not
+/// read back (now quarantined).
+#[derive(Debug)]
+pub struct DeadLetters<P = serde_json::Value> {
+    /// The dead letters.
+    pub letters: Vec<Envelope<Failed, P>>,
+    /// Rows that do not read back; each is quarantined and named.
+    pub quarantined: Vec<StoreError>,
+}
+
+/// What redriving every dead letter did.
+#[derive(Debug, Default)]
+pub struct Redriven {
+    /// Dead letters sent back for delivery.
+    pub redriven: usize,
+    /// Failed rows that do not read back; each is quarantined and named.
+    pub quarantined: Vec<StoreError>,
+}
+
+/// A stored row set aside because it does not read back, as an operator
+/// sees it: the reason, and the envelope column's content as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantinedRow {
+    /// The source system of the row.
+    pub source_system: String,
+    /// The event id of the row.
+    pub event_id: String,
+    /// Why it was quarantined.
+    pub reason: String,
+    /// The envelope column, byte for byte (not necessarily text).
+    pub content: Vec<u8>,
+}
+
+impl QuarantinedRow {
+    /// The content as text, with bytes that are not UTF-8 replaced.
+    pub fn content_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.content)
+    }
+}
+
 /// What one relay pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -95,6 +194,17 @@ pub struct StatusCounts {
     pub quarantined: u64,
     /// Keys the inbox remembers.
     pub inbox_keys: u64,
+}
+
+impl RunReport {
+    /// Counts a recorded outcome: delivered, retried or dead-lettered.
+    pub(crate) fn count(&mut self, status: DeliveryStatus) {
+        match status {
+            DeliveryStatus::Retrying => self.retried += 1,
+            DeliveryStatus::Failed => self.dead_lettered += 1,
+            _ => self.delivered += 1,
+        }
+    }
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -34,20 +34,37 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, InboxKey, add, claim_lost, claim_step, encode, encode_any, micros, not_found,
-    outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
+    ClaimStep, InboxKey, RawRow, add, claim_lost, claim_step, encode, encode_any, micros,
+    not_found, not_quarantined, outcome_due_at, payload_text, release_due_at, run_effect,
+    subtract, typed,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeliveryStore, StatusCounts, StoreError,
-    StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, QuarantinedRow,
+    Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Rows that no claim would ever reach: a waiting state (or a status that is
+/// no state at all) with no due time. Claims sweep them into quarantine
+/// through an index of their own, which is empty while the store is sound.
+macro_rules! stray_rows {
+    () => {
+        "due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined')"
+    };
+}
+
+/// The columns of an outbox row, in the order [`raw_row`] reads them.
+macro_rules! row_columns {
+    () => {
+        "seq, source, event_id, status, attempts, due_at, renewed_at, envelope"
+    };
+}
+
+const SCHEMA: &str = concat!("
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
@@ -61,10 +78,12 @@ CREATE TABLE iap_outbox (
     due_at    BIGINT,
     envelope  TEXT NOT NULL,
     problem   TEXT,
+    renewed_at BIGINT,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
+CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ", stray_rows!(), ";
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
@@ -73,7 +92,14 @@ CREATE TABLE iap_inbox (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-";
+");
+
+/// From version 1: lease renewals, and the index of stray rows.
+const MIGRATE_FROM_1: &str = concat!("
+ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
+CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ", stray_rows!(), ";
+UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
+");
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -161,9 +187,10 @@ impl<'c> PostgresStore<&'c mut Client> {
 }
 
 impl<C: BorrowMut<Client>> PostgresStore<C> {
-    /// Creates the store's tables, or checks that they are at this crate's
-    /// schema version. Versioned and safe to run twice, or from several
-    /// processes at once; a newer or unknown schema is refused, never guessed.
+    /// Creates the store's tables, migrates them from an older version of
+    /// this crate, or checks that they are at its schema version. Versioned
+    /// and safe to run twice, or from several processes at once; a newer or
+    /// unknown schema is refused, never guessed.
     pub fn migrate(&mut self) -> Result<(), StoreError> {
         let mut tx = self.client()?.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -187,6 +214,7 @@ impl<C: BorrowMut<Client>> PostgresStore<C> {
                     &[&SCHEMA_VERSION],
                 )?;
             }
+            Some(1) => tx.batch_execute(MIGRATE_FROM_1)?,
             Some(SCHEMA_VERSION) => {}
             Some(found) if found > SCHEMA_VERSION => {
                 return Err(StoreError::SchemaTooNew {
@@ -226,6 +254,26 @@ impl<C: BorrowMut<Client>> PostgresStore<C> {
 
     fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
         Ok(self.client()?.transaction()?)
+    }
+
+    /// Quarantines the row with this key, in a transaction of its own, if it
+    /// still does not read back; returns why, if it was quarantined.
+    fn quarantine_if_unreadable<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let mut tx = self.begin()?;
+        let mut quarantined = None;
+        if let Some(raw) = select_key(&mut tx, source_system, event_id, true)?
+            && raw.status.as_deref() != Ok(QUARANTINED)
+            && let Err(error) = raw.read::<P>()
+        {
+            quarantine(&mut tx, source_system, event_id, &error)?;
+            quarantined = Some(error);
+        }
+        tx.commit()?;
+        Ok(quarantined)
     }
 }
 
@@ -313,45 +361,68 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         limit: usize,
     ) -> Result<Claimed<P>, StoreError> {
         let lease_until = add(now, self.options.lease);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut tx = self.begin()?;
-        let rows = tx.query(
-            "SELECT source, event_id, status, envelope FROM iap_outbox
-             WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            &[&micros(now), &i64::try_from(limit).unwrap_or(i64::MAX)],
-        )?;
         let mut claimed = Claimed {
-            claims: Vec::with_capacity(rows.len()),
+            claims: Vec::new(),
             dead_lettered: 0,
             quarantined: Vec::new(),
         };
-        for row in rows {
-            let (source, event_id, status, text): (String, String, String, String) =
-                (row.get(0), row.get(1), row.get(2), row.get(3));
-            let step = match read_row::<P>(&source, &event_id, &status, &text) {
-                Ok(envelope) => claim_step(envelope, now),
-                Err(error) => ClaimStep::Quarantine(error),
+        let strays = select_rows(
+            &mut tx,
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE ",
+                stray_rows!(),
+                " LIMIT $1 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&limit],
+        )?;
+        for (_, raw) in strays {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, &source, &event_id, &error)?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = select_rows(
+            &mut tx,
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&micros(now), &limit],
+        )?;
+        claimed.claims.reserve(due.len());
+        for (_, raw) in due {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            let renewed_at = raw.renewed_at();
+            let (step, prior) = match raw.read::<P>() {
+                Ok(checked) => (claim_step(checked.envelope, renewed_at, now), Some(checked.prior)),
+                Err(error) => (ClaimStep::Quarantine(error), None),
             };
-            match step {
-                ClaimStep::Claim(dispatched) => {
+            match (step, prior) {
+                (ClaimStep::Claim(dispatched), Some(prior)) => {
                     write_row(&mut tx, &dispatched, Some(lease_until))?;
                     claimed.claims.push(Claim {
                         envelope: dispatched,
                         lease_until,
+                        prior,
                     });
                 }
-                ClaimStep::DeadLetter(failed) => {
+                (ClaimStep::DeadLetter(failed), _) => {
                     write_row(&mut tx, &failed, None)?;
                     claimed.dead_lettered += 1;
                 }
-                ClaimStep::Quarantine(error) => {
-                    tx.execute(
-                        "UPDATE iap_outbox SET status = 'quarantined', due_at = NULL, problem = $3
-                         WHERE source = $1 AND event_id = $2",
-                        &[&source, &event_id, &error.to_string()],
-                    )?;
+                (ClaimStep::Quarantine(error), _) => {
+                    quarantine(&mut tx, &source, &event_id, &error)?;
                     claimed.quarantined.push(error);
                 }
+                // A claim is only made of a row that read back.
+                (ClaimStep::Claim(_), None) => {}
             }
         }
         tx.commit()?;
@@ -366,7 +437,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
         let mut tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5
+            "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6",
             &[
                 &outcome.source_system(),
@@ -378,10 +449,67 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             ],
         )?;
         if updated == 0 {
-            return Err(claim_lost(&outcome));
+            return Err(claim_lost(
+                outcome.source_system(),
+                outcome.event_id(),
+                outcome.attempt_count(),
+            ));
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let envelope = &claim.envelope;
+        let mut tx = self.begin()?;
+        let updated = tx.execute(
+            "UPDATE iap_outbox SET due_at = $3, renewed_at = $4
+             WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $5",
+            &[
+                &envelope.source_system(),
+                &envelope.event_id(),
+                &micros(lease_until),
+                &micros(now),
+                &i64::from(envelope.attempt_count()),
+            ],
+        )?;
+        if updated == 0 {
+            return Err(claim_lost(
+                envelope.source_system(),
+                envelope.event_id(),
+                envelope.attempt_count(),
+            ));
+        }
+        tx.commit()?;
+        claim.lease_until = lease_until;
+        Ok(())
+    }
+
+    fn release_unsent<P>(&mut self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
+        let mut tx = self.begin()?;
+        let mut released = 0;
+        for Claim {
+            envelope, prior, ..
+        } in claims
+        {
+            released += tx.execute(
+                "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, renewed_at = $6, envelope = $7
+                 WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8",
+                &[
+                    &envelope.source_system(),
+                    &envelope.event_id(),
+                    &prior.status,
+                    &prior.attempts,
+                    &prior.due_at,
+                    &prior.renewed_at,
+                    &prior.envelope,
+                    &i64::from(envelope.attempt_count()),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(usize::try_from(released).unwrap_or(usize::MAX))
     }
 
     fn admit<P, T, E, F>(
@@ -467,27 +595,57 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         event_id: &str,
     ) -> Result<AnyEnvelope<P>, StoreError> {
         let mut tx = self.begin()?;
-        let envelope = load_in(&mut tx, source_system, event_id)?;
+        let raw = select_key(&mut tx, source_system, event_id, false)?
+            .ok_or_else(|| not_found(source_system, event_id))?;
         tx.commit()?;
-        Ok(envelope)
+        match raw.read::<P>() {
+            Ok(checked) => Ok(checked.envelope),
+            Err(error) => Err(self
+                .quarantine_if_unreadable::<P>(source_system, event_id)?
+                .unwrap_or(error)),
+        }
     }
 
     fn dead_letters<P: DeserializeOwned>(
         &mut self,
         limit: usize,
-    ) -> Result<Vec<Envelope<Failed, P>>, StoreError> {
-        let rows = self.client()?.query(
-            "SELECT source, event_id, status, envelope FROM iap_outbox
-             WHERE status = 'failed' ORDER BY seq LIMIT $1",
-            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
-        )?;
-        rows.iter()
-            .map(|row| {
-                let (source, event_id, status, text): (String, String, String, String) =
-                    (row.get(0), row.get(1), row.get(2), row.get(3));
-                typed(read_row::<P>(&source, &event_id, &status, &text)?)
-            })
-            .collect()
+    ) -> Result<DeadLetters<P>, StoreError> {
+        let mut letters = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut after = i64::MIN;
+        while letters.len() < limit {
+            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+            let mut tx = self.begin()?;
+            let rows = select_rows(
+                &mut tx,
+                concat!(
+                    "SELECT ",
+                    row_columns!(),
+                    " FROM iap_outbox WHERE status = 'failed' AND seq > $1 ORDER BY seq LIMIT $2"
+                ),
+                &[&after, &wanted],
+            )?;
+            tx.commit()?;
+            if rows.is_empty() {
+                break;
+            }
+            for (seq, raw) in rows {
+                after = seq;
+                let key = (raw.source.clone(), raw.event_id.clone());
+                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                    Ok(letter) => letters.push(letter),
+                    Err(_) => unreadable.push(key),
+                }
+            }
+        }
+        let mut quarantined = Vec::new();
+        for (source, event_id) in unreadable {
+            quarantined.extend(self.quarantine_if_unreadable::<P>(&source, &event_id)?);
+        }
+        Ok(DeadLetters {
+            letters,
+            quarantined,
+        })
     }
 
     fn redrive<P: Serialize + DeserializeOwned>(
@@ -498,7 +656,17 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
         let mut tx = self.begin()?;
-        let failed: Envelope<Failed, P> = typed(load_in(&mut tx, source_system, event_id)?)?;
+        let raw = select_key(&mut tx, source_system, event_id, true)?
+            .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&mut tx, source_system, event_id, &error)?;
+                tx.commit()?;
+                return Err(error);
+            }
+        };
+        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
         let pending = failed.redrive_at(reason, now);
         write_row(&mut tx, &pending, Some(now))?;
         tx.commit()?;
@@ -509,19 +677,103 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         &mut self,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Redriven, StoreError> {
         let mut tx = self.begin()?;
-        let keys = tx.query(
-            "SELECT source, event_id FROM iap_outbox WHERE status = 'failed' FOR UPDATE",
+        let rows = select_rows(
+            &mut tx,
+            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"),
             &[],
         )?;
-        for key in &keys {
-            let (source, event_id): (String, String) = (key.get(0), key.get(1));
-            let failed: Envelope<Failed, P> = typed(load_in(&mut tx, &source, &event_id)?)?;
-            write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
+        let mut redriven = Redriven::default();
+        for (_, raw) in rows {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                Ok(failed) => {
+                    write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
+                    redriven.redriven += 1;
+                }
+                Err(error) => {
+                    quarantine(&mut tx, &source, &event_id, &error)?;
+                    redriven.quarantined.push(error);
+                }
+            }
         }
         tx.commit()?;
-        Ok(keys.len())
+        Ok(redriven)
+    }
+
+    fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT source, event_id, problem, envelope FROM iap_outbox
+             WHERE status = 'quarantined' ORDER BY seq LIMIT $1",
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| QuarantinedRow {
+                source_system: row.get(0),
+                event_id: row.get(1),
+                reason: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                content: row.get::<_, String>(3).into_bytes(),
+            })
+            .collect())
+    }
+
+    fn release_quarantined<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let mut tx = self.begin()?;
+        let raw = select_key(&mut tx, source_system, event_id, true)?
+            .filter(|raw| raw.status.as_deref() == Ok(QUARANTINED))
+            .ok_or_else(|| not_quarantined(source_system, event_id))?;
+        let envelope = match raw.read_set_aside::<P>() {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                quarantine(&mut tx, source_system, event_id, &error)?;
+                tx.commit()?;
+                return Err(error);
+            }
+        };
+        tx.execute(
+            "UPDATE iap_outbox SET status = $3, due_at = $4, renewed_at = NULL, problem = NULL
+             WHERE source = $1 AND event_id = $2",
+            &[
+                &source_system,
+                &event_id,
+                &envelope.status().as_str(),
+                &release_due_at(&envelope, now).map(micros),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(envelope)
+    }
+
+    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+        let deleted = self.client()?.execute(
+            "DELETE FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status = 'quarantined'",
+            &[&source_system, &event_id],
+        )?;
+        if deleted == 0 {
+            return Err(not_quarantined(source_system, event_id));
+        }
+        Ok(())
+    }
+
+    fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
+        let mut tx = self.begin()?;
+        let rows = select_rows(
+            &mut tx,
+            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status <> 'quarantined' ORDER BY seq"),
+            &[],
+        )?;
+        tx.commit()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
+            .collect())
     }
 
     fn counts(&mut self) -> Result<StatusCounts, StoreError> {
@@ -567,6 +819,9 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
     }
 }
 
+/// The status column of a row that does not read back.
+const QUARANTINED: &str = "quarantined";
+
 /// Takes the inbox key for `envelope` in `tx`: `New` if the effect should run
 /// (a new key, or one past the retention window, renewed here), else what the
 /// fresh key says. A concurrent admission of the same key waits on the key's
@@ -608,19 +863,45 @@ fn claim_key<P>(
     Ok(InboxKey::of(Some(&stored), payload))
 }
 
-fn load_in<P: DeserializeOwned>(
+/// The outbox rows `sql` selects (its columns are [`row_columns!`]), unchecked.
+fn select_rows(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<Vec<(i64, RawRow)>, StoreError> {
+    Ok(tx.query(sql, params)?.iter().map(raw_row).collect())
+}
+
+/// The outbox row with this key, unchecked; locked for this transaction if `lock`.
+fn select_key(
     tx: &mut Transaction<'_>,
     source_system: &str,
     event_id: &str,
-) -> Result<AnyEnvelope<P>, StoreError> {
-    let row = tx
-        .query_opt(
-            "SELECT status, envelope FROM iap_outbox WHERE source = $1 AND event_id = $2",
-            &[&source_system, &event_id],
-        )?
-        .ok_or_else(|| not_found(source_system, event_id))?;
-    let (status, text): (String, String) = (row.get(0), row.get(1));
-    read_row(source_system, event_id, &status, &text)
+    lock: bool,
+) -> Result<Option<RawRow>, StoreError> {
+    let sql = if lock {
+        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE")
+    } else {
+        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = $1 AND event_id = $2")
+    };
+    Ok(select_rows(tx, sql, &[&source_system, &event_id])?
+        .pop()
+        .map(|(_, raw)| raw))
+}
+
+/// Reads the columns of [`row_columns!`]; the schema types every column, so
+/// each reads as what it should hold.
+fn raw_row(row: &postgres::Row) -> (i64, RawRow) {
+    let raw = RawRow {
+        source: row.get(1),
+        event_id: row.get(2),
+        status: Ok(row.get(3)),
+        attempts: Ok(row.get(4)),
+        due_at: Ok(row.get(5)),
+        renewed_at: row.get(6),
+        envelope: Ok(row.get(7)),
+    };
+    (row.get(0), raw)
 }
 
 /// Writes an envelope's state over its row.
@@ -630,7 +911,7 @@ fn write_row<S: State, P: Serialize>(
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6
+        "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL
          WHERE source = $1 AND event_id = $2",
         &[
             &envelope.source_system(),
@@ -640,6 +921,21 @@ fn write_row<S: State, P: Serialize>(
             &due_at.map(micros),
             &encode(envelope)?,
         ],
+    )?;
+    Ok(())
+}
+
+/// Takes an unreadable row out of circulation, keeping its content and saying why.
+fn quarantine(
+    tx: &mut Transaction<'_>,
+    source_system: &str,
+    event_id: &str,
+    error: &StoreError,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE iap_outbox SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4
+         WHERE source = $1 AND event_id = $2",
+        &[&source_system, &event_id, &QUARANTINED, &error.to_string()],
     )?;
     Ok(())
 }

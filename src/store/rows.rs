@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Admission, AdmissionResult, StoreError};
 use crate::envelope::state::{Dispatched, Failed, Pending, State};
-use crate::{AnyEnvelope, Envelope, FailOutcome};
+use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
 pub(crate) enum ClaimStep<P> {
@@ -26,15 +26,17 @@ pub(crate) enum ClaimStep<P> {
 
 /// The step for a due row holding `envelope`: pending and retrying envelopes
 /// are dispatched; a dispatched one's lease ran out, which counts as a failed
-/// attempt before it is dispatched again.
-pub(crate) fn claim_step<P>(envelope: AnyEnvelope<P>, now: DateTime<Utc>) -> ClaimStep<P> {
+/// attempt before it is dispatched again. `renewed_at` is when its worker last
+/// extended the lease, if it ever did.
+pub(crate) fn claim_step<P>(
+    envelope: AnyEnvelope<P>,
+    renewed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ClaimStep<P> {
     match envelope {
         AnyEnvelope::Pending(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
         AnyEnvelope::Retrying(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
-        AnyEnvelope::Dispatched(envelope) => match envelope.fail_at(
-            "lease expired: the worker that claimed it recorded no outcome",
-            now,
-        ) {
+        AnyEnvelope::Dispatched(envelope) => match envelope.fail_at(lease_expiry(renewed_at), now) {
             FailOutcome::Retry(retrying) => ClaimStep::Claim(retrying.dispatch_at(now)),
             FailOutcome::Exhausted(failed) => ClaimStep::DeadLetter(failed),
         },
@@ -43,6 +45,171 @@ pub(crate) fn claim_step<P>(envelope: AnyEnvelope<P>, now: DateTime<Utc>) -> Cla
             other.event_id(),
             format!("a `{}` envelope is marked as due", other.status()),
         )),
+    }
+}
+
+/// Why an expired lease counts as a failed attempt, told apart by whether the
+/// worker ever renewed it: a worker that renewed and then fell silent stopped
+/// mid-send; one that never renewed died early or sent for longer than the
+/// lease without extending it.
+fn lease_expiry(renewed_at: Option<DateTime<Utc>>) -> String {
+    match renewed_at {
+        Some(renewed_at) => format!(
+            "lease expired: the worker renewed its claim last at {} and then fell silent \
+             without recording an outcome (it died or hung mid-send)",
+            renewed_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        ),
+        None => "lease expired: the worker that claimed it recorded no outcome and never \
+                 renewed its claim (it died, or its send outlasted the lease)"
+            .to_owned(),
+    }
+}
+
+/// One outbox row as the database hands it back, before any check. A column
+/// that does not hold what the schema says is kept as a description of what
+/// it holds instead (`Err`), so that one bad row is named, not fatal.
+#[derive(Debug)]
+pub(crate) struct RawRow {
+    /// The source system, as text even where the column holds something else.
+    pub(crate) source: String,
+    /// The event id, likewise.
+    pub(crate) event_id: String,
+    pub(crate) status: Result<String, String>,
+    pub(crate) attempts: Result<i64, String>,
+    /// Microseconds since the Unix epoch; `None` when the row is not due.
+    pub(crate) due_at: Result<Option<i64>, String>,
+    /// When the claim's worker last extended its lease (not checked: it only
+    /// words the reason of a lease expiry).
+    pub(crate) renewed_at: Option<i64>,
+    pub(crate) envelope: Result<String, String>,
+}
+
+/// A row's envelope once every column agrees with it, and the row as it was.
+pub(crate) struct Checked<P> {
+    pub(crate) envelope: AnyEnvelope<P>,
+    pub(crate) prior: Prior,
+}
+
+impl RawRow {
+    /// The envelope, once every column agrees with it: the JSON parses and
+    /// replays, it is this row's event, and the status, attempt count and due
+    /// time are the ones the store writes for it.
+    pub(crate) fn read<P: DeserializeOwned>(self) -> Result<Checked<P>, StoreError> {
+        let RawRow {
+            source,
+            event_id,
+            status: marked,
+            attempts,
+            due_at,
+            renewed_at,
+            envelope: text,
+        } = self;
+        let (envelope, attempts, text) = parse(&source, &event_id, attempts, text)?;
+        let bad = |reason: String| corrupt(&source, &event_id, reason);
+        let status = envelope.status();
+        let marked = match marked {
+            Ok(marked) if marked == status.as_str() => marked,
+            Ok(marked) => {
+                return Err(bad(format!(
+                    "the row is marked `{marked}` but holds a `{status}` envelope"
+                )));
+            }
+            Err(held) => return Err(bad(format!("the status column holds {held}, not a status"))),
+        };
+        let due_at = due_at.map_err(|held| bad(format!("the due time holds {held}, not a time")))?;
+        match (is_due_state(status), due_at) {
+            (true, Some(micros)) if DateTime::from_timestamp_micros(micros).is_none() => {
+                return Err(bad(format!("the due time {micros} is out of the range of times")));
+            }
+            (true, None) => {
+                return Err(bad(format!(
+                    "a `{status}` envelope has no due time, so it would never be sent"
+                )));
+            }
+            (false, Some(_)) => return Err(bad(format!("a `{status}` envelope is marked as due"))),
+            _ => {}
+        }
+        Ok(Checked {
+            envelope,
+            prior: Prior {
+                status: marked,
+                attempts,
+                due_at,
+                renewed_at,
+                envelope: text,
+            },
+        })
+    }
+
+    /// The envelope, checked against the row's key and attempt count but not
+    /// its status or due time: how a quarantined row, whose status column was
+    /// set aside, is read again after a repair.
+    pub(crate) fn read_set_aside<P: DeserializeOwned>(self) -> Result<AnyEnvelope<P>, StoreError> {
+        parse(&self.source, &self.event_id, self.attempts, self.envelope).map(|(envelope, ..)| envelope)
+    }
+
+    /// When the worker last renewed the lease, as a time.
+    pub(crate) fn renewed_at(&self) -> Option<DateTime<Utc>> {
+        self.renewed_at.and_then(DateTime::from_timestamp_micros)
+    }
+}
+
+/// The envelope in `text`, checked to be the row's event with the row's
+/// attempt count; the attempt count and the text back on success.
+fn parse<P: DeserializeOwned>(
+    source: &str,
+    event_id: &str,
+    attempts: Result<i64, String>,
+    text: Result<String, String>,
+) -> Result<(AnyEnvelope<P>, i64, String), StoreError> {
+    let bad = |reason: String| corrupt(source, event_id, reason);
+    let text = text.map_err(|held| bad(format!("the envelope column holds {held}, not JSON text")))?;
+    let envelope: AnyEnvelope<P> =
+        serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
+    if envelope.source_system() != source || envelope.event_id() != event_id {
+        return Err(bad(format!(
+            "the row holds envelope {}/{}",
+            envelope.source_system(),
+            envelope.event_id()
+        )));
+    }
+    let counted = i64::from(envelope.attempt_count());
+    match attempts {
+        Ok(attempts) if attempts == counted => Ok((envelope, attempts, text)),
+        Ok(attempts) => Err(bad(format!(
+            "the row counts {attempts} attempts but its envelope {counted}"
+        ))),
+        Err(held) => Err(bad(format!("the attempt count holds {held}, not a number"))),
+    }
+}
+
+/// A claimed row as it was before the claim, so that a claim that was never
+/// sent can be given back without spending an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Prior {
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) due_at: Option<i64>,
+    pub(crate) renewed_at: Option<i64>,
+    pub(crate) envelope: String,
+}
+
+/// Whether an envelope in this state waits for a relay (and so has a due time).
+fn is_due_state(status: DeliveryStatus) -> bool {
+    matches!(
+        status,
+        DeliveryStatus::Pending | DeliveryStatus::Retrying | DeliveryStatus::Dispatched
+    )
+}
+
+/// When a released quarantined envelope is due: a pending one, or a
+/// dispatched one whose claim is taken as lost, at once; a retry at its
+/// policy's time; the others never.
+pub(crate) fn release_due_at<P>(envelope: &AnyEnvelope<P>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match envelope {
+        AnyEnvelope::Pending(_) | AnyEnvelope::Dispatched(_) => Some(now),
+        AnyEnvelope::Retrying(retrying) => Some(retrying.next_attempt_at()),
+        _ => None,
     }
 }
 
@@ -125,12 +292,12 @@ pub(crate) fn run_effect<P, T, E: std::fmt::Display>(
     }
 }
 
-/// The error for an outcome whose claim is no longer held.
-pub(crate) fn claim_lost<P>(outcome: &AnyEnvelope<P>) -> StoreError {
+/// The error for a claim on an event's attempt that is no longer held.
+pub(crate) fn claim_lost(source_system: &str, event_id: &str, attempt: u32) -> StoreError {
     StoreError::ClaimLost {
-        source_system: outcome.source_system().to_owned(),
-        event_id: outcome.event_id().to_owned(),
-        attempt: outcome.attempt_count(),
+        source_system: source_system.to_owned(),
+        event_id: event_id.to_owned(),
+        attempt,
     }
 }
 
@@ -143,6 +310,14 @@ pub(crate) fn typed<S: State, P>(any: AnyEnvelope<P>) -> Result<Envelope<S, P>, 
         expected: wrong.expected(),
         found: wrong.found(),
     })
+}
+
+/// The error for a key that has no quarantined row.
+pub(crate) fn not_quarantined(source_system: &str, event_id: &str) -> StoreError {
+    StoreError::NotQuarantined {
+        source_system: source_system.to_owned(),
+        event_id: event_id.to_owned(),
+    }
 }
 
 /// The error for a key that has no row.
@@ -164,39 +339,7 @@ pub(crate) fn payload_text<P: Serialize>(
     })
 }
 
-/// Reads a stored envelope, checking that its JSON and its status column agree.
-pub(crate) fn read_row<P: DeserializeOwned>(
-    source: &str,
-    event_id: &str,
-    status: &str,
-    text: &str,
-) -> Result<AnyEnvelope<P>, StoreError> {
-    let envelope: AnyEnvelope<P> =
-        serde_json::from_str(text).map_err(|error| corrupt(source, event_id, error.to_string()))?;
-    if envelope.source_system() != source || envelope.event_id() != event_id {
-        return Err(corrupt(
-            source,
-            event_id,
-            format!(
-                "the row holds envelope {}/{}",
-                envelope.source_system(),
-                envelope.event_id()
-            ),
-        ));
-    }
-    if envelope.status().as_str() != status {
-        return Err(corrupt(
-            source,
-            event_id,
-            format!(
-                "the row is marked `{status}` but holds a `{}` envelope",
-                envelope.status()
-            ),
-        ));
-    }
-    Ok(envelope)
-}
-
+/// The error naming an unreadable row and why.
 pub(crate) fn corrupt(source: &str, event_id: &str, reason: String) -> StoreError {
     StoreError::CorruptRow {
         source_system: source.to_owned(),

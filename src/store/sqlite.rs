@@ -39,41 +39,66 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Params, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, InboxKey, add, claim_lost, claim_step, encode, encode_any, micros, not_found,
-    outcome_due_at, payload_text, read_row, run_effect, subtract, typed,
+    ClaimStep, InboxKey, RawRow, add, claim_lost, claim_step, encode, encode_any, micros,
+    not_found, not_quarantined, outcome_due_at, payload_text, release_due_at, run_effect,
+    subtract, typed,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeliveryStore, Durability, StatusCounts,
-    StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability,
+    QuarantinedRow, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Rows that no claim would ever reach: a waiting state with no due time (or
+/// a status that is no state at all), or a due time that is not a number of
+/// microseconds. Claims sweep them into quarantine through an index of their
+/// own, which is empty while the store is sound.
+macro_rules! stray_rows {
+    () => {
+        "((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
+          OR typeof(due_at) NOT IN ('integer', 'null'))"
+    };
+}
+
+/// The columns of an outbox row, in the order [`raw_row`] reads them.
+macro_rules! row_columns {
+    () => {
+        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 CREATE TABLE iap_outbox (
-    source    TEXT NOT NULL,
-    event_id  TEXT NOT NULL,
-    status    TEXT NOT NULL,
-    attempts  INTEGER NOT NULL,
-    due_at    INTEGER,
-    envelope  TEXT NOT NULL,
-    problem   TEXT,
+    source     TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    due_at     INTEGER,
+    envelope   TEXT NOT NULL,
+    problem    TEXT,
+    renewed_at INTEGER,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
+CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
+    stray_rows!(),
+    ";
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
@@ -82,7 +107,19 @@ CREATE TABLE iap_inbox (
     PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-";
+"
+);
+
+/// From version 1: lease renewals, and the index of stray rows.
+const MIGRATE_FROM_1: &str = concat!(
+    "
+ALTER TABLE iap_outbox ADD COLUMN renewed_at INTEGER;
+CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
+    stray_rows!(),
+    ";
+UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
+"
+);
 
 /// The status column of a row that does not read back.
 const QUARANTINED: &str = "quarantined";
@@ -105,19 +142,30 @@ impl SqliteStore {
     ///
     /// A file that is not an SQLite database, or whose store tables were made
     /// by a newer version of this crate or by something else, is refused.
+    /// Opening an existing store at this crate's schema version only reads:
+    /// it takes no write lock, so it never waits for busy writers. A new file
+    /// (or one of an older schema version) is set up under the write lock.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let open_error = |error: rusqlite::Error| StoreError::Open {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
+        let open_error = |error: rusqlite::Error| match StoreError::from(error) {
+            StoreError::Sqlite(error) => StoreError::Open {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            },
+            passing => passing,
         };
         let mut connection = Connection::open(path).map_err(open_error)?;
         connection
             .busy_timeout(options.busy_timeout)
             .map_err(open_error)?;
-        let journal: String = connection
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        let mut journal: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .map_err(open_error)?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            journal = connection
+                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+                .map_err(open_error)?;
+        }
         if !journal.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open {
                 path: path.to_path_buf(),
@@ -131,7 +179,10 @@ impl SqliteStore {
         connection
             .pragma_update(None, "synchronous", synchronous)
             .map_err(open_error)?;
-        prepare_schema(&mut connection)?;
+        prepare_schema(&mut connection).map_err(|error| match error {
+            StoreError::Sqlite(error) => open_error(error),
+            other => other,
+        })?;
         Ok(SqliteStore {
             connection,
             options,
@@ -143,6 +194,29 @@ impl SqliteStore {
         Ok(self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Quarantines the row `rowid`, in a transaction of its own, if it still
+    /// does not read back; returns why, if it was quarantined.
+    fn quarantine_if_unreadable<P: DeserializeOwned>(
+        &mut self,
+        rowid: i64,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let tx = self.begin()?;
+        let rows = select_rows(
+            &tx,
+            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE rowid = ?1 AND status <> 'quarantined'"),
+            params![rowid],
+        )?;
+        let mut quarantined = None;
+        for (rowid, raw) in rows {
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&tx, rowid, &error)?;
+                quarantined = Some(error);
+            }
+        }
+        tx.commit()?;
+        Ok(quarantined)
     }
 }
 
@@ -198,44 +272,59 @@ impl DeliveryStore for SqliteStore {
         limit: usize,
     ) -> Result<Claimed<P>, StoreError> {
         let lease_until = add(now, self.options.lease);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let tx = self.begin()?;
-        let rows: Vec<(String, String, String, String)> = {
-            let mut statement = tx.prepare_cached(
-                "SELECT source, event_id, status, envelope FROM iap_outbox
-                 WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
-            )?;
-            let rows = statement.query_map(
-                params![micros(now), i64::try_from(limit).unwrap_or(i64::MAX)],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-            )?;
-            rows.collect::<Result<_, _>>()?
-        };
         let mut claimed = Claimed {
-            claims: Vec::with_capacity(rows.len()),
+            claims: Vec::new(),
             dead_lettered: 0,
             quarantined: Vec::new(),
         };
-        for (source, event_id, status, text) in rows {
-            let step = match read_row::<P>(&source, &event_id, &status, &text) {
-                Ok(envelope) => claim_step(envelope, now),
-                Err(error) => ClaimStep::Quarantine(error),
+        let strays = select_rows(
+            &tx,
+            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE ", stray_rows!(), " LIMIT ?1"),
+            params![limit],
+        )?;
+        for (rowid, raw) in strays {
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&tx, rowid, &error)?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = select_rows(
+            &tx,
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2"
+            ),
+            params![micros(now), limit],
+        )?;
+        claimed.claims.reserve(due.len());
+        for (rowid, raw) in due {
+            let renewed_at = raw.renewed_at();
+            let (step, prior) = match raw.read::<P>() {
+                Ok(checked) => (claim_step(checked.envelope, renewed_at, now), Some(checked.prior)),
+                Err(error) => (ClaimStep::Quarantine(error), None),
             };
-            match step {
-                ClaimStep::Claim(dispatched) => {
+            match (step, prior) {
+                (ClaimStep::Claim(dispatched), Some(prior)) => {
                     write_row(&tx, &dispatched, Some(lease_until))?;
                     claimed.claims.push(Claim {
                         envelope: dispatched,
                         lease_until,
+                        prior,
                     });
                 }
-                ClaimStep::DeadLetter(failed) => {
+                (ClaimStep::DeadLetter(failed), _) => {
                     write_row(&tx, &failed, None)?;
                     claimed.dead_lettered += 1;
                 }
-                ClaimStep::Quarantine(error) => {
-                    quarantine(&tx, &source, &event_id, &error)?;
+                (ClaimStep::Quarantine(error), _) => {
+                    quarantine(&tx, rowid, &error)?;
                     claimed.quarantined.push(error);
                 }
+                // A claim is only made of a row that read back.
+                (ClaimStep::Claim(_), None) => {}
             }
         }
         tx.commit()?;
@@ -250,7 +339,7 @@ impl DeliveryStore for SqliteStore {
         let due_at = outcome_due_at(&outcome, retry_after)?;
         let tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET status = ?3, due_at = ?4, envelope = ?5
+            "UPDATE iap_outbox SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6",
             params![
                 outcome.source_system(),
@@ -262,10 +351,67 @@ impl DeliveryStore for SqliteStore {
             ],
         )?;
         if updated == 0 {
-            return Err(claim_lost(&outcome));
+            return Err(claim_lost(
+                outcome.source_system(),
+                outcome.event_id(),
+                outcome.attempt_count(),
+            ));
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let envelope = &claim.envelope;
+        let tx = self.begin()?;
+        let updated = tx.execute(
+            "UPDATE iap_outbox SET due_at = ?3, renewed_at = ?4
+             WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?5",
+            params![
+                envelope.source_system(),
+                envelope.event_id(),
+                micros(lease_until),
+                micros(now),
+                envelope.attempt_count(),
+            ],
+        )?;
+        if updated == 0 {
+            return Err(claim_lost(
+                envelope.source_system(),
+                envelope.event_id(),
+                envelope.attempt_count(),
+            ));
+        }
+        tx.commit()?;
+        claim.lease_until = lease_until;
+        Ok(())
+    }
+
+    fn release_unsent<P>(&mut self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
+        let tx = self.begin()?;
+        let mut released = 0;
+        for Claim {
+            envelope, prior, ..
+        } in claims
+        {
+            released += tx.execute(
+                "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, renewed_at = ?6, envelope = ?7
+                 WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?8",
+                params![
+                    envelope.source_system(),
+                    envelope.event_id(),
+                    prior.status,
+                    prior.attempts,
+                    prior.due_at,
+                    prior.renewed_at,
+                    prior.envelope,
+                    envelope.attempt_count(),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(released)
     }
 
     fn admit<P, T, E, F>(
@@ -359,32 +505,51 @@ impl DeliveryStore for SqliteStore {
         source_system: &str,
         event_id: &str,
     ) -> Result<AnyEnvelope<P>, StoreError> {
-        load_in(&self.connection, source_system, event_id)
+        let (rowid, raw) = select_key(&self.connection, source_system, event_id)?
+            .ok_or_else(|| not_found(source_system, event_id))?;
+        match raw.read::<P>() {
+            Ok(checked) => Ok(checked.envelope),
+            Err(error) => Err(self.quarantine_if_unreadable::<P>(rowid)?.unwrap_or(error)),
+        }
     }
 
     fn dead_letters<P: DeserializeOwned>(
         &mut self,
         limit: usize,
-    ) -> Result<Vec<Envelope<Failed, P>>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT source, event_id, status, envelope FROM iap_outbox
-             WHERE status = 'failed' ORDER BY rowid LIMIT ?1",
-        )?;
-        let rows =
-            statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            })?;
+    ) -> Result<DeadLetters<P>, StoreError> {
         let mut letters = Vec::new();
-        for row in rows {
-            let (source, event_id, status, text) = row?;
-            letters.push(typed(read_row::<P>(&source, &event_id, &status, &text)?)?);
+        let mut unreadable = Vec::new();
+        let mut after = i64::MIN;
+        while letters.len() < limit {
+            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+            let rows = select_rows(
+                &self.connection,
+                concat!(
+                    "SELECT ",
+                    row_columns!(),
+                    " FROM iap_outbox WHERE status = 'failed' AND rowid > ?1 ORDER BY rowid LIMIT ?2"
+                ),
+                params![after, wanted],
+            )?;
+            if rows.is_empty() {
+                break;
+            }
+            for (rowid, raw) in rows {
+                after = rowid;
+                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                    Ok(letter) => letters.push(letter),
+                    Err(_) => unreadable.push(rowid),
+                }
+            }
         }
-        Ok(letters)
+        let mut quarantined = Vec::new();
+        for rowid in unreadable {
+            quarantined.extend(self.quarantine_if_unreadable::<P>(rowid)?);
+        }
+        Ok(DeadLetters {
+            letters,
+            quarantined,
+        })
     }
 
     fn redrive<P: Serialize + DeserializeOwned>(
@@ -395,7 +560,17 @@ impl DeliveryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
         let tx = self.begin()?;
-        let failed: Envelope<Failed, P> = typed(load_in(&tx, source_system, event_id)?)?;
+        let (rowid, raw) = select_key(&tx, source_system, event_id)?
+            .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&tx, rowid, &error)?;
+                tx.commit()?;
+                return Err(error);
+            }
+        };
+        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
         let pending = failed.redrive_at(reason, now);
         write_row(&tx, &pending, Some(now))?;
         tx.commit()?;
@@ -406,21 +581,111 @@ impl DeliveryStore for SqliteStore {
         &mut self,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Redriven, StoreError> {
         let tx = self.begin()?;
-        let keys: Vec<(String, String)> = {
-            let mut statement = tx.prepare_cached(
-                "SELECT source, event_id FROM iap_outbox WHERE status = 'failed'",
-            )?;
-            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (source, event_id) in &keys {
-            let failed: Envelope<Failed, P> = typed(load_in(&tx, source, event_id)?)?;
-            write_row(&tx, &failed.redrive_at(reason, now), Some(now))?;
+        let rows = select_rows(
+            &tx,
+            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status = 'failed'"),
+            [],
+        )?;
+        let mut redriven = Redriven::default();
+        for (rowid, raw) in rows {
+            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                Ok(failed) => {
+                    write_row(&tx, &failed.redrive_at(reason, now), Some(now))?;
+                    redriven.redriven += 1;
+                }
+                Err(error) => {
+                    quarantine(&tx, rowid, &error)?;
+                    redriven.quarantined.push(error);
+                }
+            }
         }
         tx.commit()?;
-        Ok(keys.len())
+        Ok(redriven)
+    }
+
+    fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT source, event_id, problem, envelope FROM iap_outbox
+             WHERE status = 'quarantined' ORDER BY rowid LIMIT ?1",
+        )?;
+        let rows = statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(QuarantinedRow {
+                source_system: lossy(row.get_ref(0)?),
+                event_id: lossy(row.get_ref(1)?),
+                reason: lossy(row.get_ref(2)?),
+                content: bytes(row.get_ref(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn release_quarantined<P: DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let tx = self.begin()?;
+        let (rowid, raw) = select_rows(
+            &tx,
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'"
+            ),
+            params![source_system, event_id],
+        )?
+        .pop()
+        .ok_or_else(|| not_quarantined(source_system, event_id))?;
+        let envelope = match raw.read_set_aside::<P>() {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                quarantine(&tx, rowid, &error)?;
+                tx.commit()?;
+                return Err(error);
+            }
+        };
+        tx.execute(
+            "UPDATE iap_outbox SET status = ?2, due_at = ?3, renewed_at = NULL, problem = NULL
+             WHERE rowid = ?1",
+            params![
+                rowid,
+                envelope.status().as_str(),
+                release_due_at(&envelope, now).map(micros)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(envelope)
+    }
+
+    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+        let deleted = self.connection.execute(
+            "DELETE FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'",
+            params![source_system, event_id],
+        )?;
+        if deleted == 0 {
+            return Err(not_quarantined(source_system, event_id));
+        }
+        Ok(())
+    }
+
+    fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
+        let mut statement = self.connection.prepare(concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM iap_outbox WHERE status IS NOT 'quarantined' ORDER BY rowid"
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut problems = Vec::new();
+        while let Some(row) = rows.next()? {
+            let (_, raw) = raw_row(row)?;
+            if let Err(error) = raw.read::<serde_json::Value>() {
+                problems.push(error);
+            }
+        }
+        Ok(problems)
     }
 
     fn counts(&mut self) -> Result<StatusCounts, StoreError> {
@@ -428,12 +693,14 @@ impl DeliveryStore for SqliteStore {
         let mut statement = self
             .connection
             .prepare_cached("SELECT status, COUNT(*) FROM iap_outbox GROUP BY status")?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (status, count) = row?;
-            counts.add_outbox_rows(&status, count);
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let count: i64 = row.get(1)?;
+            match text(row.get_ref(0)?) {
+                Ok(status) => counts.add_outbox_rows(&status, count),
+                // A status that is not text is no delivery state.
+                Err(_) => counts.add_outbox_rows(QUARANTINED, count),
+            }
         }
         let keys: i64 = self
             .connection
@@ -444,7 +711,7 @@ impl DeliveryStore for SqliteStore {
 
     fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = self.connection.query_row(
-            "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL",
+            "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND typeof(due_at) = 'integer'",
             [],
             |row| row.get(0),
         )?;
@@ -453,7 +720,8 @@ impl DeliveryStore for SqliteStore {
 
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
         let oldest: Option<i64> = self.connection.query_row(
-            "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1",
+            "SELECT MIN(due_at) FROM iap_outbox
+             WHERE due_at IS NOT NULL AND due_at <= ?1 AND typeof(due_at) = 'integer'",
             params![micros(now)],
             |row| row.get(0),
         )?;
@@ -464,16 +732,49 @@ impl DeliveryStore for SqliteStore {
     }
 }
 
-/// Creates the schema in a new file, accepts the current version, refuses others.
+/// Creates the schema in a new file, migrates an older version, accepts the
+/// current one and refuses others. A current store is only read.
 fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
+    if schema_version(connection)? == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let has_meta: bool = tx.query_row(
+    // Another connection may have set the file up since the first look.
+    match schema_version(&tx)? {
+        None => {
+            tx.execute_batch(SCHEMA)?;
+            tx.execute(
+                "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)",
+                params![SCHEMA_VERSION],
+            )?;
+        }
+        Some(1) => tx.execute_batch(MIGRATE_FROM_1)?,
+        Some(SCHEMA_VERSION) => {}
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Some(found) => {
+            return Err(StoreError::UnknownSchema {
+                reason: format!("schema version {found} was never written by this crate"),
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The store's schema version in the file; `None` if the file holds no store.
+fn schema_version(connection: &Connection) -> Result<Option<i64>, StoreError> {
+    let has_meta: bool = connection.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta')",
         [],
         |row| row.get(0),
     )?;
     if !has_meta {
-        let has_tables: bool = tx.query_row(
+        let has_tables: bool = connection.query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox'))",
             [],
             |row| row.get(0),
@@ -483,34 +784,18 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
                 reason: "store tables exist without a schema version".into(),
             });
         }
-        tx.execute_batch(SCHEMA)?;
-        tx.execute(
-            "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)",
-            params![SCHEMA_VERSION],
-        )?;
-        tx.commit()?;
-        return Ok(());
+        return Ok(None);
     }
-    let version: Option<i64> = tx
+    let version: Option<i64> = connection
         .query_row(
             "SELECT value FROM iap_meta WHERE name = 'schema_version'",
             [],
             |row| row.get(0),
         )
         .optional()?;
-    match version {
-        Some(SCHEMA_VERSION) => Ok(()),
-        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        }),
-        Some(found) => Err(StoreError::UnknownSchema {
-            reason: format!("schema version {found} was never written by this crate"),
-        }),
-        None => Err(StoreError::UnknownSchema {
-            reason: "the schema version is missing".into(),
-        }),
-    }
+    version.map(Some).ok_or_else(|| StoreError::UnknownSchema {
+        reason: "the schema version is missing".into(),
+    })
 }
 
 /// What the inbox holds, fresh, under `envelope`'s key.
@@ -550,20 +835,90 @@ fn remember<P>(
     Ok(())
 }
 
-fn load_in<P: DeserializeOwned>(
+/// The outbox rows `sql` selects (its columns are [`row_columns!`]), unchecked.
+fn select_rows(
+    connection: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Vec<(i64, RawRow)>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let rows = statement.query_map(params, raw_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The outbox row with this key, unchecked.
+fn select_key(
     connection: &Connection,
     source_system: &str,
     event_id: &str,
-) -> Result<AnyEnvelope<P>, StoreError> {
-    let row: Option<(String, String)> = connection
-        .query_row(
-            "SELECT status, envelope FROM iap_outbox WHERE source = ?1 AND event_id = ?2",
-            params![source_system, event_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let (status, text) = row.ok_or_else(|| not_found(source_system, event_id))?;
-    read_row(source_system, event_id, &status, &text)
+) -> Result<Option<(i64, RawRow)>, StoreError> {
+    Ok(select_rows(
+        connection,
+        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = ?1 AND event_id = ?2"),
+        params![source_system, event_id],
+    )?
+    .pop())
+}
+
+/// Reads the columns of [`row_columns!`] as they are, whatever their type.
+fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
+    let due_at = match row.get_ref(5)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(micros) => Ok(Some(micros)),
+        other => Err(describe(other)),
+    };
+    let raw = RawRow {
+        source: lossy(row.get_ref(1)?),
+        event_id: lossy(row.get_ref(2)?),
+        status: text(row.get_ref(3)?),
+        attempts: match row.get_ref(4)? {
+            ValueRef::Integer(attempts) => Ok(attempts),
+            other => Err(describe(other)),
+        },
+        due_at,
+        renewed_at: row.get_ref(6)?.as_i64().ok(),
+        envelope: text(row.get_ref(7)?),
+    };
+    Ok((row.get(0)?, raw))
+}
+
+/// A text column's value, or what it holds instead.
+fn text(value: ValueRef<'_>) -> Result<String, String> {
+    match value {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| describe(value)),
+        other => Err(describe(other)),
+    }
+}
+
+/// What a column holds, in words, for a column that should hold something else.
+fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(number) => format!("the integer {number}"),
+        ValueRef::Real(number) => format!("the real number {number}"),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => format!("the text {:?}", text.chars().take(40).collect::<String>()),
+            Err(_) => format!("{} bytes of text that is not valid UTF-8", bytes.len()),
+        },
+        ValueRef::Blob(bytes) => format!("a BLOB of {} bytes", bytes.len()),
+    }
+}
+
+/// A column's value as text for naming a row, whatever it holds.
+fn lossy(value: ValueRef<'_>) -> String {
+    String::from_utf8_lossy(&bytes(value)).into_owned()
+}
+
+/// A column's value byte for byte (numbers as their decimal text).
+fn bytes(value: ValueRef<'_>) -> Vec<u8> {
+    match value {
+        ValueRef::Null => Vec::new(),
+        ValueRef::Integer(number) => number.to_string().into_bytes(),
+        ValueRef::Real(number) => number.to_string().into_bytes(),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.to_vec(),
+    }
 }
 
 /// Writes an envelope's state over its row.
@@ -573,7 +928,7 @@ fn write_row<S: State, P: Serialize>(
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6
+        "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL
          WHERE source = ?1 AND event_id = ?2",
         params![
             envelope.source_system(),
@@ -587,16 +942,12 @@ fn write_row<S: State, P: Serialize>(
     Ok(())
 }
 
-/// Takes an unreadable row out of circulation, keeping it and saying why.
-fn quarantine(
-    tx: &Transaction<'_>,
-    source: &str,
-    event_id: &str,
-    error: &StoreError,
-) -> Result<(), StoreError> {
+/// Takes an unreadable row out of circulation, keeping its content and saying why.
+fn quarantine(tx: &Transaction<'_>, rowid: i64, error: &StoreError) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = ?3, due_at = NULL, problem = ?4 WHERE source = ?1 AND event_id = ?2",
-        params![source, event_id, QUARANTINED, error.to_string()],
+        "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3
+         WHERE rowid = ?1",
+        params![rowid, QUARANTINED, error.to_string()],
     )?;
     Ok(())
 }
