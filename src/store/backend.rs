@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 
 use super::rows::typed;
 use super::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven,
-    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
+    SendError, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Dispatched, Pending, Retrying, State};
 use crate::{AnyEnvelope, Envelope};
@@ -92,7 +92,11 @@ pub trait DeliveryStore {
     /// (a heartbeat). Refused with [`StoreError::ClaimLost`] if the claim is
     /// no longer held. A lease that runs out after a renewal is reported, in
     /// the envelope's history, as a worker that fell silent mid-send.
-    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn extend_lease<P>(
+        &mut self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Gives back claims that were never sent: each is due again at once, as
     /// it was before the claim, its attempt count unchanged. Claims no longer
@@ -242,7 +246,8 @@ pub trait DeliveryStore {
     ) -> Result<AnyEnvelope<P>, StoreError>;
 
     /// Deletes a quarantined row for good.
-    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError>;
+    fn delete_quarantined(&mut self, source_system: &str, event_id: &str)
+    -> Result<(), StoreError>;
 
     /// Checks every outbox row that is not quarantined, as the read paths
     /// would, and names each that does not read back, without changing

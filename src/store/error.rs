@@ -142,7 +142,9 @@ pub enum StoreError {
     /// Another connection holds the lock this operation needs (past the
     /// store's busy timeout), or the server is too busy to serve it now.
     /// Nothing was written; the operation can be retried.
-    #[error("the database is busy ({reason}); nothing was written, and the operation can be retried")]
+    #[error(
+        "the database is busy ({reason}); nothing was written, and the operation can be retried"
+    )]
     Busy {
         /// What the database reported.
         reason: String,
@@ -183,7 +185,10 @@ impl StoreError {
     /// Whether the operation wrote nothing and may succeed if tried again
     /// later: a busy database or a full disk.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Busy { .. } | StoreError::StorageFull { .. })
+        matches!(
+            self,
+            StoreError::Busy { .. } | StoreError::StorageFull { .. }
+        )
     }
 }
 

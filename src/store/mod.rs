@@ -22,8 +22,8 @@ use std::time::Duration;
 pub use backend::{AdmissionResult, DeliveryStore};
 pub use error::StoreError;
 pub use outcome::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven,
-    RunReport, SendError, StatusCounts,
+    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
+    SendError, StatusCounts,
 };
 
 /// How durable a commit is when the call that made it returns.

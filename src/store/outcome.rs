@@ -33,6 +33,7 @@ pub struct Claim<P = serde_json::Value> {
     /// over. [`extend_lease`](super::DeliveryStore::extend_lease) moves it on.
     pub lease_until: DateTime<Utc>,
     /// The row as it was before the claim, to give it back unsent.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) prior: Prior,
 }
 

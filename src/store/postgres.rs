@@ -34,9 +34,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, InboxKey, RawRow, add, claim_lost, claim_step, encode, encode_any, micros,
-    not_found, not_quarantined, outcome_due_at, payload_text, release_due_at, run_effect,
-    subtract, typed,
+    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
+    run_effect, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, QuarantinedRow,
@@ -60,11 +60,12 @@ macro_rules! stray_rows {
 /// The columns of an outbox row, in the order [`raw_row`] reads them.
 macro_rules! row_columns {
     () => {
-        "seq, source, event_id, status, attempts, due_at, renewed_at, envelope"
+        "seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
     };
 }
 
-const SCHEMA: &str = concat!("
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
@@ -83,7 +84,9 @@ CREATE TABLE iap_outbox (
 );
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
-CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ", stray_rows!(), ";
+CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
+    stray_rows!(),
+    ";
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
@@ -92,14 +95,19 @@ CREATE TABLE iap_inbox (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-");
+"
+);
 
 /// From version 1: lease renewals, and the index of stray rows.
-const MIGRATE_FROM_1: &str = concat!("
+const MIGRATE_FROM_1: &str = concat!(
+    "
 ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
-CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ", stray_rows!(), ";
+CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
+    stray_rows!(),
+    ";
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
-");
+"
+);
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -401,7 +409,10 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
             let renewed_at = raw.renewed_at();
             let (step, prior) = match raw.read::<P>() {
-                Ok(checked) => (claim_step(checked.envelope, renewed_at, now), Some(checked.prior)),
+                Ok(checked) => (
+                    claim_step(checked.envelope, renewed_at, now),
+                    Some(checked.prior),
+                ),
                 Err(error) => (ClaimStep::Quarantine(error), None),
             };
             match (step, prior) {
@@ -459,7 +470,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         Ok(())
     }
 
-    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn extend_lease<P>(
+        &mut self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
         let envelope = &claim.envelope;
         let mut tx = self.begin()?;
@@ -632,7 +647,10 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             for (seq, raw) in rows {
                 after = seq;
                 let key = (raw.source.clone(), raw.event_id.clone());
-                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
                     Ok(letter) => letters.push(letter),
                     Err(_) => unreadable.push(key),
                 }
@@ -681,13 +699,20 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let mut tx = self.begin()?;
         let rows = select_rows(
             &mut tx,
-            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"),
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"
+            ),
             &[],
         )?;
         let mut redriven = Redriven::default();
         for (_, raw) in rows {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+            match raw
+                .read::<P>()
+                .and_then(|checked| typed::<Failed, P>(checked.envelope))
+            {
                 Ok(failed) => {
                     write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
                     redriven.redriven += 1;
@@ -751,7 +776,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         Ok(envelope)
     }
 
-    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+    fn delete_quarantined(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
         let deleted = self.client()?.execute(
             "DELETE FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status = 'quarantined'",
             &[&source_system, &event_id],
@@ -766,7 +795,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let mut tx = self.begin()?;
         let rows = select_rows(
             &mut tx,
-            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status <> 'quarantined' ORDER BY seq"),
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE status <> 'quarantined' ORDER BY seq"
+            ),
             &[],
         )?;
         tx.commit()?;
@@ -797,8 +830,8 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let next: Option<i64> = self
             .client()?
             .query_one(
-                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL",
-                &[],
+                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at BETWEEN $1 AND $2",
+                &[&micros(DateTime::<Utc>::MIN_UTC), &micros(DateTime::<Utc>::MAX_UTC)],
             )?
             .get(0);
         Ok(next.and_then(DateTime::from_timestamp_micros))
@@ -808,19 +841,13 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let oldest: Option<i64> = self
             .client()?
             .query_one(
-                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= $1",
-                &[&micros(now)],
+                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at BETWEEN $1 AND $2",
+                &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
             )?
             .get(0);
-        Ok(oldest.map(|due| {
-            let waited = micros(now).saturating_sub(due);
-            Duration::from_micros(u64::try_from(waited).unwrap_or_default())
-        }))
+        Ok(oldest.map(|due| waited_since(due, now)))
     }
 }
-
-/// The status column of a row that does not read back.
-const QUARANTINED: &str = "quarantined";
 
 /// Takes the inbox key for `envelope` in `tx`: `New` if the effect should run
 /// (a new key, or one past the retention window, renewed here), else what the
@@ -880,9 +907,17 @@ fn select_key(
     lock: bool,
 ) -> Result<Option<RawRow>, StoreError> {
     let sql = if lock {
-        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE")
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE"
+        )
     } else {
-        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = $1 AND event_id = $2")
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM iap_outbox WHERE source = $1 AND event_id = $2"
+        )
     };
     Ok(select_rows(tx, sql, &[&source_system, &event_id])?
         .pop()
@@ -900,6 +935,7 @@ fn raw_row(row: &postgres::Row) -> (i64, RawRow) {
         due_at: Ok(row.get(5)),
         renewed_at: row.get(6),
         envelope: Ok(row.get(7)),
+        problem: row.get(8),
     };
     (row.get(0), raw)
 }
@@ -935,7 +971,7 @@ fn quarantine(
     tx.execute(
         "UPDATE iap_outbox SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4
          WHERE source = $1 AND event_id = $2",
-        &[&source_system, &event_id, &QUARANTINED, &error.to_string()],
+        &[&source_system, &event_id, &QUARANTINED, &problem(error)],
     )?;
     Ok(())
 }

@@ -36,10 +36,12 @@ pub(crate) fn claim_step<P>(
     match envelope {
         AnyEnvelope::Pending(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
         AnyEnvelope::Retrying(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
-        AnyEnvelope::Dispatched(envelope) => match envelope.fail_at(lease_expiry(renewed_at), now) {
-            FailOutcome::Retry(retrying) => ClaimStep::Claim(retrying.dispatch_at(now)),
-            FailOutcome::Exhausted(failed) => ClaimStep::DeadLetter(failed),
-        },
+        AnyEnvelope::Dispatched(envelope) => {
+            match envelope.fail_at(lease_expiry(renewed_at), now) {
+                FailOutcome::Retry(retrying) => ClaimStep::Claim(retrying.dispatch_at(now)),
+                FailOutcome::Exhausted(failed) => ClaimStep::DeadLetter(failed),
+            }
+        }
         other => ClaimStep::Quarantine(corrupt(
             other.source_system(),
             other.event_id(),
@@ -82,6 +84,20 @@ pub(crate) struct RawRow {
     /// words the reason of a lease expiry).
     pub(crate) renewed_at: Option<i64>,
     pub(crate) envelope: Result<String, String>,
+    /// Why the row was quarantined, if it was.
+    pub(crate) problem: Option<String>,
+}
+
+/// The status column of a row set aside because it does not read back.
+pub(crate) const QUARANTINED: &str = "quarantined";
+
+/// What a quarantined row's `problem` column keeps: the reason alone for an
+/// unreadable row, the whole error otherwise.
+pub(crate) fn problem(error: &StoreError) -> String {
+    match error {
+        StoreError::CorruptRow { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A row's envelope once every column agrees with it, and the row as it was.
@@ -103,9 +119,15 @@ impl RawRow {
             due_at,
             renewed_at,
             envelope: text,
+            problem,
         } = self;
-        let (envelope, attempts, text) = parse(&source, &event_id, attempts, text)?;
         let bad = |reason: String| corrupt(&source, &event_id, reason);
+        if marked.as_deref() == Ok(QUARANTINED) {
+            return Err(bad(
+                problem.unwrap_or_else(|| "the row is quarantined".to_owned())
+            ));
+        }
+        let (envelope, attempts, text) = parse(&source, &event_id, attempts, text)?;
         let status = envelope.status();
         let marked = match marked {
             Ok(marked) if marked == status.as_str() => marked,
@@ -116,10 +138,13 @@ impl RawRow {
             }
             Err(held) => return Err(bad(format!("the status column holds {held}, not a status"))),
         };
-        let due_at = due_at.map_err(|held| bad(format!("the due time holds {held}, not a time")))?;
+        let due_at =
+            due_at.map_err(|held| bad(format!("the due time holds {held}, not a time")))?;
         match (is_due_state(status), due_at) {
             (true, Some(micros)) if DateTime::from_timestamp_micros(micros).is_none() => {
-                return Err(bad(format!("the due time {micros} is out of the range of times")));
+                return Err(bad(format!(
+                    "the due time {micros} is out of the range of times"
+                )));
             }
             (true, None) => {
                 return Err(bad(format!(
@@ -145,7 +170,8 @@ impl RawRow {
     /// its status or due time: how a quarantined row, whose status column was
     /// set aside, is read again after a repair.
     pub(crate) fn read_set_aside<P: DeserializeOwned>(self) -> Result<AnyEnvelope<P>, StoreError> {
-        parse(&self.source, &self.event_id, self.attempts, self.envelope).map(|(envelope, ..)| envelope)
+        parse(&self.source, &self.event_id, self.attempts, self.envelope)
+            .map(|(envelope, ..)| envelope)
     }
 
     /// When the worker last renewed the lease, as a time.
@@ -163,7 +189,8 @@ fn parse<P: DeserializeOwned>(
     text: Result<String, String>,
 ) -> Result<(AnyEnvelope<P>, i64, String), StoreError> {
     let bad = |reason: String| corrupt(source, event_id, reason);
-    let text = text.map_err(|held| bad(format!("the envelope column holds {held}, not JSON text")))?;
+    let text =
+        text.map_err(|held| bad(format!("the envelope column holds {held}, not JSON text")))?;
     let envelope: AnyEnvelope<P> =
         serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
     if envelope.source_system() != source || envelope.event_id() != event_id {
@@ -205,7 +232,10 @@ fn is_due_state(status: DeliveryStatus) -> bool {
 /// When a released quarantined envelope is due: a pending one, or a
 /// dispatched one whose claim is taken as lost, at once; a retry at its
 /// policy's time; the others never.
-pub(crate) fn release_due_at<P>(envelope: &AnyEnvelope<P>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn release_due_at<P>(
+    envelope: &AnyEnvelope<P>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     match envelope {
         AnyEnvelope::Pending(_) | AnyEnvelope::Dispatched(_) => Some(now),
         AnyEnvelope::Retrying(retrying) => Some(retrying.next_attempt_at()),
@@ -364,6 +394,12 @@ pub(crate) fn encode_any<P: Serialize>(envelope: &AnyEnvelope<P>) -> Result<Stri
         event_id: envelope.event_id().to_owned(),
         reason: error.to_string(),
     })
+}
+
+/// How long an envelope due at `due` (the store's time column) has waited at `now`.
+pub(crate) fn waited_since(due: i64, now: DateTime<Utc>) -> Duration {
+    let waited = micros(now).saturating_sub(due);
+    Duration::from_micros(u64::try_from(waited).unwrap_or_default())
 }
 
 /// Microseconds since the Unix epoch, the store's time column.

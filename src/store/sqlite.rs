@@ -45,9 +45,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::rows::{
-    ClaimStep, InboxKey, RawRow, add, claim_lost, claim_step, encode, encode_any, micros,
-    not_found, not_quarantined, outcome_due_at, payload_text, release_due_at, run_effect,
-    subtract, typed,
+    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
+    run_effect, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability,
@@ -73,7 +73,7 @@ macro_rules! stray_rows {
 /// The columns of an outbox row, in the order [`raw_row`] reads them.
 macro_rules! row_columns {
     () => {
-        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope"
+        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
     };
 }
 
@@ -120,9 +120,6 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 "
 );
-
-/// The status column of a row that does not read back.
-const QUARANTINED: &str = "quarantined";
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -205,7 +202,11 @@ impl SqliteStore {
         let tx = self.begin()?;
         let rows = select_rows(
             &tx,
-            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE rowid = ?1 AND status <> 'quarantined'"),
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE rowid = ?1 AND status <> 'quarantined'"
+            ),
             params![rowid],
         )?;
         let mut quarantined = None;
@@ -281,7 +282,13 @@ impl DeliveryStore for SqliteStore {
         };
         let strays = select_rows(
             &tx,
-            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE ", stray_rows!(), " LIMIT ?1"),
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE ",
+                stray_rows!(),
+                " LIMIT ?1"
+            ),
             params![limit],
         )?;
         for (rowid, raw) in strays {
@@ -303,7 +310,10 @@ impl DeliveryStore for SqliteStore {
         for (rowid, raw) in due {
             let renewed_at = raw.renewed_at();
             let (step, prior) = match raw.read::<P>() {
-                Ok(checked) => (claim_step(checked.envelope, renewed_at, now), Some(checked.prior)),
+                Ok(checked) => (
+                    claim_step(checked.envelope, renewed_at, now),
+                    Some(checked.prior),
+                ),
                 Err(error) => (ClaimStep::Quarantine(error), None),
             };
             match (step, prior) {
@@ -361,7 +371,11 @@ impl DeliveryStore for SqliteStore {
         Ok(())
     }
 
-    fn extend_lease<P>(&mut self, claim: &mut Claim<P>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn extend_lease<P>(
+        &mut self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
         let envelope = &claim.envelope;
         let tx = self.begin()?;
@@ -536,7 +550,10 @@ impl DeliveryStore for SqliteStore {
             }
             for (rowid, raw) in rows {
                 after = rowid;
-                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
                     Ok(letter) => letters.push(letter),
                     Err(_) => unreadable.push(rowid),
                 }
@@ -585,12 +602,19 @@ impl DeliveryStore for SqliteStore {
         let tx = self.begin()?;
         let rows = select_rows(
             &tx,
-            concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE status = 'failed'"),
+            concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM iap_outbox WHERE status = 'failed'"
+            ),
             [],
         )?;
         let mut redriven = Redriven::default();
         for (rowid, raw) in rows {
-            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+            match raw
+                .read::<P>()
+                .and_then(|checked| typed::<Failed, P>(checked.envelope))
+            {
                 Ok(failed) => {
                     write_row(&tx, &failed.redrive_at(reason, now), Some(now))?;
                     redriven.redriven += 1;
@@ -610,14 +634,15 @@ impl DeliveryStore for SqliteStore {
             "SELECT source, event_id, problem, envelope FROM iap_outbox
              WHERE status = 'quarantined' ORDER BY rowid LIMIT ?1",
         )?;
-        let rows = statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            Ok(QuarantinedRow {
-                source_system: lossy(row.get_ref(0)?),
-                event_id: lossy(row.get_ref(1)?),
-                reason: lossy(row.get_ref(2)?),
-                content: bytes(row.get_ref(3)?),
-            })
-        })?;
+        let rows =
+            statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                Ok(QuarantinedRow {
+                    source_system: lossy(row.get_ref(0)?),
+                    event_id: lossy(row.get_ref(1)?),
+                    reason: lossy(row.get_ref(2)?),
+                    content: bytes(row.get_ref(3)?),
+                })
+            })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -660,7 +685,11 @@ impl DeliveryStore for SqliteStore {
         Ok(envelope)
     }
 
-    fn delete_quarantined(&mut self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+    fn delete_quarantined(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
         let deleted = self.connection.execute(
             "DELETE FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'",
             params![source_system, event_id],
@@ -711,8 +740,12 @@ impl DeliveryStore for SqliteStore {
 
     fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = self.connection.query_row(
-            "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND typeof(due_at) = 'integer'",
-            [],
+            "SELECT MIN(due_at) FROM iap_outbox
+             WHERE due_at IS NOT NULL AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer'",
+            params![
+                micros(DateTime::<Utc>::MIN_UTC),
+                micros(DateTime::<Utc>::MAX_UTC)
+            ],
             |row| row.get(0),
         )?;
         Ok(next.and_then(DateTime::from_timestamp_micros))
@@ -721,14 +754,11 @@ impl DeliveryStore for SqliteStore {
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
         let oldest: Option<i64> = self.connection.query_row(
             "SELECT MIN(due_at) FROM iap_outbox
-             WHERE due_at IS NOT NULL AND due_at <= ?1 AND typeof(due_at) = 'integer'",
-            params![micros(now)],
+             WHERE due_at IS NOT NULL AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer'",
+            params![micros(DateTime::<Utc>::MIN_UTC), micros(now)],
             |row| row.get(0),
         )?;
-        Ok(oldest.map(|due| {
-            let waited = micros(now).saturating_sub(due);
-            Duration::from_micros(u64::try_from(waited).unwrap_or_default())
-        }))
+        Ok(oldest.map(|due| waited_since(due, now)))
     }
 }
 
@@ -854,7 +884,11 @@ fn select_key(
 ) -> Result<Option<(i64, RawRow)>, StoreError> {
     Ok(select_rows(
         connection,
-        concat!("SELECT ", row_columns!(), " FROM iap_outbox WHERE source = ?1 AND event_id = ?2"),
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM iap_outbox WHERE source = ?1 AND event_id = ?2"
+        ),
         params![source_system, event_id],
     )?
     .pop())
@@ -878,6 +912,7 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
         due_at,
         renewed_at: row.get_ref(6)?.as_i64().ok(),
         envelope: text(row.get_ref(7)?),
+        problem: row.get_ref(8)?.as_str().ok().map(str::to_owned),
     };
     Ok((row.get(0)?, raw))
 }
@@ -947,7 +982,7 @@ fn quarantine(tx: &Transaction<'_>, rowid: i64, error: &StoreError) -> Result<()
     tx.execute(
         "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3
          WHERE rowid = ?1",
-        params![rowid, QUARANTINED, error.to_string()],
+        params![rowid, QUARANTINED, problem(error)],
     )?;
     Ok(())
 }
