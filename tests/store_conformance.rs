@@ -40,6 +40,7 @@ macro_rules! conformance {
                 an_unreadable_row_is_quarantined_and_named_and_no_other_row_is_touched,
                 threads_admitting_the_same_keys_apply_each_effect_once,
                 workers_claiming_at_once_never_share_an_envelope,
+                a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
             );
         }
     };
@@ -691,4 +692,65 @@ fn workers_claiming_at_once_never_share_an_envelope<B: Backend>() {
     unique.dedup();
     assert_eq!(claimed.len(), 200, "every envelope claimed once");
     assert_eq!(unique.len(), 200, "no envelope claimed twice");
+}
+
+fn a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal<B: Backend>() {
+    let Some((mut store, place)) = store_with_orders::<B>("migrate_v1", 5) else {
+        return;
+    };
+    for claim in store.claim_due::<Value>(at(1), 5).unwrap().claims {
+        let envelope = claim.envelope;
+        match envelope.event_id() {
+            "order-1-placed" => store.record(envelope.fail_at("timeout", at(2))).unwrap(),
+            "order-2-placed" => store
+                .record(envelope.fail_permanently_at("422", at(2)))
+                .unwrap(),
+            "order-3-placed" => store.record(envelope.process_at(at(2))).unwrap(),
+            "order-4-placed" => store.record(envelope.acknowledge_at(at(2))).unwrap(),
+            _ => {}
+        }
+    }
+    store
+        .write(|tx| B::enqueue(tx, &order_event(5), at(3)))
+        .unwrap();
+    let every_state = |store: &mut B| -> Vec<integration_automation_patterns::AnyEnvelope> {
+        (0..6)
+            .map(|n| {
+                store
+                    .load_any("webshop", &format!("order-{n}-placed"))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = every_state(&mut store);
+    let mut states: Vec<DeliveryStatus> = before.iter().map(|e| e.status()).collect();
+    states.sort();
+    states.dedup();
+    assert_eq!(states.len(), 6, "one envelope in each stored state");
+    // The tables as version 1 of the schema left them.
+    store
+        .write(|tx| {
+            B::exec(tx, "DROP INDEX iap_outbox_stray")?;
+            B::exec(tx, "ALTER TABLE iap_outbox DROP COLUMN renewed_at")?;
+            B::exec(
+                tx,
+                "UPDATE iap_meta SET value = 1 WHERE name = 'schema_version'",
+            )
+        })
+        .unwrap();
+    drop(store);
+
+    let mut store = B::open(&place);
+    assert_eq!(
+        store.number("SELECT value FROM iap_meta WHERE name = 'schema_version'"),
+        2
+    );
+    assert_eq!(every_state(&mut store), before);
+    assert!(store.verify().unwrap().is_empty());
+    let claimed = store.claim_due::<Value>(at(3600), 10).unwrap();
+    assert_eq!(
+        claimed.claims.len(),
+        3,
+        "the dispatched, the retry and the pending"
+    );
 }

@@ -1,17 +1,50 @@
-//! What only the SQLite store does: refusing files that are not stores, and
-//! its durability setting. Everything else is in `store_conformance.rs`.
+//! What only the SQLite store does: refusing files that are not stores, its
+//! durability setting, its write lock (busy writers, opening without it) and
+//! a full disk. Everything else is in `store_conformance.rs` and
+//! `store_faults.rs`.
 #![cfg(feature = "sqlite")]
 
 #[path = "support/temp_db.rs"]
 mod temp_db;
 
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use integration_automation_patterns::store::sqlite::SqliteStore;
-use integration_automation_patterns::store::{DeliveryStore, Durability, StoreError, StoreOptions};
+use integration_automation_patterns::store::{
+    Delivery, DeliveryStore, Durability, SendError, StoreError, StoreOptions,
+};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use rusqlite::params;
-use serde_json::json;
+use serde_json::{Value, json};
 use temp_db::TempDb;
+
+/// Another connection holds the file's write lock until the returned
+/// sender is dropped or sent to.
+fn hold_write_lock(path: &Path) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (locked, is_locked) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let path = path.to_owned();
+    let holder = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        let _ = released.recv();
+        connection.execute_batch("COMMIT").unwrap();
+    });
+    is_locked.recv().unwrap();
+    (release, holder)
+}
+
+fn quick_to_give_up() -> StoreOptions {
+    StoreOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..StoreOptions::default()
+    }
+}
 
 /// A store file holding two pending orders beside a business table.
 fn store_with_orders(db: &TempDb) -> SqliteStore {
@@ -103,4 +136,139 @@ fn the_durability_setting_reaches_the_file() {
             .unwrap();
         assert_eq!((journal.as_str(), synchronous), ("wal", expected));
     }
+}
+
+#[test]
+fn opening_a_store_takes_no_write_lock_and_a_held_lock_is_a_busy_error() {
+    let db = TempDb::new("busy");
+    drop(store_with_orders(&db));
+    let (release, holder) = hold_write_lock(db.path());
+    let opened = Instant::now();
+    let mut store = SqliteStore::open_with(db.path(), quick_to_give_up()).unwrap();
+    assert!(opened.elapsed() < Duration::from_secs(1));
+    assert_eq!(store.counts().unwrap().outbox[&DeliveryStatus::Pending], 2);
+    let busy = store.claim_due::<Value>(Utc::now(), 10).unwrap_err();
+    assert!(matches!(busy, StoreError::Busy { .. }), "{busy}");
+    assert!(busy.is_retryable());
+    assert_eq!(
+        busy.to_string(),
+        "the database is busy (database is locked); nothing was written, and the operation can be retried"
+    );
+    drop(release);
+    holder.join().unwrap();
+    assert_eq!(
+        store
+            .claim_due::<Value>(Utc::now(), 10)
+            .unwrap()
+            .claims
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn unsent_claims_that_cannot_be_released_are_named_in_the_error() {
+    let db = TempDb::new("unreleased");
+    drop(store_with_orders(&db));
+    let mut store = SqliteStore::open_with(db.path(), quick_to_give_up()).unwrap();
+    let mut lock = None;
+    let error = store
+        .run_once(Utc::now(), 10, |_: &Envelope<_, Value>| {
+            lock = Some(hold_write_lock(db.path()));
+            Ok::<_, SendError>(Delivery::Processed)
+        })
+        .unwrap_err();
+    let (release, holder) = lock.unwrap();
+    drop(release);
+    holder.join().unwrap();
+    match &error {
+        StoreError::ClaimsNotReleased {
+            recording,
+            releasing,
+            unsent: 1,
+        } => {
+            assert!(matches!(**recording, StoreError::Busy { .. }));
+            assert!(matches!(**releasing, StoreError::Busy { .. }));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(error.to_string().ends_with(
+        "besides, 1 claims that were never sent could not be released (the database is busy (database is locked); nothing was written, and the operation can be retried)"
+    ), "{error}");
+}
+
+/// Where the test may mount a file system of its own (as root), a store on a
+/// small one fills it: the write that does not fit fails with a clear error,
+/// everything committed before is kept, and work goes on once there is room.
+#[test]
+fn a_full_disk_is_a_clear_error_that_loses_nothing_committed() {
+    let dir = std::env::temp_dir().join(format!("iap-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&dir)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !mounted {
+        eprintln!("skipping the full-disk test: mounting a small tmpfs needs root");
+        let _ = std::fs::remove_dir(&dir);
+        return;
+    }
+    let result = std::panic::catch_unwind(|| fill_the_disk(&dir));
+    let unmounted = Command::new("umount").arg(&dir).status();
+    let _ = std::fs::remove_dir(&dir);
+    assert!(unmounted.is_ok_and(|status| status.success()));
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn fill_the_disk(dir: &Path) {
+    let path = dir.join("orders.db");
+    let filler = dir.join("filler");
+    let mut store = SqliteStore::open(&path).unwrap();
+    std::fs::write(&filler, vec![0u8; 1024 * 1024]).unwrap();
+    let big = "x".repeat(4000);
+    let mut enqueued = 0;
+    let full = loop {
+        let event = Envelope::builder()
+            .event_id(format!("order-{enqueued}-placed"))
+            .event_type("commerce.order.placed")
+            .source_system("webshop")
+            .payload(json!({ "order_id": enqueued, "note": big }))
+            .build()
+            .unwrap();
+        match store.write(|tx| SqliteStore::enqueue(tx, &event, Utc::now())) {
+            Ok(()) => enqueued += 1,
+            Err(error) => break error,
+        }
+        assert!(enqueued < 10_000, "the disk never filled");
+    };
+    assert!(matches!(full, StoreError::StorageFull { .. }), "{full}");
+    assert!(full.is_retryable());
+    assert!(
+        full.to_string()
+            .starts_with("the database's storage is full"),
+        "{full}"
+    );
+    assert!(enqueued > 10, "{enqueued}");
+    // Everything committed is kept, read by a new connection.
+    let mut reader = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        reader.counts().unwrap().outbox[&DeliveryStatus::Pending],
+        enqueued
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let event = Envelope::builder()
+        .event_id("order-after-placed")
+        .event_type("commerce.order.placed")
+        .source_system("webshop")
+        .payload(json!({ "note": big }))
+        .build()
+        .unwrap();
+    store
+        .write(|tx| SqliteStore::enqueue(tx, &event, Utc::now()))
+        .unwrap();
+    let claimed = store.claim_due::<Value>(Utc::now(), 10_000).unwrap();
+    assert_eq!(claimed.claims.len() as u64, enqueued + 1);
 }

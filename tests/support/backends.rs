@@ -1,6 +1,8 @@
 //! The store backends, as the conformance suite opens them: a fresh, empty
 //! store per test, on a temporary SQLite file or in a schema of its own on the
 //! PostgreSQL server named by `IAP_POSTGRES_URL`.
+// Each suite that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
 
