@@ -7,6 +7,13 @@
 //! *records* the outcome; each of these is one database transaction, so a
 //! crash between any two of them loses nothing: a claim whose worker died is
 //! claimed again when its lease runs out.
+//!
+//! Every row is checked as it is read. One that does not read back (edited by
+//! hand, say) is quarantined with its reason and named in the call's result,
+//! and the call goes on with the other rows; operators list, release and
+//! delete quarantined rows, and [`DeliveryStore::verify`] checks them all.
+//! A busy database or a full disk is an error that wrote nothing and can be
+//! retried ([`StoreError::is_retryable`]).
 
 mod backend;
 mod error;

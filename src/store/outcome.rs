@@ -23,7 +23,7 @@ pub enum Admission<T, P = serde_json::Value> {
 }
 
 /// An envelope a relay has claimed: send it, then record the outcome, or
-/// [`release`](super::DeliveryStore::release) it unsent.
+/// [`release_unsent`](super::DeliveryStore::release_unsent) it unsent.
 #[must_use = "a claim must be sent and its outcome recorded, or it is retried when its lease runs out"]
 #[derive(Debug)]
 pub struct Claim<P = serde_json::Value> {
@@ -35,13 +35,6 @@ pub struct Claim<P = serde_json::Value> {
     /// The row as it was before the claim, to give it back unsent.
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) prior: Prior,
-}
-
-impl<P> Claim<P> {
-    /// The claimed envelope, dispatched.
-    pub fn envelope(&self) -> &Envelope<Dispatched, P> {
-        &self.envelope
-    }
 }
 
 /// What to record for a sent envelope: its next state, and for a retry the
