@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use integration_automation_patterns::store::sqlite::SqliteStore;
 use integration_automation_patterns::store::{
-    Delivery, DeliveryStore, Durability, SendError, StoreError, StoreOptions,
+    Admission, Delivery, DeliveryStore, Durability, SendError, StoreError, StoreOptions,
 };
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use rusqlite::params;
@@ -271,4 +271,50 @@ fn fill_the_disk(dir: &Path) {
         .unwrap();
     let claimed = store.claim_due::<Value>(Utc::now(), 10_000).unwrap();
     assert_eq!(claimed.claims.len() as u64, enqueued + 1);
+}
+
+#[test]
+fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
+    let db = TempDb::new("inbox_blob");
+    let mut store = SqliteStore::open(db.path()).unwrap();
+    let received = |n: u32| {
+        Envelope::builder()
+            .event_id(format!("order-{n}-placed"))
+            .event_type("commerce.order.placed")
+            .source_system("webshop")
+            .payload(json!({ "order_id": n }))
+            .build()
+            .unwrap()
+    };
+    let now = Utc::now();
+    for n in 0..2 {
+        let admitted = store.admit(received(n), now, |_, _: &Value| Ok::<_, StoreError>(()));
+        assert!(matches!(admitted, Ok(Admission::Processed(..))));
+    }
+    store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE iap_inbox SET payload = CAST(payload AS BLOB) WHERE event_id = 'order-0-placed'",
+                [],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let refused = store
+        .admit(received(0), now, |_, _: &Value| Ok::<_, StoreError>(()))
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "stored envelope webshop/order-0-placed is unreadable: the inbox key's payload column holds a BLOB of 14 bytes, not JSON text"
+    );
+    let batch = store
+        .admit_batch(
+            vec![received(0), received(1), received(2)],
+            now,
+            |_, _: &Value| Ok::<_, StoreError>(()),
+        )
+        .unwrap();
+    assert!(matches!(batch[0], Err(StoreError::CorruptRow { .. })));
+    assert!(matches!(batch[1], Ok(Admission::Duplicate(_))));
+    assert!(matches!(batch[2], Ok(Admission::Processed(..))));
 }

@@ -275,6 +275,9 @@ pub(crate) enum InboxKey {
     Duplicate,
     /// The key with another payload: the sender reused an event id.
     Reused,
+    /// The key with a payload column that does not read back (what it holds
+    /// instead): neither a duplicate nor a reuse can be told.
+    Unreadable(String),
 }
 
 impl InboxKey {
@@ -288,7 +291,7 @@ impl InboxKey {
     }
 
     /// The envelope back if it is to be admitted, or the inbox's answer if
-    /// the key settles it: a duplicate, or a refused reuse.
+    /// the key settles it: a duplicate, a refused reuse, or an unreadable key.
     pub(crate) fn settle<T, P>(
         self,
         envelope: Envelope<Pending, P>,
@@ -303,6 +306,11 @@ impl InboxKey {
                 source_system: envelope.source_system().to_owned(),
                 event_id: envelope.event_id().to_owned(),
             })),
+            InboxKey::Unreadable(held) => Err(Err(corrupt(
+                envelope.source_system(),
+                envelope.event_id(),
+                format!("the inbox key's payload column holds {held}, not JSON text"),
+            ))),
         }
     }
 }

@@ -835,14 +835,21 @@ fn seen_in<P>(
     payload: &str,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
-    let stored: Option<String> = connection
-        .query_row(
-            "SELECT payload FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3",
-            params![envelope.source_system(), envelope.event_id(), fresh_after],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(InboxKey::of(stored.as_deref(), payload))
+    let mut statement = connection.prepare_cached(
+        "SELECT payload FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3",
+    )?;
+    let mut rows = statement.query(params![
+        envelope.source_system(),
+        envelope.event_id(),
+        fresh_after
+    ])?;
+    let Some(row) = rows.next()? else {
+        return Ok(InboxKey::New);
+    };
+    Ok(match text(row.get_ref(0)?) {
+        Ok(stored) => InboxKey::of(Some(&stored), payload),
+        Err(held) => InboxKey::Unreadable(held),
+    })
 }
 
 /// Records an inbox key (replacing an expired one).
