@@ -5,6 +5,9 @@
 
 #[path = "support/backends.rs"]
 mod backends;
+#[macro_use]
+#[path = "support/suite.rs"]
+mod suite;
 #[cfg(feature = "sqlite")]
 #[path = "support/temp_db.rs"]
 mod temp_db;
@@ -18,51 +21,23 @@ use integration_automation_patterns::store::{Admission, Delivery, SendError, Sto
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use serde_json::{Value, json};
 
-/// Runs every rule below against one backend, as a module of tests.
-macro_rules! conformance {
-    ($backend:ident, $feature:literal, $store:ty) => {
-        #[cfg(feature = $feature)]
-        mod $backend {
-            type B = $store;
-            conformance!(@tests
-                an_event_commits_with_its_business_write_or_not_at_all,
-                a_relay_pass_delivers_what_is_due_and_records_it,
-                a_transient_failure_waits_for_its_retry_time_and_a_retry_after_wins_when_later,
-                a_spent_budget_or_a_permanent_failure_makes_a_dead_letter_that_can_be_redriven,
-                a_claim_whose_worker_died_is_taken_over_when_its_lease_runs_out,
-                a_lost_claim_that_spends_the_budget_becomes_a_dead_letter,
-                typed_loads_name_the_state_that_was_found,
-                counts_and_the_oldest_due_age_are_there_for_monitoring,
-                the_inbox_applies_an_effect_once_however_often_the_event_arrives,
-                a_failed_effect_rolls_back_and_fails_through_the_retry_policy,
-                inbox_keys_are_forgotten_after_the_retention_window,
-                a_batch_admits_each_envelope_by_the_same_rules_in_one_commit,
-                an_unreadable_row_is_quarantined_and_named_and_no_other_row_is_touched,
-                threads_admitting_the_same_keys_apply_each_effect_once,
-                workers_claiming_at_once_never_share_an_envelope,
-                a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
-            );
-        }
-    };
-    (@tests $($rule:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $rule() {
-                super::$rule::<B>();
-            }
-        )*
-    };
-}
-
-conformance!(
-    sqlite,
-    "sqlite",
-    integration_automation_patterns::store::sqlite::SqliteStore
-);
-conformance!(
-    postgres,
-    "postgres",
-    integration_automation_patterns::store::postgres::PostgresStore
+for_each_backend!(
+    an_event_commits_with_its_business_write_or_not_at_all,
+    a_relay_pass_delivers_what_is_due_and_records_it,
+    a_transient_failure_waits_for_its_retry_time_and_a_retry_after_wins_when_later,
+    a_spent_budget_or_a_permanent_failure_makes_a_dead_letter_that_can_be_redriven,
+    a_claim_whose_worker_died_is_taken_over_when_its_lease_runs_out,
+    a_lost_claim_that_spends_the_budget_becomes_a_dead_letter,
+    typed_loads_name_the_state_that_was_found,
+    counts_and_the_oldest_due_age_are_there_for_monitoring,
+    the_inbox_applies_an_effect_once_however_often_the_event_arrives,
+    a_failed_effect_rolls_back_and_fails_through_the_retry_policy,
+    inbox_keys_are_forgotten_after_the_retention_window,
+    a_batch_admits_each_envelope_by_the_same_rules_in_one_commit,
+    an_unreadable_row_is_quarantined_and_named_and_no_other_row_is_touched,
+    threads_admitting_the_same_keys_apply_each_effect_once,
+    workers_claiming_at_once_never_share_an_envelope,
+    a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
 );
 
 fn start() -> DateTime<Utc> {

@@ -6,6 +6,9 @@
 
 #[path = "support/backends.rs"]
 mod backends;
+#[macro_use]
+#[path = "support/suite.rs"]
+mod suite;
 #[cfg(feature = "sqlite")]
 #[path = "support/temp_db.rs"]
 mod temp_db;
@@ -19,40 +22,12 @@ use integration_automation_patterns::store::{Delivery, SendError, StoreError, St
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 
-/// Runs every rule below against one backend, as a module of tests.
-macro_rules! faults {
-    ($backend:ident, $feature:literal, $store:ty) => {
-        #[cfg(feature = $feature)]
-        mod $backend {
-            type B = $store;
-            faults!(@tests
-                every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before,
-                loading_or_redriving_a_bad_row_quarantines_it_and_names_it,
-                a_quarantined_row_is_released_after_a_repair_or_deleted,
-                a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope,
-                a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent,
-            );
-        }
-    };
-    (@tests $($rule:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $rule() {
-                super::$rule::<B>();
-            }
-        )*
-    };
-}
-
-faults!(
-    sqlite,
-    "sqlite",
-    integration_automation_patterns::store::sqlite::SqliteStore
-);
-faults!(
-    postgres,
-    "postgres",
-    integration_automation_patterns::store::postgres::PostgresStore
+for_each_backend!(
+    every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before,
+    loading_or_redriving_a_bad_row_quarantines_it_and_names_it,
+    a_quarantined_row_is_released_after_a_repair_or_deleted,
+    a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope,
+    a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent,
 );
 
 fn start() -> DateTime<Utc> {

@@ -51,7 +51,9 @@ pub trait DeliveryStore {
     /// a failure, so an envelope whose budget it spends becomes a dead letter).
     /// Each claimed envelope is dispatched and leased for
     /// [`StoreOptions::lease`]; no two workers hold the same envelope. Rows
-    /// that do not read back are quarantined and named. One transaction.
+    /// that do not read back are quarantined and named, and so are rows that
+    /// no claim would ever reach (a waiting envelope with no due time, say).
+    /// One transaction.
     fn claim_due<P: Serialize + DeserializeOwned>(
         &mut self,
         now: DateTime<Utc>,

@@ -407,33 +407,19 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         claimed.claims.reserve(due.len());
         for (_, raw) in due {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            let renewed_at = raw.renewed_at();
-            let (step, prior) = match raw.read::<P>() {
-                Ok(checked) => (
-                    claim_step(checked.envelope, renewed_at, now),
-                    Some(checked.prior),
-                ),
-                Err(error) => (ClaimStep::Quarantine(error), None),
-            };
-            match (step, prior) {
-                (ClaimStep::Claim(dispatched), Some(prior)) => {
-                    write_row(&mut tx, &dispatched, Some(lease_until))?;
-                    claimed.claims.push(Claim {
-                        envelope: dispatched,
-                        lease_until,
-                        prior,
-                    });
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    write_row(&mut tx, &claim.envelope, Some(lease_until))?;
+                    claimed.claims.push(claim);
                 }
-                (ClaimStep::DeadLetter(failed), _) => {
+                ClaimStep::DeadLetter(failed) => {
                     write_row(&mut tx, &failed, None)?;
                     claimed.dead_lettered += 1;
                 }
-                (ClaimStep::Quarantine(error), _) => {
+                ClaimStep::Quarantine(error) => {
                     quarantine(&mut tx, &source, &event_id, &error)?;
                     claimed.quarantined.push(error);
                 }
-                // A claim is only made of a row that read back.
-                (ClaimStep::Claim(_), None) => {}
             }
         }
         tx.commit()?;

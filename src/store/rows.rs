@@ -10,44 +10,55 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Admission, AdmissionResult, StoreError};
-use crate::envelope::state::{Dispatched, Failed, Pending, State};
+use super::{Admission, AdmissionResult, Claim, StoreError};
+use crate::envelope::state::{Failed, Pending, State};
 use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
 pub(crate) enum ClaimStep<P> {
     /// Dispatched and leased to the claimer.
-    Claim(Envelope<Dispatched, P>),
+    Claim(Claim<P>),
     /// Its lease ran out with no budget left: a dead letter.
     DeadLetter(Envelope<Failed, P>),
-    /// It cannot be due in its state: quarantine it.
+    /// It does not read back, or cannot be due in its state: quarantine it.
     Quarantine(StoreError),
 }
 
-/// The step for a due row holding `envelope`: pending and retrying envelopes
-/// are dispatched; a dispatched one's lease ran out, which counts as a failed
-/// attempt before it is dispatched again. `renewed_at` is when its worker last
-/// extended the lease, if it ever did.
-pub(crate) fn claim_step<P>(
-    envelope: AnyEnvelope<P>,
-    renewed_at: Option<DateTime<Utc>>,
+/// The step for a due row: pending and retrying envelopes are dispatched and
+/// leased until `lease_until`; a dispatched one's lease ran out, which counts
+/// as a failed attempt before it is dispatched again.
+pub(crate) fn claim_step<P: DeserializeOwned>(
+    raw: RawRow,
     now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
 ) -> ClaimStep<P> {
-    match envelope {
-        AnyEnvelope::Pending(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
-        AnyEnvelope::Retrying(envelope) => ClaimStep::Claim(envelope.dispatch_at(now)),
+    let Checked { envelope, prior } = match raw.read::<P>() {
+        Ok(checked) => checked,
+        Err(error) => return ClaimStep::Quarantine(error),
+    };
+    let dispatched = match envelope {
+        AnyEnvelope::Pending(envelope) => envelope.dispatch_at(now),
+        AnyEnvelope::Retrying(envelope) => envelope.dispatch_at(now),
         AnyEnvelope::Dispatched(envelope) => {
+            let renewed_at = prior.renewed_at.and_then(DateTime::from_timestamp_micros);
             match envelope.fail_at(lease_expiry(renewed_at), now) {
-                FailOutcome::Retry(retrying) => ClaimStep::Claim(retrying.dispatch_at(now)),
-                FailOutcome::Exhausted(failed) => ClaimStep::DeadLetter(failed),
+                FailOutcome::Retry(retrying) => retrying.dispatch_at(now),
+                FailOutcome::Exhausted(failed) => return ClaimStep::DeadLetter(failed),
             }
         }
-        other => ClaimStep::Quarantine(corrupt(
-            other.source_system(),
-            other.event_id(),
-            format!("a `{}` envelope is marked as due", other.status()),
-        )),
-    }
+        other => {
+            return ClaimStep::Quarantine(corrupt(
+                other.source_system(),
+                other.event_id(),
+                format!("a `{}` envelope is marked as due", other.status()),
+            ));
+        }
+    };
+    ClaimStep::Claim(Claim {
+        envelope: dispatched,
+        lease_until,
+        prior,
+    })
 }
 
 /// Why an expired lease counts as a failed attempt, told apart by whether the
@@ -172,11 +183,6 @@ impl RawRow {
     pub(crate) fn read_set_aside<P: DeserializeOwned>(self) -> Result<AnyEnvelope<P>, StoreError> {
         parse(&self.source, &self.event_id, self.attempts, self.envelope)
             .map(|(envelope, ..)| envelope)
-    }
-
-    /// When the worker last renewed the lease, as a time.
-    pub(crate) fn renewed_at(&self) -> Option<DateTime<Utc>> {
-        self.renewed_at.and_then(DateTime::from_timestamp_micros)
     }
 }
 

@@ -308,33 +308,19 @@ impl DeliveryStore for SqliteStore {
         )?;
         claimed.claims.reserve(due.len());
         for (rowid, raw) in due {
-            let renewed_at = raw.renewed_at();
-            let (step, prior) = match raw.read::<P>() {
-                Ok(checked) => (
-                    claim_step(checked.envelope, renewed_at, now),
-                    Some(checked.prior),
-                ),
-                Err(error) => (ClaimStep::Quarantine(error), None),
-            };
-            match (step, prior) {
-                (ClaimStep::Claim(dispatched), Some(prior)) => {
-                    write_row(&tx, &dispatched, Some(lease_until))?;
-                    claimed.claims.push(Claim {
-                        envelope: dispatched,
-                        lease_until,
-                        prior,
-                    });
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    write_row(&tx, &claim.envelope, Some(lease_until))?;
+                    claimed.claims.push(claim);
                 }
-                (ClaimStep::DeadLetter(failed), _) => {
+                ClaimStep::DeadLetter(failed) => {
                     write_row(&tx, &failed, None)?;
                     claimed.dead_lettered += 1;
                 }
-                (ClaimStep::Quarantine(error), _) => {
+                ClaimStep::Quarantine(error) => {
                     quarantine(&tx, rowid, &error)?;
                     claimed.quarantined.push(error);
                 }
-                // A claim is only made of a row that read back.
-                (ClaimStep::Claim(_), None) => {}
             }
         }
         tx.commit()?;
