@@ -133,7 +133,7 @@ fn a_plain_cloudevent_reads_as_a_new_pending_envelope() {
     assert_eq!(envelope.attempt_count(), 0);
     assert_eq!(envelope.schema_version(), "1.0");
     assert_eq!(
-        envelope.created_at().to_rfc3339(),
+        envelope.created_at().unwrap().to_rfc3339(),
         "2026-04-05T15:31:00+00:00"
     );
     assert!(envelope.history().is_empty());
@@ -211,8 +211,8 @@ fn foreign_versions_types_and_text_are_refused() {
         ),
         (
             "datacontenttype",
-            json!("application/xml"),
-            "datacontenttype \"application/xml\" is not supported (expected \"application/json\")",
+            json!("xml"),
+            "datacontenttype \"xml\" is not a media type (expected type/subtype)",
         ),
         ("id", json!(""), "event_id must not be empty"),
         (
@@ -228,10 +228,9 @@ fn foreign_versions_types_and_text_are_refused() {
     }
     let mut unknown = base.clone();
     unknown["correlationID"] = json!("typo");
-    assert!(
-        refusal(&unknown).starts_with("unknown field `correlationID`"),
-        "{}",
-        refusal(&unknown)
+    assert_eq!(
+        refusal(&unknown),
+        "extension attribute name \"correlationID\" is invalid: CloudEvents attribute names are lowercase ASCII letters and digits"
     );
     let mut bad_policy = base.clone();
     bad_policy["delivery"]["policy"]["max_attempts"] = json!(0);

@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::Envelope;
+use super::attributes::{ExtensionValue, Extensions};
 use super::history::Transition;
 use super::lifecycle::FailOutcome;
 use super::state::{
@@ -118,8 +119,43 @@ impl<P> AnyEnvelope<P> {
     }
 
     /// See [`Envelope::created_at`].
-    pub fn created_at(&self) -> DateTime<Utc> {
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
         each_state!(self, e => e.created_at())
+    }
+
+    /// See [`Envelope::data_content_type`].
+    pub fn data_content_type(&self) -> Option<&str> {
+        each_state!(self, e => e.data_content_type())
+    }
+
+    /// See [`Envelope::data_schema`].
+    pub fn data_schema(&self) -> Option<&str> {
+        each_state!(self, e => e.data_schema())
+    }
+
+    /// See [`Envelope::subject`].
+    pub fn subject(&self) -> Option<&str> {
+        each_state!(self, e => e.subject())
+    }
+
+    /// See [`Envelope::extensions`].
+    pub fn extensions(&self) -> &Extensions {
+        each_state!(self, e => e.extensions())
+    }
+
+    /// See [`Envelope::extension`].
+    pub fn extension(&self, name: &str) -> Option<&ExtensionValue> {
+        each_state!(self, e => e.extension(name))
+    }
+
+    /// See [`Envelope::traceparent`].
+    pub fn traceparent(&self) -> Option<&str> {
+        each_state!(self, e => e.traceparent())
+    }
+
+    /// See [`Envelope::tracestate`].
+    pub fn tracestate(&self) -> Option<&str> {
+        each_state!(self, e => e.tracestate())
     }
 
     /// See [`Envelope::attempt_count`].

@@ -50,9 +50,12 @@ impl<S: State, P> Envelope<S, P> {
             Some("none") => line.word("correlation", "\"none\""),
             Some(correlation_id) => line.text("correlation", correlation_id),
         };
-        line.text("schema", &self.data.schema_version)
-            .time("created", self.data.created_at)
-            .finish()
+        line = line.text("schema", self.schema_version());
+        match self.data.created_at {
+            Some(created_at) => line.time("created", created_at),
+            None => line.word("created", "none"),
+        }
+        .finish()
     }
 }
 

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::attributes::{
+    DataForm, ExtensionValue, Extensions, TRACEPARENT, TRACESTATE, check_content_type,
+    check_extension,
+};
 use super::error::{EnvelopeError, Field, check_text};
 use super::state::Pending;
 use super::{Envelope, EnvelopeData};
@@ -13,6 +17,9 @@ use crate::slot::{Given, IsSet, IsUnset, Unset};
 
 /// The schema version of an envelope that names none, as in the reference package.
 pub(crate) const DEFAULT_SCHEMA_VERSION: &str = "1.0";
+
+/// The payload's media type when the builder is told none.
+const DEFAULT_CONTENT_TYPE: &str = "application/json";
 
 /// Markers naming the required parts of an [`EnvelopeBuilder`], as they appear
 /// in compiler errors.
@@ -101,6 +108,10 @@ struct OptionalParts {
     correlation_id: Option<String>,
     schema_version: Option<String>,
     created_at: Option<DateTime<Utc>>,
+    content_type: Option<String>,
+    data_schema: Option<String>,
+    subject: Option<String>,
+    extensions: Extensions,
     retry_policy: RetryPolicy,
     tags: BTreeMap<String, String>,
 }
@@ -194,6 +205,58 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         self
     }
 
+    /// The payload's media type, CloudEvents `datacontenttype` (default
+    /// `application/json`). It decides how the payload travels: a JSON type
+    /// (`*/json`, `*/*+json`) as a JSON value; `text/*` and XML types as a
+    /// string (the payload must serialize to one); any other type as binary
+    /// data (the payload must serialize to bytes, a `Vec<u8>` say), base64 in
+    /// JSON and the raw body in binary content mode.
+    #[inline]
+    pub fn data_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.optional.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The URI of the schema the payload follows, CloudEvents `dataschema`
+    /// (default none).
+    #[inline]
+    pub fn data_schema(mut self, data_schema: impl Into<String>) -> Self {
+        self.optional.data_schema = Some(data_schema.into());
+        self
+    }
+
+    /// What the event is about within its source, CloudEvents `subject`
+    /// (default none).
+    #[inline]
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.optional.subject = Some(subject.into());
+        self
+    }
+
+    /// Adds a CloudEvents extension attribute (a string, an integer or a
+    /// boolean); a later one with the same name replaces the earlier one.
+    /// `build` refuses a name that is not lowercase ASCII letters and digits,
+    /// or that the event uses for something else.
+    #[inline]
+    pub fn extension(mut self, name: impl Into<String>, value: impl Into<ExtensionValue>) -> Self {
+        self.optional.extensions.insert(name.into(), value.into());
+        self
+    }
+
+    /// The W3C trace parent of the distributed-tracing extension
+    /// (`00-<trace id>-<parent id>-<flags>`); `build` checks its format.
+    #[inline]
+    pub fn traceparent(self, traceparent: impl Into<String>) -> Self {
+        self.extension(TRACEPARENT, traceparent.into())
+    }
+
+    /// The W3C trace state of the distributed-tracing extension
+    /// (`vendor=value,...`); `build` checks its format.
+    #[inline]
+    pub fn tracestate(self, tracestate: impl Into<String>) -> Self {
+        self.extension(TRACESTATE, tracestate.into())
+    }
+
     /// The retry budget and backoff (default [`RetryPolicy::default`]).
     #[inline]
     pub fn retry_policy(mut self, retry_policy: RetryPolicy) -> Self {
@@ -208,9 +271,11 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         self
     }
 
-    /// The `Pending` envelope, or the first text part that is empty or holds a
-    /// control character (ids, type, source, correlation id, schema version,
-    /// tag keys).
+    /// The `Pending` envelope, or the first part that is refused: a text part
+    /// that is empty or holds a control character (ids, type, source,
+    /// correlation id, schema version, subject, data schema, tag keys), a
+    /// content type that is no media type, an invalid extension name, or a
+    /// trace context not in the W3C format.
     #[inline]
     pub fn build(self) -> Result<Envelope<Pending, D::Value>, EnvelopeError>
     where
@@ -236,6 +301,19 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         if let Some(correlation_id) = &optional.correlation_id {
             check_text(Field::CorrelationId, correlation_id)?;
         }
+        if let Some(subject) = &optional.subject {
+            check_text(Field::Subject, subject)?;
+        }
+        if let Some(data_schema) = &optional.data_schema {
+            check_text(Field::DataSchema, data_schema)?;
+        }
+        let content_type = optional
+            .content_type
+            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+        check_content_type(&content_type)?;
+        for (name, value) in &optional.extensions {
+            check_extension(name, value)?;
+        }
         for key in optional.tags.keys() {
             check_text(Field::TagKey, key)?;
         }
@@ -244,9 +322,14 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             event_type,
             source_system,
             payload: self.payload.into_value(),
+            data_form: DataForm::for_content_type(Some(&content_type)),
+            content_type: Some(content_type),
+            data_schema: optional.data_schema,
+            subject: optional.subject,
             correlation_id: optional.correlation_id,
-            schema_version,
-            created_at: optional.created_at.unwrap_or_else(Utc::now),
+            schema_version: Some(schema_version),
+            extensions: optional.extensions,
+            created_at: Some(optional.created_at.unwrap_or_else(Utc::now)),
             attempt_count: 0,
             retry_policy: optional.retry_policy,
             tags: optional.tags,

@@ -17,6 +17,10 @@ pub enum Field {
     SchemaVersion,
     /// The key of a tag.
     TagKey,
+    /// The subject (CloudEvents `subject`).
+    Subject,
+    /// The data's schema (CloudEvents `dataschema`).
+    DataSchema,
 }
 
 impl fmt::Display for Field {
@@ -28,6 +32,8 @@ impl fmt::Display for Field {
             Field::CorrelationId => "correlation_id",
             Field::SchemaVersion => "schema_version",
             Field::TagKey => "tag key",
+            Field::Subject => "subject",
+            Field::DataSchema => "dataschema",
         })
     }
 }
@@ -53,6 +59,39 @@ pub enum EnvelopeError {
         character: char,
         /// Its byte offset in the value.
         index: usize,
+    },
+    /// An extension attribute's name is not lowercase ASCII letters and digits.
+    #[error(
+        "extension attribute name {name:?} is invalid: CloudEvents attribute names are lowercase ASCII letters and digits"
+    )]
+    ExtensionName {
+        /// The name given.
+        name: String,
+    },
+    /// An extension attribute takes a name the event already uses for
+    /// something else.
+    #[error(
+        "{name:?} cannot be an extension attribute: the name is a CloudEvents attribute or this crate's own"
+    )]
+    ReservedExtension {
+        /// The name given.
+        name: String,
+    },
+    /// A distributed-tracing attribute is not in the W3C Trace Context format.
+    #[error("{name} {value:?} is not a valid W3C trace context value: {reason}")]
+    TraceContext {
+        /// `traceparent` or `tracestate`.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The data content type is not a media type (`type/subtype`).
+    #[error("datacontenttype {value:?} is not a media type (expected type/subtype)")]
+    ContentType {
+        /// The value given.
+        value: String,
     },
 }
 

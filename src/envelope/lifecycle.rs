@@ -34,10 +34,26 @@ impl<P> FailOutcome<P> {
     }
 }
 
+/// The reason recorded for a failure, skip or redrive given an empty one.
+const NO_REASON: &str = "no reason given";
+
 impl<S: State, P> Envelope<S, P> {
     /// Appends the transition from `S` to `T` to the history and changes the type.
+    ///
+    /// The history only moves forward: a time earlier than the last change
+    /// (a clock that went back, or an event stamped by a clock ahead of
+    /// ours) is recorded as that last change's time, and an empty reason as
+    /// "no reason given", so that the stored form always reads back.
     #[inline]
     fn record<T: State>(mut self, at: DateTime<Utc>, reason: Option<String>) -> Envelope<T, P> {
+        let at = at.max(self.last_changed_at());
+        let reason = reason.map(|reason| {
+            if reason.is_empty() {
+                NO_REASON.to_owned()
+            } else {
+                reason
+            }
+        });
         if self.data.history.is_empty() {
             // Room for a delivery with one retry (dispatch, fail, dispatch,
             // acknowledge, process) without growing the history again.

@@ -1,8 +1,10 @@
 //! The event envelope, whose delivery state is a type parameter.
 
 mod any;
+mod attributes;
 mod audit;
 mod builder;
+mod cloudevent;
 mod error;
 mod history;
 mod lifecycle;
@@ -17,12 +19,16 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 
 use crate::retry::RetryPolicy;
+use attributes::{DataForm, TRACEPARENT, TRACESTATE};
+use builder::DEFAULT_SCHEMA_VERSION;
 use state::{DeliveryStatus, State};
 
 pub use self::serde::FormatError;
 pub use any::{AnyEnvelope, IllegalTransition, Operation, WrongState};
+pub use attributes::{ExtensionValue, Extensions};
 pub use audit::AuditLine;
 pub use builder::{EnvelopeBuilder, field};
+pub use cloudevent::{CLOUDEVENTS_JSON, CloudEvent};
 pub use error::{EnvelopeError, Field};
 pub use history::Transition;
 pub use lifecycle::FailOutcome;
@@ -65,10 +71,19 @@ struct EnvelopeData<P> {
     event_type: String,
     source_system: String,
     payload: P,
+    /// How the payload travels as the event's data.
+    data_form: DataForm,
+    content_type: Option<String>,
+    data_schema: Option<String>,
+    subject: Option<String>,
+    /// The CloudEvents `time`: absent on a received event that had none.
+    created_at: Option<DateTime<Utc>>,
     correlation_id: Option<String>,
-    /// Borrowed for the default `"1.0"`, so that most envelopes do not allocate it.
-    schema_version: Cow<'static, str>,
-    created_at: DateTime<Utc>,
+    /// `None` when a received event named no schema version (it reads as the
+    /// default, and is written back without one). Borrowed for the default,
+    /// so that most envelopes do not allocate it.
+    schema_version: Option<Cow<'static, str>>,
+    extensions: Extensions,
     attempt_count: u32,
     retry_policy: RetryPolicy,
     tags: BTreeMap<String, String>,
@@ -109,12 +124,54 @@ impl<S: State, P> Envelope<S, P> {
 
     /// The version of the payload's schema (default `"1.0"`).
     pub fn schema_version(&self) -> &str {
-        &self.data.schema_version
+        self.data
+            .schema_version
+            .as_deref()
+            .unwrap_or(DEFAULT_SCHEMA_VERSION)
     }
 
-    /// When the event was created.
-    pub fn created_at(&self) -> DateTime<Utc> {
+    /// When the event was created (its CloudEvents `time`). Every envelope
+    /// built here has one; an event received without one has none.
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
         self.data.created_at
+    }
+
+    /// The media type of the payload (CloudEvents `datacontenttype`), if
+    /// the event names one; built envelopes say `application/json` unless
+    /// told otherwise.
+    pub fn data_content_type(&self) -> Option<&str> {
+        self.data.content_type.as_deref()
+    }
+
+    /// The URI of the schema the payload follows (CloudEvents `dataschema`), if any.
+    pub fn data_schema(&self) -> Option<&str> {
+        self.data.data_schema.as_deref()
+    }
+
+    /// What the event is about within its source (CloudEvents `subject`), if given.
+    pub fn subject(&self) -> Option<&str> {
+        self.data.subject.as_deref()
+    }
+
+    /// The event's extension attributes, other than this crate's own
+    /// (`correlationid`, `schemaversion`), by name.
+    pub fn extensions(&self) -> &Extensions {
+        &self.data.extensions
+    }
+
+    /// One extension attribute, if the event has it.
+    pub fn extension(&self, name: &str) -> Option<&ExtensionValue> {
+        self.data.extensions.get(name)
+    }
+
+    /// The W3C trace parent of the distributed-tracing extension, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.extension(TRACEPARENT).and_then(ExtensionValue::as_str)
+    }
+
+    /// The W3C trace state of the distributed-tracing extension, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.extension(TRACESTATE).and_then(ExtensionValue::as_str)
     }
 
     /// The delivery state, as a runtime value: always `S::STATUS`.
@@ -155,11 +212,11 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// The event as its receiver sees it: a new `Pending` envelope with this
-    /// one's CloudEvent attributes (id, type, source, time, correlation id,
-    /// schema version) and payload, and none of the sender's delivery
-    /// bookkeeping (attempts, history, retry policy, tags). It is what a
-    /// consumer reads from the wire before admitting it through an inbox,
-    /// and equals reading this envelope's serialized form without `delivery`.
+    /// one's CloudEvent attributes (every context and extension attribute)
+    /// and payload, and none of the sender's delivery bookkeeping (attempts,
+    /// history, retry policy, tags). It is what a consumer reads from the
+    /// wire before admitting it through an inbox, and equals reading
+    /// [`to_cloudevent`](Self::to_cloudevent)'s output.
     pub fn to_received(&self) -> Envelope<state::Pending, P>
     where
         P: Clone,
@@ -170,8 +227,13 @@ impl<S: State, P> Envelope<S, P> {
             event_type: data.event_type.clone(),
             source_system: data.source_system.clone(),
             payload: data.payload.clone(),
+            data_form: data.data_form,
+            content_type: data.content_type.clone(),
+            data_schema: data.data_schema.clone(),
+            subject: data.subject.clone(),
             correlation_id: data.correlation_id.clone(),
             schema_version: data.schema_version.clone(),
+            extensions: data.extensions.clone(),
             created_at: data.created_at,
             attempt_count: 0,
             retry_policy: RetryPolicy::default(),
@@ -180,12 +242,15 @@ impl<S: State, P> Envelope<S, P> {
         })
     }
 
-    /// The time of the most recent transition, or the creation time.
+    /// The time of the most recent transition, or the creation time (the
+    /// earliest time there is, for an event received without one).
     fn last_changed_at(&self) -> DateTime<Utc> {
         self.data
             .history
             .last()
-            .map_or(self.data.created_at, Transition::at)
+            .map(Transition::at)
+            .or(self.data.created_at)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// The reason recorded by the most recent transition (empty if none).

@@ -25,18 +25,30 @@
 //! }
 //! ```
 //!
-//! Without `delivery` the document is a plain CloudEvent, and it reads as a
-//! fresh `Pending` envelope with the default retry policy.
+//! Without `delivery` the document is a plain CloudEvent (what
+//! [`Envelope::to_cloudevent`] writes), and it reads as a fresh `Pending`
+//! envelope with the default retry policy. Every event that is valid under the
+//! CloudEvents 1.0 JSON format reads: optional attributes that are absent (or
+//! `null`) stay absent, extension attributes keep their JSON type, and the
+//! data is read as JSON (for JSON content types, or none), as a string (for
+//! other content types), from `data_base64` as bytes, or not at all.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use serde::de::{self, Deserializer};
-use serde::ser::Serializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{self, SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::any::{AnyEnvelope, each_state};
+use super::attributes::{
+    DataForm, ExtensionValue, Extensions, check_content_type, check_extension,
+};
 use super::builder::DEFAULT_SCHEMA_VERSION;
 use super::error::{EnvelopeError, Field, check_text};
 use super::history::Transition;
@@ -45,7 +57,6 @@ use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
 
 const SPEC_VERSION: &str = "1.0";
-const CONTENT_TYPE: &str = "application/json";
 
 /// Why a serialized envelope was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,10 +64,29 @@ pub enum FormatError {
     /// `specversion` is not the CloudEvents version this crate reads.
     #[error("specversion {0:?} is not supported (expected \"1.0\")")]
     SpecVersion(String),
-    /// `datacontenttype` is not JSON.
-    #[error("datacontenttype {0:?} is not supported (expected \"application/json\")")]
-    ContentType(String),
-    /// A text attribute is empty or holds a control character.
+    /// A required attribute is missing (or `null`).
+    #[error("the required attribute `{0}` is missing")]
+    MissingAttribute(&'static str),
+    /// An attribute's value is not of its CloudEvents type.
+    #[error("attribute `{name}` is invalid: {reason}")]
+    Attribute {
+        /// The attribute.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A member appears twice in one JSON object of the event.
+    #[error("`{0}` appears twice")]
+    DuplicateMember(String),
+    /// The event has both `data` and `data_base64`.
+    #[error("an event has `data` or `data_base64`, never both")]
+    DataTwice,
+    /// The event's data does not read as the payload type.
+    #[error("the data does not read as the payload type: {0}")]
+    Data(String),
+    /// An attribute is refused by the envelope's own rules (an empty or
+    /// control-character text, a bad extension name, a trace context that is
+    /// not in the W3C format).
     #[error(transparent)]
     Text(#[from] EnvelopeError),
     /// A history entry does not start where the previous one ended.
@@ -91,7 +121,25 @@ pub enum FormatError {
         /// The attempt count its transitions give.
         counted: u32,
     },
-    /// A failure, skip or redrive without its reason.
+    /// A history entry is earlier than the one before it, or than the event.
+    #[error("history entry {index} is at {at}, before {earlier}, the time before it")]
+    HistoryTime {
+        /// Position of the entry in the history.
+        index: usize,
+        /// The entry's time.
+        at: DateTime<Utc>,
+        /// The time of the entry before it (or of the event, for the first).
+        earlier: DateTime<Utc>,
+    },
+    /// A step other than a failure, skip or redrive with a reason.
+    #[error("history entry {index} (to `{to}`) has a reason, which only failures, skips and redrives carry")]
+    UnexpectedReason {
+        /// Position of the entry in the history.
+        index: usize,
+        /// The state it enters.
+        to: DeliveryStatus,
+    },
+    /// A failure, skip or redrive without its reason (or with an empty one).
     #[error("history entry {index} (to `{to}`) has no reason")]
     MissingReason {
         /// Position of the entry in the history.
@@ -129,21 +177,23 @@ pub enum FormatError {
     },
 }
 
-/// The document, borrowed from an envelope for writing.
-#[derive(Serialize)]
-struct OutgoingEvent<'a, P> {
-    specversion: &'static str,
-    id: &'a str,
-    source: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    time: DateTime<Utc>,
-    datacontenttype: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    correlationid: Option<&'a str>,
-    schemaversion: &'a str,
-    data: &'a P,
-    delivery: OutgoingDelivery<'a>,
+/// The storage form: the CloudEvent and its `delivery` object.
+impl<S: State, P: Serialize> Serialize for Envelope<S, P> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        write_event::<Z::SerializeMap, P>(&mut map, &self.data)?;
+        map.serialize_entry(
+            "delivery",
+            &OutgoingDelivery {
+                status: S::STATUS,
+                attempts: self.data.attempt_count,
+                policy: &self.data.retry_policy,
+                tags: &self.data.tags,
+                history: &self.data.history,
+            },
+        )?;
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -156,59 +206,62 @@ struct OutgoingDelivery<'a> {
     history: &'a [Transition],
 }
 
-/// The document as read, before its consistency is checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncomingEvent<P> {
-    specversion: String,
-    id: String,
-    source: String,
-    #[serde(rename = "type")]
-    event_type: String,
-    time: DateTime<Utc>,
-    #[serde(default)]
-    datacontenttype: Option<String>,
-    #[serde(default)]
-    correlationid: Option<String>,
-    #[serde(default)]
-    schemaversion: Option<String>,
-    data: P,
-    #[serde(default)]
-    delivery: Option<IncomingDelivery>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncomingDelivery {
-    status: DeliveryStatus,
-    attempts: u32,
-    policy: RetryPolicy,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    history: Vec<Transition>,
-}
-
-impl<S: State, P: Serialize> Serialize for Envelope<S, P> {
-    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
-        OutgoingEvent {
-            specversion: SPEC_VERSION,
-            id: &self.data.event_id,
-            source: &self.data.source_system,
-            event_type: &self.data.event_type,
-            time: self.data.created_at,
-            datacontenttype: CONTENT_TYPE,
-            correlationid: self.data.correlation_id.as_deref(),
-            schemaversion: &self.data.schema_version,
-            data: &self.data.payload,
-            delivery: OutgoingDelivery {
-                status: S::STATUS,
-                attempts: self.data.attempt_count,
-                policy: &self.data.retry_policy,
-                tags: &self.data.tags,
-                history: &self.data.history,
-            },
+/// Writes the members of the CloudEvent `data` holds: its attributes, its
+/// extensions, and its data in the form it travels in.
+pub(super) fn write_event<M: SerializeMap, P: Serialize>(
+    map: &mut M,
+    data: &EnvelopeData<P>,
+) -> Result<(), M::Error> {
+    map.serialize_entry("specversion", SPEC_VERSION)?;
+    map.serialize_entry("id", &data.event_id)?;
+    map.serialize_entry("source", &data.source_system)?;
+    map.serialize_entry("type", &data.event_type)?;
+    if let Some(subject) = &data.subject {
+        map.serialize_entry("subject", subject)?;
+    }
+    if let Some(time) = &data.created_at {
+        map.serialize_entry("time", time)?;
+    }
+    if let Some(content_type) = &data.content_type {
+        map.serialize_entry("datacontenttype", content_type)?;
+    }
+    if let Some(data_schema) = &data.data_schema {
+        map.serialize_entry("dataschema", data_schema)?;
+    }
+    if let Some(correlation_id) = &data.correlation_id {
+        map.serialize_entry("correlationid", correlation_id)?;
+    }
+    if let Some(schema_version) = &data.schema_version {
+        map.serialize_entry("schemaversion", schema_version)?;
+    }
+    for (name, value) in &data.extensions {
+        map.serialize_entry(name, value)?;
+    }
+    match data.data_form {
+        DataForm::Json | DataForm::Text => map.serialize_entry("data", &data.payload),
+        DataForm::Binary => {
+            let bytes = payload_bytes(&data.payload).map_err(ser::Error::custom)?;
+            map.serialize_entry("data_base64", &BASE64.encode(bytes))
         }
-        .serialize(serializer)
+        DataForm::Absent => Ok(()),
+    }
+}
+
+/// The bytes of a binary payload: it must serialize to a sequence of bytes
+/// (a `Vec<u8>`, a byte buffer, or the JSON array of numbers that a binary
+/// event's data reads as into a `serde_json::Value`).
+pub(super) fn payload_bytes<P: Serialize>(payload: &P) -> Result<Vec<u8>, String> {
+    let not_bytes = || "a binary payload must serialize to bytes (a Vec<u8>, say)".to_owned();
+    match serde_json::to_value(payload).map_err(|error| error.to_string())? {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_u64()
+                    .and_then(|byte| u8::try_from(byte).ok())
+                    .ok_or_else(not_bytes)
+            })
+            .collect(),
+        _ => Err(not_bytes()),
     }
 }
 
@@ -220,7 +273,7 @@ impl<P: Serialize> Serialize for AnyEnvelope<P> {
 
 impl<'de, P: Deserialize<'de>> Deserialize<'de> for AnyEnvelope<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let event = IncomingEvent::<P>::deserialize(deserializer)?;
+        let event = deserializer.deserialize_map(EventVisitor)?;
         event.into_envelope().map_err(de::Error::custom)
     }
 }
@@ -232,35 +285,214 @@ impl<'de, S: State, P: Deserialize<'de>> Deserialize<'de> for Envelope<S, P> {
     }
 }
 
-impl<P> IncomingEvent<P> {
-    fn into_envelope(self) -> Result<AnyEnvelope<P>, FormatError> {
-        if self.specversion != SPEC_VERSION {
-            return Err(FormatError::SpecVersion(self.specversion));
+/// The event's members as read, before they are checked. An attribute that
+/// is `null` is as if absent.
+#[derive(Default)]
+pub(super) struct IncomingEvent {
+    pub(super) specversion: Option<String>,
+    pub(super) id: Option<String>,
+    pub(super) source: Option<String>,
+    pub(super) event_type: Option<String>,
+    pub(super) subject: Option<String>,
+    pub(super) time: Option<String>,
+    pub(super) datacontenttype: Option<String>,
+    pub(super) dataschema: Option<String>,
+    pub(super) correlationid: Option<String>,
+    pub(super) schemaversion: Option<String>,
+    pub(super) extensions: Extensions,
+    pub(super) data: Option<IncomingData>,
+    delivery: Option<IncomingDelivery>,
+}
+
+/// The event's data as read.
+pub(super) enum IncomingData {
+    /// The `data` member, a JSON value (`null` included).
+    Json(Value),
+    /// The raw bytes: `data_base64`, or a binary-mode body.
+    Bytes(Vec<u8>),
+    /// A binary-mode body whose content type is text.
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncomingDelivery {
+    status: DeliveryStatus,
+    attempts: u32,
+    policy: RetryPolicy,
+    #[serde(default, deserialize_with = "unique_tags")]
+    tags: BTreeMap<String, String>,
+    history: Vec<Transition>,
+}
+
+/// Tags, refusing a key that appears twice (a map would keep the last).
+fn unique_tags<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Tags;
+    impl<'de> Visitor<'de> for Tags {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of string tags")
         }
-        if let Some(content_type) = self.datacontenttype
-            && content_type != CONTENT_TYPE
-        {
-            return Err(FormatError::ContentType(content_type));
-        }
-        let schema_version = match self.schemaversion {
-            Some(schema_version) if schema_version != DEFAULT_SCHEMA_VERSION => {
-                Cow::Owned(schema_version)
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut tags = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if tags.contains_key(&key) {
+                    return Err(de::Error::custom(FormatError::DuplicateMember(format!(
+                        "tag {key:?}"
+                    ))));
+                }
+                tags.insert(key, value);
             }
-            _ => Cow::Borrowed(DEFAULT_SCHEMA_VERSION),
-        };
-        check_text(Field::EventId, &self.id)?;
-        check_text(Field::EventType, &self.event_type)?;
-        check_text(Field::SourceSystem, &self.source)?;
-        check_text(Field::SchemaVersion, &schema_version)?;
+            Ok(tags)
+        }
+    }
+    deserializer.deserialize_map(Tags)
+}
+
+/// Reads the members of a JSON event one by one, so that a duplicate is
+/// refused, `null` attributes are as if absent, and anything this crate does
+/// not know is an extension attribute.
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = IncomingEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CloudEvents 1.0 event as a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IncomingEvent, A::Error> {
+        let mut event = IncomingEvent::default();
+        let mut seen: Vec<String> = Vec::with_capacity(12);
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(FormatError::DuplicateMember(key)));
+            }
+            match key.as_str() {
+                "specversion" => event.specversion = map.next_value()?,
+                "id" => event.id = map.next_value()?,
+                "source" => event.source = map.next_value()?,
+                "type" => event.event_type = map.next_value()?,
+                "subject" => event.subject = map.next_value()?,
+                "time" => event.time = map.next_value()?,
+                "datacontenttype" => event.datacontenttype = map.next_value()?,
+                "dataschema" => event.dataschema = map.next_value()?,
+                "correlationid" => event.correlationid = map.next_value()?,
+                "schemaversion" => event.schemaversion = map.next_value()?,
+                "data" => {
+                    if event.data.is_some() {
+                        return Err(de::Error::custom(FormatError::DataTwice));
+                    }
+                    event.data = Some(IncomingData::Json(map.next_value()?));
+                }
+                "data_base64" => {
+                    if event.data.is_some() {
+                        return Err(de::Error::custom(FormatError::DataTwice));
+                    }
+                    let encoded: Option<String> = map.next_value()?;
+                    if let Some(encoded) = encoded {
+                        let bytes = BASE64.decode(encoded.trim()).map_err(|error| {
+                            de::Error::custom(FormatError::Attribute {
+                                name: "data_base64".into(),
+                                reason: format!("not base64: {error}"),
+                            })
+                        })?;
+                        event.data = Some(IncomingData::Bytes(bytes));
+                    }
+                }
+                "delivery" => event.delivery = Some(map.next_value()?),
+                _ => {
+                    let value: Value = map.next_value()?;
+                    if let Some(value) = extension_value(&key, value).map_err(de::Error::custom)? {
+                        event.extensions.insert(key.clone(), value);
+                    }
+                }
+            }
+            seen.push(key);
+        }
+        Ok(event)
+    }
+}
+
+/// An extension attribute's JSON value as its CloudEvents type: a string, an
+/// integer or a boolean; `None` for `null` (unset).
+fn extension_value(name: &str, value: Value) -> Result<Option<ExtensionValue>, FormatError> {
+    let refuse = |reason: &str| FormatError::Attribute {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(ExtensionValue::Text(text))),
+        Value::Bool(flag) => Ok(Some(ExtensionValue::Boolean(flag))),
+        Value::Number(number) => number
+            .as_i64()
+            .map(|integer| Some(ExtensionValue::Integer(integer)))
+            .ok_or_else(|| refuse("an extension number must be an integer")),
+        Value::Array(_) | Value::Object(_) => Err(refuse(
+            "an extension attribute is a string, an integer or a boolean",
+        )),
+    }
+}
+
+impl IncomingEvent {
+    /// The envelope the event describes, once every attribute, the data and
+    /// the delivery history are checked.
+    pub(super) fn into_envelope<'de, P: Deserialize<'de>>(
+        self,
+    ) -> Result<AnyEnvelope<P>, FormatError> {
+        let specversion = self
+            .specversion
+            .ok_or(FormatError::MissingAttribute("specversion"))?;
+        if specversion != SPEC_VERSION {
+            return Err(FormatError::SpecVersion(specversion));
+        }
+        let id = self.id.ok_or(FormatError::MissingAttribute("id"))?;
+        let source = self.source.ok_or(FormatError::MissingAttribute("source"))?;
+        let event_type = self.event_type.ok_or(FormatError::MissingAttribute("type"))?;
+        check_text(Field::EventId, &id)?;
+        check_text(Field::EventType, &event_type)?;
+        check_text(Field::SourceSystem, &source)?;
+        if let Some(subject) = &self.subject {
+            check_text(Field::Subject, subject)?;
+        }
+        if let Some(data_schema) = &self.dataschema {
+            check_text(Field::DataSchema, data_schema)?;
+        }
         if let Some(correlation_id) = &self.correlationid {
             check_text(Field::CorrelationId, correlation_id)?;
         }
+        if let Some(schema_version) = &self.schemaversion {
+            check_text(Field::SchemaVersion, schema_version)?;
+        }
+        if let Some(content_type) = &self.datacontenttype {
+            check_content_type(content_type)?;
+        }
+        for (name, value) in &self.extensions {
+            check_extension(name, value)?;
+        }
+        let created_at = self
+            .time
+            .map(|time| {
+                DateTime::parse_from_rfc3339(&time)
+                    .map(|time| time.with_timezone(&Utc))
+                    .map_err(|error| FormatError::Attribute {
+                        name: "time".into(),
+                        reason: format!("{time:?} is not an RFC 3339 time: {error}"),
+                    })
+            })
+            .transpose()?;
+        let (payload, data_form) = read_data::<P>(self.data, self.datacontenttype.as_deref())?;
         let delivery = match self.delivery {
             Some(delivery) => {
                 for key in delivery.tags.keys() {
                     check_text(Field::TagKey, key)?;
                 }
-                check_consistency(&delivery)?;
+                check_consistency(&delivery, created_at)?;
                 delivery
             }
             None => IncomingDelivery {
@@ -271,14 +503,26 @@ impl<P> IncomingEvent<P> {
                 history: Vec::new(),
             },
         };
+        let schema_version = self.schemaversion.map(|version| {
+            if version == DEFAULT_SCHEMA_VERSION {
+                Cow::Borrowed(DEFAULT_SCHEMA_VERSION)
+            } else {
+                Cow::Owned(version)
+            }
+        });
         let envelope = Envelope::<Pending, P>::from_data(EnvelopeData {
-            event_id: self.id,
-            event_type: self.event_type,
-            source_system: self.source,
-            payload: self.data,
+            event_id: id,
+            event_type,
+            source_system: source,
+            payload,
+            data_form,
+            content_type: self.datacontenttype,
+            data_schema: self.dataschema,
+            subject: self.subject,
+            created_at,
             correlation_id: self.correlationid,
             schema_version,
-            created_at: self.time,
+            extensions: self.extensions,
             attempt_count: delivery.attempts,
             retry_policy: delivery.policy,
             tags: delivery.tags,
@@ -288,13 +532,88 @@ impl<P> IncomingEvent<P> {
     }
 }
 
+/// The payload and the form it travelled in. JSON data reads as any payload
+/// type; text reads as a string; bytes read as a sequence of bytes; no data
+/// reads as `null` (a `serde_json::Value`, an `Option`, `()`).
+fn read_data<'de, P: Deserialize<'de>>(
+    data: Option<IncomingData>,
+    content_type: Option<&str>,
+) -> Result<(P, DataForm), FormatError> {
+    let unreadable = |error: &dyn fmt::Display| FormatError::Data(error.to_string());
+    match data {
+        Some(IncomingData::Json(value)) => {
+            let form = match (&value, DataForm::for_content_type(content_type)) {
+                (Value::String(_), DataForm::Text | DataForm::Binary) => DataForm::Text,
+                _ => DataForm::Json,
+            };
+            Ok((P::deserialize(value).map_err(|e| unreadable(&e))?, form))
+        }
+        Some(IncomingData::Text(text)) => Ok((
+            P::deserialize(Value::String(text)).map_err(|e| unreadable(&e))?,
+            DataForm::Text,
+        )),
+        Some(IncomingData::Bytes(bytes)) => Ok((
+            P::deserialize(ByteData(bytes)).map_err(|e| unreadable(&e))?,
+            DataForm::Binary,
+        )),
+        None => match P::deserialize(Value::Null) {
+            Ok(payload) => Ok((payload, DataForm::Absent)),
+            Err(error) => Err(FormatError::Data(format!(
+                "the event has no data, and the payload type cannot be empty ({error})"
+            ))),
+        },
+    }
+}
+
+/// Binary data, offered to a payload type as a sequence of bytes (or, to a
+/// type that asks for them, as bytes).
+struct ByteData(Vec<u8>);
+
+impl<'de> Deserializer<'de> for ByteData {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_seq(de::value::SeqDeserializer::new(self.0.into_iter()))
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_byte_buf(self.0)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_byte_buf(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct
+        enum identifier ignored_any
+    }
+}
+
 /// Replays the history from `Pending` and checks that it is a sequence of legal
-/// transitions that ends in the written status with the written attempt count.
-fn check_consistency(delivery: &IncomingDelivery) -> Result<(), FormatError> {
+/// transitions, in time order from the event's time, with a reason exactly on
+/// failures, skips and redrives, that ends in the written status with the
+/// written attempt count.
+fn check_consistency(
+    delivery: &IncomingDelivery,
+    created_at: Option<DateTime<Utc>>,
+) -> Result<(), FormatError> {
     let mut state = DeliveryStatus::Pending;
     let mut attempts: u32 = 0;
+    let mut earlier = created_at;
     for (index, step) in delivery.history.iter().enumerate() {
         let (from, to) = (step.from(), step.to());
+        if let Some(earlier) = earlier
+            && step.at() < earlier
+        {
+            return Err(FormatError::HistoryTime {
+                index,
+                at: step.at(),
+                earlier,
+            });
+        }
+        earlier = Some(step.at());
         if from != state {
             return Err(FormatError::HistoryGap {
                 index,
@@ -324,8 +643,10 @@ fn check_consistency(delivery: &IncomingDelivery) -> Result<(), FormatError> {
                 | DeliveryStatus::Skipped
                 | DeliveryStatus::Pending
         );
-        if needs_reason && step.reason().is_none() {
-            return Err(FormatError::MissingReason { index, to });
+        match (needs_reason, step.reason()) {
+            (true, None | Some("")) => return Err(FormatError::MissingReason { index, to }),
+            (false, Some(_)) => return Err(FormatError::UnexpectedReason { index, to }),
+            _ => {}
         }
         if to == DeliveryStatus::Retrying && delivery.policy.is_exhausted(attempts) {
             return Err(FormatError::RetryBeyondBudget {

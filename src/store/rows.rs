@@ -165,6 +165,15 @@ impl RawRow {
             (false, Some(_)) => return Err(bad(format!("a `{status}` envelope is marked as due"))),
             _ => {}
         }
+        // A receiver's retry-after may push a retry later, never earlier.
+        if let (AnyEnvelope::Retrying(retrying), Some(due)) = (&envelope, due_at)
+            && due < micros(retrying.next_attempt_at())
+        {
+            return Err(bad(format!(
+                "the row is due at {due}, before its retry time {}",
+                micros(retrying.next_attempt_at())
+            )));
+        }
         Ok(Checked {
             envelope,
             prior: Prior {
