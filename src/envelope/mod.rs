@@ -3,10 +3,13 @@
 mod any;
 mod attributes;
 mod audit;
+mod binary;
 mod builder;
 mod cloudevent;
 mod error;
 mod history;
+#[cfg(feature = "http")]
+mod http;
 mod lifecycle;
 mod serde;
 pub mod state;
@@ -27,6 +30,7 @@ pub use self::serde::FormatError;
 pub use any::{AnyEnvelope, IllegalTransition, Operation, WrongState};
 pub use attributes::{ExtensionValue, Extensions};
 pub use audit::AuditLine;
+pub use binary::{BinaryMessage, Binding, ContentMode, WireError};
 pub use builder::{EnvelopeBuilder, field};
 pub use cloudevent::{CLOUDEVENTS_JSON, CloudEvent};
 pub use error::{EnvelopeError, Field};

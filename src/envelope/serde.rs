@@ -78,6 +78,10 @@ pub enum FormatError {
     /// A member appears twice in one JSON object of the event.
     #[error("`{0}` appears twice")]
     DuplicateMember(String),
+    /// A message carried a stored envelope past its first delivery where a
+    /// new event was expected.
+    #[error("a received event is pending, but this message holds a `{0}` envelope")]
+    NotPending(DeliveryStatus),
     /// The event has both `data` and `data_base64`.
     #[error("an event has `data` or `data_base64`, never both")]
     DataTwice,

@@ -1,0 +1,402 @@
+//! Binary content mode: the event's attributes as message headers and its
+//! data as the message body, for the HTTP, Kafka, NATS and AMQP bindings;
+//! and reading a message in either content mode.
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::attributes::{DataForm, is_json, is_text};
+use super::cloudevent::CLOUDEVENTS_JSON;
+use super::serde::{FormatError, IncomingData, IncomingEvent, payload_bytes};
+use super::state::{Pending, State};
+use super::{AnyEnvelope, Envelope};
+
+/// A protocol binding, as far as binary content mode differs between them:
+/// the header prefix, where the content type goes, and how values are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// HTTP: `ce-` headers (names in any case), percent-encoded values, the
+    /// data's media type in `content-type`.
+    Http,
+    /// Kafka: `ce_` headers, UTF-8 values as they are, the media type in
+    /// `content-type`.
+    Kafka,
+    /// NATS: `ce-` headers, percent-encoded values, the media type in
+    /// `ce-datacontenttype`.
+    Nats,
+    /// AMQP application properties: `cloudEvents_` (`cloudEvents:` is read
+    /// too), values as they are, the media type in `content-type`.
+    Amqp,
+}
+
+impl Binding {
+    fn prefix(self) -> &'static str {
+        match self {
+            Binding::Http | Binding::Nats => "ce-",
+            Binding::Kafka => "ce_",
+            Binding::Amqp => "cloudEvents_",
+        }
+    }
+
+    /// The header that carries `datacontenttype`.
+    fn content_type_header(self) -> &'static str {
+        match self {
+            Binding::Nats => "ce-datacontenttype",
+            Binding::Http | Binding::Kafka | Binding::Amqp => "content-type",
+        }
+    }
+
+    fn percent_encodes(self) -> bool {
+        matches!(self, Binding::Http | Binding::Nats)
+    }
+
+    /// The attribute a header names, if it is one of this binding's.
+    fn attribute<'h>(self, header: &'h str) -> Option<&'h str> {
+        let strip = |prefix: &str| {
+            header
+                .get(..prefix.len())
+                .filter(|start| start.eq_ignore_ascii_case(prefix))
+                .map(|_| &header[prefix.len()..])
+        };
+        match self {
+            Binding::Http | Binding::Nats => strip("ce-"),
+            Binding::Kafka => header.strip_prefix("ce_"),
+            Binding::Amqp => header
+                .strip_prefix("cloudEvents_")
+                .or_else(|| header.strip_prefix("cloudEvents:")),
+        }
+    }
+}
+
+/// An event in binary content mode: its attributes as headers, its data as
+/// the body (empty when the event has no data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BinaryMessage {
+    /// Header names and values, in the binding's encoding.
+    pub headers: Vec<(String, String)>,
+    /// The data, raw: JSON text, text, or bytes.
+    pub body: Vec<u8>,
+}
+
+impl BinaryMessage {
+    /// The value of the header `name` (compared without regard to case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// How an event travels in a message of a protocol binding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ContentMode {
+    /// Attributes in headers, the data as the body (the default: what
+    /// webhooks and most consumers expect).
+    #[default]
+    Binary,
+    /// The whole event as one JSON document in the body
+    /// (`application/cloudevents+json`).
+    Structured,
+}
+
+/// Why an envelope could not be written to a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The payload does not take the form its content type asks for: text
+    /// that is not a string, binary data that is not bytes, or JSON that
+    /// does not serialize.
+    #[error("the payload cannot be written as {form} data: {reason}")]
+    Payload {
+        /// The form the content type asks for.
+        form: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A header cannot carry an attribute (a name or value the protocol's
+    /// library refuses).
+    #[error("header {name:?} cannot be written: {reason}")]
+    Header {
+        /// The header.
+        name: String,
+        /// What the protocol's library said.
+        reason: String,
+    },
+}
+
+impl<S: State, P: Serialize> Envelope<S, P> {
+    /// The event in binary content mode for `binding`: every attribute (and
+    /// extension) as a header, the data as the body. JSON data without a
+    /// content type is sent as `application/json`, as the specification
+    /// asks; extension values travel as their string form.
+    ///
+    /// ```
+    /// use integration_automation_patterns::Envelope;
+    /// use integration_automation_patterns::envelope::Binding;
+    /// use serde_json::json;
+    ///
+    /// let envelope = Envelope::builder()
+    ///     .event_id("evt-1")
+    ///     .event_type("crm.contact.updated")
+    ///     .source_system("crm")
+    ///     .payload(json!({ "name": "Zoë" }))
+    ///     .subject("contact 42")
+    ///     .build()?;
+    /// let message = envelope.to_binary(Binding::Http)?;
+    /// assert_eq!(message.header("ce-subject"), Some("contact%2042"));
+    /// assert_eq!(message.header("content-type"), Some("application/json"));
+    /// let back = Envelope::from_message(Binding::Http, &message.headers, &message.body)?;
+    /// assert_eq!(back, envelope.to_received());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_binary(&self, binding: Binding) -> Result<BinaryMessage, WireError> {
+        let data = &self.data;
+        let mut message = BinaryMessage::default();
+        let mut header = |name: &str, value: &str| {
+            let value = if binding.percent_encodes() {
+                percent_encode(value)
+            } else {
+                value.to_owned()
+            };
+            message
+                .headers
+                .push((format!("{}{name}", binding.prefix()), value));
+        };
+        header("specversion", "1.0");
+        header("id", &data.event_id);
+        header("source", &data.source_system);
+        header("type", &data.event_type);
+        if let Some(subject) = &data.subject {
+            header("subject", subject);
+        }
+        if let Some(time) = data.created_at {
+            header("time", &time.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        if let Some(data_schema) = &data.data_schema {
+            header("dataschema", data_schema);
+        }
+        if let Some(correlation_id) = &data.correlation_id {
+            header("correlationid", correlation_id);
+        }
+        if let Some(schema_version) = &data.schema_version {
+            header("schemaversion", schema_version);
+        }
+        for (name, value) in &data.extensions {
+            header(name, &value.to_string());
+        }
+        let content_type = match (&data.content_type, data.data_form) {
+            (Some(content_type), _) => Some(content_type.as_str()),
+            (None, DataForm::Json) => Some("application/json"),
+            (None, _) => None,
+        };
+        if let Some(content_type) = content_type {
+            let value = if binding.percent_encodes() {
+                percent_encode(content_type)
+            } else {
+                content_type.to_owned()
+            };
+            message
+                .headers
+                .push((binding.content_type_header().to_owned(), value));
+        }
+        message.body = body(&data.payload, data.data_form)?;
+        Ok(message)
+    }
+}
+
+/// The body that carries a payload in `form`.
+fn body<P: Serialize>(payload: &P, form: DataForm) -> Result<Vec<u8>, WireError> {
+    let refuse = |form: &'static str| move |reason: String| WireError::Payload { form, reason };
+    match form {
+        DataForm::Json => serde_json::to_vec(payload).map_err(|e| refuse("JSON")(e.to_string())),
+        DataForm::Text => match serde_json::to_value(payload) {
+            Ok(Value::String(text)) => Ok(text.into_bytes()),
+            Ok(_) => Err(refuse("text")("it does not serialize to a string".into())),
+            Err(error) => Err(refuse("text")(error.to_string())),
+        },
+        DataForm::Binary => payload_bytes(payload).map_err(refuse("binary")),
+        DataForm::Absent => Ok(Vec::new()),
+    }
+}
+
+impl<P: DeserializeOwned> Envelope<Pending, P> {
+    /// Reads a message of `binding` in either content mode: structured (a
+    /// `content-type` of `application/cloudevents+json`, or for NATS a body
+    /// that is a JSON event and no `ce-` headers) or binary (the attributes
+    /// in headers). A message that is neither is refused with an error that
+    /// names the missing or bad attribute. An empty body is an event without
+    /// data.
+    pub fn from_message<N, V>(
+        binding: Binding,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<Self, FormatError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(header, _)| header.as_ref().eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_ref())
+        };
+        let content_type = header(binding.content_type_header());
+        let binary = headers
+            .iter()
+            .any(|(name, _)| binding.attribute(name.as_ref()) == Some("specversion"));
+        let structured = match content_type {
+            Some(content_type) => media_type_is(content_type, CLOUDEVENTS_JSON),
+            None => binding == Binding::Nats && !binary,
+        };
+        if content_type.is_some_and(|content_type| {
+            media_type_is(content_type, "application/cloudevents-batch+json")
+        }) {
+            return Err(FormatError::Attribute {
+                name: "content-type".into(),
+                reason: "batched events are not read here; read each event of the batch".into(),
+            });
+        }
+        let any: AnyEnvelope<P> = if structured {
+            serde_json::from_slice(body).map_err(|error| FormatError::Data(error.to_string()))?
+        } else {
+            read_binary(binding, headers, body)?.into_envelope()?
+        };
+        Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
+    }
+}
+
+/// Whether a content type (parameters aside) is `media_type`.
+fn media_type_is(content_type: &str, media_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// The event a binary-mode message carries, before it is checked.
+fn read_binary<N: AsRef<str>, V: AsRef<str>>(
+    binding: Binding,
+    headers: &[(N, V)],
+    body: &[u8],
+) -> Result<IncomingEvent, FormatError> {
+    let mut event = IncomingEvent::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_ref();
+        let attribute = if name.eq_ignore_ascii_case(binding.content_type_header()) {
+            "datacontenttype".to_owned()
+        } else {
+            match binding.attribute(name) {
+                Some(attribute) => attribute.to_ascii_lowercase(),
+                None => continue,
+            }
+        };
+        if seen.contains(&attribute) {
+            return Err(FormatError::DuplicateMember(name.to_owned()));
+        }
+        let value = if binding.percent_encodes() {
+            percent_decode(&unquote(value.as_ref())).map_err(|reason| FormatError::Attribute {
+                name: attribute.clone(),
+                reason,
+            })?
+        } else {
+            value.as_ref().to_owned()
+        };
+        match attribute.as_str() {
+            "specversion" => event.specversion = Some(value),
+            "id" => event.id = Some(value),
+            "source" => event.source = Some(value),
+            "type" => event.event_type = Some(value),
+            "subject" => event.subject = Some(value),
+            "time" => event.time = Some(value),
+            "datacontenttype" => event.datacontenttype = Some(value),
+            "dataschema" => event.dataschema = Some(value),
+            "correlationid" => event.correlationid = Some(value),
+            "schemaversion" => event.schemaversion = Some(value),
+            _ => {
+                event
+                    .extensions
+                    .insert(attribute.clone(), value.into());
+            }
+        }
+        seen.push(attribute);
+    }
+    if event.specversion.is_none() {
+        return Err(FormatError::MissingAttribute("specversion"));
+    }
+    event.data = match (body.is_empty(), event.datacontenttype.as_deref()) {
+        (true, _) => None,
+        (false, Some(content_type)) if is_json(content_type) => Some(IncomingData::Json(
+            serde_json::from_slice(body)
+                .map_err(|error| FormatError::Data(format!("the JSON body does not parse: {error}")))?,
+        )),
+        (false, Some(content_type)) if is_text(content_type) => Some(IncomingData::Text(
+            String::from_utf8(body.to_vec())
+                .map_err(|_| FormatError::Data("the text body is not UTF-8".into()))?,
+        )),
+        (false, _) => Some(IncomingData::Bytes(body.to_vec())),
+    };
+    Ok(event)
+}
+
+/// Percent-encodes a header value as the HTTP and NATS bindings ask: space,
+/// `"`, `%` and everything outside printable ASCII, byte by byte in UTF-8.
+pub(crate) fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'"' && byte != b'%' {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Undoes [`percent_encode`] (lower-case hex accepted); the bytes must be UTF-8.
+pub(crate) fn percent_decode(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'%' {
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| format!("{value:?} has a `%` not followed by two hex digits"))?;
+            decoded.push(hex);
+            index += 3;
+        } else {
+            decoded.push(byte);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| format!("{value:?} decodes to bytes that are not UTF-8"))
+}
+
+/// A header value with its double quotes and backslash escapes removed, if
+/// it is a quoted string (as older senders wrote values with spaces).
+fn unquote(value: &str) -> String {
+    let trimmed = value.trim();
+    match trimmed
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+    {
+        Some(inner) => {
+            let mut unquoted = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => unquoted.extend(chars.next()),
+                    c => unquoted.push(c),
+                }
+            }
+            unquoted
+        }
+        None => trimmed.to_owned(),
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP binding on the `http` crate's types (feature `http`): an event as
+//! request or response headers and body, in binary or structured content
+//! mode, and back.
+
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::binary::{Binding, ContentMode, WireError};
+use super::cloudevent::CLOUDEVENTS_JSON;
+use super::serde::FormatError;
+use super::state::{Pending, State};
+use super::Envelope;
+
+impl<S: State, P: Serialize> Envelope<S, P> {
+    /// The event as HTTP headers and body in `mode`: binary (the `ce-`
+    /// headers and the data as the body, as webhooks expect) or structured
+    /// (`content-type: application/cloudevents+json` and the event as JSON).
+    ///
+    /// ```
+    /// use integration_automation_patterns::Envelope;
+    /// use integration_automation_patterns::envelope::ContentMode;
+    ///
+    /// let envelope = Envelope::builder()
+    ///     .event_id("evt-1")
+    ///     .event_type("crm.contact.updated")
+    ///     .source_system("crm")
+    ///     .payload(serde_json::json!({ "contact_id": 42 }))
+    ///     .build()?;
+    /// let (headers, body) = envelope.to_http(ContentMode::Binary)?;
+    /// assert_eq!(headers["ce-id"], "evt-1");
+    /// let received = Envelope::from_http(&headers, &body)?;
+    /// assert_eq!(received, envelope.to_received());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_http(&self, mode: ContentMode) -> Result<(HeaderMap, Vec<u8>), WireError> {
+        let mut headers = HeaderMap::new();
+        match mode {
+            ContentMode::Binary => {
+                let message = self.to_binary(Binding::Http)?;
+                for (name, value) in message.headers {
+                    headers.append(header_name(&name)?, header_value(&name, &value)?);
+                }
+                Ok((headers, message.body))
+            }
+            ContentMode::Structured => {
+                let body = serde_json::to_vec(&self.to_cloudevent()).map_err(|error| {
+                    WireError::Payload {
+                        form: "JSON",
+                        reason: error.to_string(),
+                    }
+                })?;
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(CLOUDEVENTS_JSON));
+                Ok((headers, body))
+            }
+        }
+    }
+}
+
+impl<P: DeserializeOwned> Envelope<Pending, P> {
+    /// Reads an HTTP request or response in either content mode; see
+    /// [`Envelope::from_message`]. A header value that is not visible ASCII
+    /// is refused, naming the header.
+    pub fn from_http(headers: &HeaderMap, body: &[u8]) -> Result<Self, FormatError> {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                value
+                    .to_str()
+                    .map(|value| (name.as_str(), value))
+                    .map_err(|_| FormatError::Attribute {
+                        name: name.as_str().to_owned(),
+                        reason: "the header value is not visible ASCII".into(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Envelope::from_message(Binding::Http, &headers, body)
+    }
+}
+
+fn header_name(name: &str) -> Result<HeaderName, WireError> {
+    HeaderName::try_from(name).map_err(|error| WireError::Header {
+        name: name.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, WireError> {
+    HeaderValue::try_from(value).map_err(|error| WireError::Header {
+        name: name.to_owned(),
+        reason: error.to_string(),
+    })
+}
