@@ -115,6 +115,13 @@ pub enum WireError {
         /// What went wrong.
         reason: String,
     },
+    /// The official SDK refused the event (a `dataschema` that is not an
+    /// absolute URI, say).
+    #[error("the CloudEvents SDK refused the event: {reason}")]
+    Sdk {
+        /// What the SDK said.
+        reason: String,
+    },
     /// A header cannot carry an attribute (a name or value the protocol's
     /// library refuses).
     #[error("header {name:?} cannot be written: {reason}")]

@@ -11,6 +11,8 @@ mod history;
 #[cfg(feature = "http")]
 mod http;
 mod lifecycle;
+#[cfg(feature = "cloudevents")]
+mod sdk;
 mod serde;
 pub mod state;
 
