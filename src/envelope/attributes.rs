@@ -213,9 +213,9 @@ pub(crate) fn check_tracestate(value: &str) -> Result<(), EnvelopeError> {
             && key.len() <= 256
             && key.bytes().filter(|&b| b == b'@').count() <= 1
             && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && key.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b)
-            });
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b));
         if !key_ok {
             return Err(refuse(format!("key {key:?} is not a valid tracestate key")));
         }

@@ -324,9 +324,7 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
             "correlationid" => event.correlationid = Some(value),
             "schemaversion" => event.schemaversion = Some(value),
             _ => {
-                event
-                    .extensions
-                    .insert(attribute.clone(), value.into());
+                event.extensions.insert(attribute.clone(), value.into());
             }
         }
         seen.push(attribute);
@@ -336,10 +334,11 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
     }
     event.data = match (body.is_empty(), event.datacontenttype.as_deref()) {
         (true, _) => None,
-        (false, Some(content_type)) if is_json(content_type) => Some(IncomingData::Json(
-            serde_json::from_slice(body)
-                .map_err(|error| FormatError::Data(format!("the JSON body does not parse: {error}")))?,
-        )),
+        (false, Some(content_type)) if is_json(content_type) => {
+            Some(IncomingData::Json(serde_json::from_slice(body).map_err(
+                |error| FormatError::Data(format!("the JSON body does not parse: {error}")),
+            )?))
+        }
         (false, Some(content_type)) if is_text(content_type) => Some(IncomingData::Text(
             String::from_utf8(body.to_vec())
                 .map_err(|_| FormatError::Data("the text body is not UTF-8".into()))?,

@@ -1,7 +1,7 @@
 //! The event as other systems see it: a plain CloudEvent in the JSON format.
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use super::serde::write_event;
 use super::state::State;

@@ -6,11 +6,11 @@ use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Envelope;
 use super::binary::{Binding, ContentMode, WireError};
 use super::cloudevent::CLOUDEVENTS_JSON;
 use super::serde::FormatError;
 use super::state::{Pending, State};
-use super::Envelope;
 
 impl<S: State, P: Serialize> Envelope<S, P> {
     /// The event as HTTP headers and body in `mode`: binary (the `ce-`

@@ -9,10 +9,10 @@ use cloudevents::Event;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Envelope;
 use super::binary::WireError;
 use super::serde::FormatError;
 use super::state::{Pending, State};
-use super::Envelope;
 
 /// The event as the SDK's `Event`: every context and extension attribute and
 /// the data; none of the sender's delivery bookkeeping.
@@ -46,7 +46,8 @@ impl<P: DeserializeOwned> TryFrom<Event> for Envelope<Pending, P> {
     type Error = FormatError;
 
     fn try_from(event: Event) -> Result<Self, FormatError> {
-        let json = serde_json::to_value(&event).map_err(|error| FormatError::Data(error.to_string()))?;
+        let json =
+            serde_json::to_value(&event).map_err(|error| FormatError::Data(error.to_string()))?;
         serde_json::from_value(json).map_err(|error| FormatError::Data(error.to_string()))
     }
 }

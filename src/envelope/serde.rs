@@ -136,7 +136,9 @@ pub enum FormatError {
         earlier: DateTime<Utc>,
     },
     /// A step other than a failure, skip or redrive with a reason.
-    #[error("history entry {index} (to `{to}`) has a reason, which only failures, skips and redrives carry")]
+    #[error(
+        "history entry {index} (to `{to}`) has a reason, which only failures, skips and redrives carry"
+    )]
     UnexpectedReason {
         /// Position of the entry in the history.
         index: usize,
@@ -457,7 +459,9 @@ impl IncomingEvent {
         }
         let id = self.id.ok_or(FormatError::MissingAttribute("id"))?;
         let source = self.source.ok_or(FormatError::MissingAttribute("source"))?;
-        let event_type = self.event_type.ok_or(FormatError::MissingAttribute("type"))?;
+        let event_type = self
+            .event_type
+            .ok_or(FormatError::MissingAttribute("type"))?;
         check_text(Field::EventId, &id)?;
         check_text(Field::EventType, &event_type)?;
         check_text(Field::SourceSystem, &source)?;

@@ -1,0 +1,504 @@
+//! CloudEvents in and out, in the JSON format: the examples of the
+//! specification read and are written back equal, every optional attribute
+//! stays as it came (absent stays absent), extensions keep their JSON type,
+//! data travels as JSON, text, base64 or not at all, and what is not a valid
+//! event is refused with an error that names the attribute.
+
+mod common;
+
+use integration_automation_patterns::envelope::ExtensionValue;
+use integration_automation_patterns::state::Pending;
+use integration_automation_patterns::{AnyEnvelope, Envelope, EnvelopeError};
+use serde_json::{Value, json};
+
+/// Reads `event` as a received (pending) envelope with payload `P`.
+fn read<P: serde::de::DeserializeOwned>(event: &Value) -> Envelope<Pending, P> {
+    serde_json::from_value(event.clone()).unwrap_or_else(|error| panic!("{error}\n{event:#}"))
+}
+
+/// The event as the crate writes it for the wire.
+fn written<P: serde::Serialize>(envelope: &Envelope<Pending, P>) -> Value {
+    serde_json::to_value(envelope.to_cloudevent()).unwrap()
+}
+
+/// `event` with its `null` members removed: they are the same as absent.
+fn without_nulls(event: &Value) -> Value {
+    let mut event = event.clone();
+    if let Value::Object(members) = &mut event {
+        members.retain(|_, value| !value.is_null());
+    }
+    event
+}
+
+fn refusal(event: &Value) -> String {
+    serde_json::from_value::<AnyEnvelope>(event.clone())
+        .unwrap_err()
+        .to_string()
+}
+
+/// The three examples of the JSON format specification, section 3.2 (the
+/// binary one with real base64 in place of its placeholder).
+fn specification_examples() -> [Value; 3] {
+    [
+        json!({
+            "specversion" : "1.0",
+            "type" : "com.example.someevent",
+            "source" : "/mycontext",
+            "id" : "A234-1234-1234",
+            "time" : "2018-04-05T17:31:00Z",
+            "comexampleextension1" : "value",
+            "comexampleothervalue" : 5,
+            "datacontenttype" : "application/vnd.apache.thrift.binary",
+            "data_base64" : "gAEAAQAAAARwaW5nAAAAAA=="
+        }),
+        json!({
+            "specversion" : "1.0",
+            "type" : "com.example.someevent",
+            "source" : "/mycontext",
+            "id" : "B234-1234-1234",
+            "time" : "2018-04-05T17:31:00Z",
+            "comexampleextension1" : "value",
+            "comexampleothervalue" : 5,
+            "unsetextension": null,
+            "datacontenttype" : "application/xml",
+            "data" : "<much wow=\"xml\"/>"
+        }),
+        json!({
+            "specversion" : "1.0",
+            "type" : "com.example.someevent",
+            "source" : "/mycontext",
+            "subject": null,
+            "id" : "C234-1234-1234",
+            "time" : "2018-04-05T17:31:00Z",
+            "comexampleextension1" : "value",
+            "comexampleothervalue" : 5,
+            "datacontenttype" : "application/json",
+            "data" : {
+                "appinfoA" : "abc",
+                "appinfoB" : 123,
+                "appinfoC" : true
+            }
+        }),
+    ]
+}
+
+#[test]
+fn the_specification_examples_read_and_are_written_back_equal() {
+    for example in specification_examples() {
+        let envelope = read::<Value>(&example);
+        assert_eq!(written(&envelope), without_nulls(&example));
+        assert_eq!(
+            envelope.extension("comexampleothervalue"),
+            Some(&ExtensionValue::Integer(5))
+        );
+        assert_eq!(envelope.extension("unsetextension"), None);
+        assert_eq!(envelope.subject(), None);
+        let any: AnyEnvelope = serde_json::from_value(example.clone()).unwrap();
+        assert_eq!(any, envelope.clone().into());
+    }
+    let binary = read::<Vec<u8>>(&specification_examples()[0]);
+    assert_eq!(binary.payload()[..4], [0x80, 0x01, 0x00, 0x01]);
+    let text = read::<String>(&specification_examples()[1]);
+    assert_eq!(text.payload(), "<much wow=\"xml\"/>");
+}
+
+#[test]
+fn every_optional_attribute_is_kept_as_it_came_and_none_is_invented() {
+    let minimal = json!({
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "https://crm.example.com",
+        "type": "crm.contact.updated",
+    });
+    let envelope = read::<Value>(&minimal);
+    assert_eq!(
+        written(&envelope),
+        minimal,
+        "no time, no data, no content type"
+    );
+    assert_eq!(envelope.created_at(), None);
+    assert_eq!(envelope.data_content_type(), None);
+    assert_eq!(envelope.schema_version(), "1.0");
+    assert_eq!(envelope.payload(), &Value::Null);
+
+    let full = json!({
+        "specversion": "1.0",
+        "id": "evt-2",
+        "source": "/crm/eu",
+        "type": "crm.contact.updated",
+        "subject": "contact/42",
+        "time": "2026-03-01T09:30:00.123456Z",
+        "datacontenttype": "application/json; charset=utf-8",
+        "dataschema": "https://schemas.example.com/contact/v2",
+        "correlationid": "req-7",
+        "schemaversion": "2.1",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        "tenant": "acme",
+        "priority": 3,
+        "replay": false,
+        "data": { "contact_id": 42 }
+    });
+    let envelope = read::<Value>(&full);
+    assert_eq!(written(&envelope), full);
+    assert_eq!(envelope.subject(), Some("contact/42"));
+    assert_eq!(
+        envelope.data_schema(),
+        Some("https://schemas.example.com/contact/v2")
+    );
+    assert_eq!(
+        envelope.traceparent(),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
+    assert_eq!(
+        envelope.tracestate(),
+        Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+    );
+    assert_eq!(envelope.payload()["contact_id"], 42, "JSON data stays JSON");
+    assert_eq!(
+        envelope.extension("priority"),
+        Some(&ExtensionValue::Integer(3))
+    );
+    assert_eq!(
+        envelope.extension("replay"),
+        Some(&ExtensionValue::Boolean(false))
+    );
+    // The wire form round-trips through to_received, and the storage form
+    // keeps every attribute too.
+    assert_eq!(read::<Value>(&written(&envelope)), envelope.to_received());
+    let stored = serde_json::to_value(&envelope).unwrap();
+    assert_eq!(read::<Value>(&stored), envelope);
+}
+
+#[test]
+fn data_is_json_text_bytes_or_absent_and_explicit_null_is_not_absent() {
+    let event = |data: (&str, Value)| {
+        let mut event = json!({
+            "specversion": "1.0", "id": "e", "source": "s", "type": "t",
+        });
+        event[data.0] = data.1;
+        event
+    };
+    let json_string = event(("data", json!("\"quoted\" text")));
+    let envelope = read::<Value>(&json_string);
+    assert_eq!(envelope.payload(), &json!("\"quoted\" text"));
+    assert_eq!(written(&envelope), json_string);
+
+    let mut text = event(("data", json!("plain words")));
+    text["datacontenttype"] = json!("text/plain");
+    assert_eq!(read::<String>(&text).payload(), "plain words");
+    assert_eq!(written(&read::<String>(&text)), text);
+
+    let mut bytes = event(("data_base64", json!("AAEC/w==")));
+    bytes["datacontenttype"] = json!("application/octet-stream");
+    assert_eq!(read::<Vec<u8>>(&bytes).payload(), &[0, 1, 2, 255]);
+    assert_eq!(written(&read::<Vec<u8>>(&bytes)), bytes);
+    assert_eq!(
+        written(&read::<Value>(&bytes)),
+        bytes,
+        "a Value holds bytes too"
+    );
+
+    let explicit_null = event(("data", Value::Null));
+    assert_eq!(written(&read::<Value>(&explicit_null)), explicit_null);
+    let absent = event(("id", json!("e")));
+    assert!(written(&read::<Value>(&absent)).get("data").is_none());
+    assert_eq!(read::<Option<u32>>(&absent).payload(), &None);
+}
+
+#[test]
+fn what_is_not_a_valid_event_is_refused_naming_the_attribute() {
+    let base = json!({
+        "specversion": "1.0", "id": "e", "source": "s", "type": "t", "data": {},
+    });
+    let with = |member: &str, value: Value| {
+        let mut event = base.clone();
+        event[member] = value;
+        event
+    };
+    let without = |member: &str| {
+        let mut event = base.clone();
+        event.as_object_mut().unwrap().remove(member);
+        event
+    };
+    let cases = [
+        (with("specversion", json!("0.3")), "specversion \"0.3\" is not supported (expected \"1.0\")".to_owned()),
+        (without("id"), "the required attribute `id` is missing".to_owned()),
+        (with("source", Value::Null), "the required attribute `source` is missing".to_owned()),
+        (with("type", json!("")), "event_type must not be empty".to_owned()),
+        (
+            with("time", json!("yesterday")),
+            "attribute `time` is invalid: \"yesterday\" is not an RFC 3339 time: premature end of input".to_owned(),
+        ),
+        (
+            with("data_base64", json!("AAEC")),
+            "an event has `data` or `data_base64`, never both".to_owned(),
+        ),
+        (
+            with("Tenant", json!("acme")),
+            "extension attribute name \"Tenant\" is invalid: CloudEvents attribute names are lowercase ASCII letters and digits".to_owned(),
+        ),
+        (
+            with("ratio", json!(0.5)),
+            "attribute `ratio` is invalid: an extension number must be an integer".to_owned(),
+        ),
+        (
+            with("tags", json!(["a"])),
+            "attribute `tags` is invalid: an extension attribute is a string, an integer or a boolean".to_owned(),
+        ),
+        (
+            with("traceparent", json!("00-abc-def-01")),
+            "traceparent \"00-abc-def-01\" is not a valid W3C trace context value: the trace id must be 32 lowercase hex digits".to_owned(),
+        ),
+        (
+            with("datacontenttype", json!("json")),
+            "datacontenttype \"json\" is not a media type (expected type/subtype)".to_owned(),
+        ),
+    ];
+    for (event, message) in cases {
+        assert_eq!(refusal(&event), message, "{event}");
+    }
+    let no_base64 = without("data");
+    let mut no_base64 = no_base64;
+    no_base64["data_base64"] = json!("not base64!");
+    assert!(
+        refusal(&no_base64).starts_with("attribute `data_base64` is invalid: not base64"),
+        "{}",
+        refusal(&no_base64)
+    );
+    let duplicate = r#"{"specversion":"1.0","id":"e","id":"f","source":"s","type":"t"}"#;
+    assert_eq!(
+        serde_json::from_str::<AnyEnvelope>(duplicate)
+            .unwrap_err()
+            .to_string(),
+        "`id` appears twice at line 1 column 34"
+    );
+    let wrong_payload = serde_json::from_value::<Envelope<Pending, u32>>(base.clone()).unwrap_err();
+    assert!(
+        wrong_payload
+            .to_string()
+            .starts_with("the data does not read as the payload type"),
+        "{wrong_payload}"
+    );
+}
+
+#[test]
+fn extensions_and_trace_context_are_set_in_the_builder_and_checked() {
+    let built = Envelope::builder()
+        .event_id("evt-1")
+        .event_type("crm.contact.updated")
+        .source_system("crm")
+        .payload(json!({}))
+        .extension("tenant", "acme")
+        .extension("priority", 3)
+        .extension("replay", true)
+        .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .tracestate("vendor=abc")
+        .build()
+        .unwrap();
+    assert_eq!(built.extensions().len(), 5);
+    let wire = written(&built.to_received());
+    assert_eq!(wire["priority"], 3);
+    assert_eq!(wire["replay"], true);
+
+    let refused = |name: &str, value: ExtensionValue| {
+        Envelope::builder()
+            .event_id("evt-1")
+            .event_type("t")
+            .source_system("s")
+            .payload(())
+            .extension(name, value)
+            .build()
+            .unwrap_err()
+    };
+    assert!(matches!(
+        refused("trace-id", "x".into()),
+        EnvelopeError::ExtensionName { .. }
+    ));
+    assert!(matches!(
+        refused("subject", "x".into()),
+        EnvelopeError::ReservedExtension { .. }
+    ));
+    assert!(matches!(
+        refused("delivery", "x".into()),
+        EnvelopeError::ReservedExtension { .. }
+    ));
+    for bad in [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+    ] {
+        assert!(
+            matches!(
+                refused("traceparent", bad.into()),
+                EnvelopeError::TraceContext { .. }
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        refused("traceparent", 5.into()),
+        EnvelopeError::TraceContext { .. }
+    ));
+    for bad in ["novalue", "Upper=1", "k=has=equals", "k=é"] {
+        let error = Envelope::builder()
+            .event_id("evt-1")
+            .event_type("t")
+            .source_system("s")
+            .payload(())
+            .tracestate(bad)
+            .build();
+        assert!(
+            matches!(error, Err(EnvelopeError::TraceContext { .. })),
+            "{bad}: {error:?}"
+        );
+    }
+    // A future version may add fields after the flags.
+    let future = Envelope::builder()
+        .event_id("evt-1")
+        .event_type("t")
+        .source_system("s")
+        .payload(())
+        .traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")
+        .build();
+    assert!(future.is_ok(), "{future:?}");
+}
+
+#[test]
+fn trace_context_is_kept_through_every_transition_and_form() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let envelope = Envelope::builder()
+        .event_id("evt-1")
+        .event_type("t")
+        .source_system("s")
+        .payload(json!({ "n": 1 }))
+        .created_at(common::start())
+        .traceparent(traceparent)
+        .build()
+        .unwrap();
+    let retrying = match envelope
+        .dispatch_at(common::at(1))
+        .fail_at("503", common::at(2))
+    {
+        integration_automation_patterns::FailOutcome::Retry(retrying) => retrying,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(retrying.traceparent(), Some(traceparent));
+    let stored = serde_json::to_value(&retrying).unwrap();
+    let back: AnyEnvelope = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.traceparent(), Some(traceparent));
+    let processed = retrying
+        .dispatch_at(common::at(40))
+        .process_at(common::at(41));
+    assert_eq!(processed.traceparent(), Some(traceparent));
+    let wire = written(&processed.to_received());
+    assert_eq!(wire["traceparent"], traceparent);
+}
+
+#[test]
+fn a_stored_history_is_checked_strictly() {
+    let stored = serde_json::to_value(AnyEnvelope::from(common::retrying())).unwrap();
+    let refused = |edit: &dyn Fn(&mut Value)| {
+        let mut document = stored.clone();
+        edit(&mut document);
+        refusal(&document)
+    };
+    assert_eq!(
+        refused(&|d| d["delivery"]["history"][1]["at"] = json!("2026-03-01T09:29:00Z")),
+        "history entry 1 is at 2026-03-01 09:29:00 UTC, before 2026-03-01 09:30:01 UTC, the time before it"
+    );
+    assert_eq!(
+        refused(&|d| d["delivery"]["history"][0]["at"] = json!("2026-03-01T09:00:00Z")),
+        "history entry 0 is at 2026-03-01 09:00:00 UTC, before 2026-03-01 09:30:00 UTC, the time before it"
+    );
+    assert_eq!(
+        refused(&|d| d["delivery"]["history"][0]["reason"] = json!("because")),
+        "history entry 0 (to `dispatched`) has a reason, which only failures, skips and redrives carry"
+    );
+    assert_eq!(
+        refused(&|d| d["delivery"]["history"][1]["reason"] = json!("")),
+        "history entry 1 (to `retrying`) has no reason"
+    );
+    let text = serde_json::to_string(&stored).unwrap();
+    let duplicated_tag = text.replacen(
+        "\"delivery\":{",
+        "\"delivery\":{\"tags\":{\"a\":\"1\",\"a\":\"2\"},",
+        1,
+    );
+    let error = serde_json::from_str::<AnyEnvelope>(&duplicated_tag).unwrap_err();
+    assert!(
+        error.to_string().starts_with("`tag \"a\"` appears twice"),
+        "{error}"
+    );
+    let duplicated_status =
+        text.replacen("\"delivery\":{", "\"delivery\":{\"status\":\"failed\",", 1);
+    let error = serde_json::from_str::<AnyEnvelope>(&duplicated_status).unwrap_err();
+    assert!(
+        error.to_string().starts_with("duplicate field `status`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_lifecycle_never_writes_a_history_it_would_refuse() {
+    // A clock that goes back, and an empty reason.
+    let envelope = common::pending().dispatch_at(common::at(10));
+    let retrying = match envelope.fail_at("", common::at(5)) {
+        integration_automation_patterns::FailOutcome::Retry(retrying) => retrying,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(retrying.history()[1].at(), common::at(10));
+    assert_eq!(retrying.failure_reason(), "no reason given");
+    let stored = serde_json::to_value(&retrying).unwrap();
+    let back: AnyEnvelope = serde_json::from_value(stored).unwrap();
+    assert_eq!(back, retrying.into());
+    // An event stamped by a clock ahead of ours.
+    let early = common::pending().dispatch_at(common::at(-60));
+    assert_eq!(early.history()[0].at(), common::start());
+}
+
+#[test]
+fn hostile_json_is_refused_without_a_panic() {
+    use proptest::prelude::*;
+    let member = prop_oneof![
+        Just("specversion"),
+        Just("id"),
+        Just("source"),
+        Just("type"),
+        Just("time"),
+        Just("subject"),
+        Just("datacontenttype"),
+        Just("dataschema"),
+        Just("data"),
+        Just("data_base64"),
+        Just("delivery"),
+        Just("traceparent"),
+        Just("tracestate"),
+        Just("x"),
+        Just("X-y"),
+    ];
+    let value = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::from),
+        Just(json!("1.0")),
+        Just(json!("2026-03-01T09:30:00Z")),
+        Just(json!({ "status": "pending", "attempts": 0 })),
+        Just(json!([1, 2, 3])),
+    ];
+    let events = proptest::collection::vec((member, value), 0..14);
+    proptest!(ProptestConfig::with_cases(2000), |(members in events)| {
+        let object: serde_json::Map<String, Value> = members
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        let event = Value::Object(object);
+        let _ = serde_json::from_value::<AnyEnvelope>(event.clone());
+        let _ = serde_json::from_value::<Envelope<Pending, Vec<u8>>>(event.clone());
+        let _ = serde_json::from_value::<Envelope<Pending, String>>(event);
+    });
+}
