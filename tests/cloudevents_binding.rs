@@ -1,0 +1,348 @@
+//! Binary content mode for the HTTP, Kafka, NATS and AMQP bindings, both
+//! ways: the specification's HTTP examples read, header values are encoded
+//! as the binding asks, every event comes back equal, and a message that is
+//! not an event is refused without a panic.
+
+#[path = "support/events.rs"]
+mod events;
+
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::{
+    BinaryMessage, Binding, ExtensionValue, FormatError,
+};
+use integration_automation_patterns::state::Pending;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const BINDINGS: [Binding; 4] = [Binding::Http, Binding::Kafka, Binding::Nats, Binding::Amqp];
+
+fn read(
+    binding: Binding,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Envelope<Pending>, FormatError> {
+    Envelope::from_message(binding, headers, body)
+}
+
+#[test]
+fn the_specification_http_examples_read_as_their_json_events() {
+    let common: [(&str, &str); 6] = [
+        ("ce-specversion", "1.0"),
+        ("ce-type", "com.example.someevent"),
+        ("ce-source", "/mycontext"),
+        ("ce-time", "2018-04-05T17:31:00Z"),
+        ("ce-comexampleextension1", "value"),
+        ("ce-comexampleothervalue", "5"),
+    ];
+    let message = |id: &'static str, content_type: &'static str| {
+        let mut headers = common.to_vec();
+        headers.push(("ce-id", id));
+        headers.push(("content-type", content_type));
+        headers
+    };
+    let xml = read(
+        Binding::Http,
+        &message("B234-1234-1234", "application/xml"),
+        b"<much wow=\"xml\"/>",
+    )
+    .unwrap();
+    assert_eq!(xml.payload(), &json!("<much wow=\"xml\"/>"));
+    assert_eq!(
+        serde_json::to_value(xml.to_cloudevent()).unwrap(),
+        json!({
+            "specversion" : "1.0",
+            "type" : "com.example.someevent",
+            "source" : "/mycontext",
+            "id" : "B234-1234-1234",
+            "time" : "2018-04-05T17:31:00Z",
+            "comexampleextension1" : "value",
+            "comexampleothervalue" : "5",
+            "datacontenttype" : "application/xml",
+            "data" : "<much wow=\"xml\"/>"
+        }),
+        "binary mode carries every extension as text"
+    );
+    let object = read(
+        Binding::Http,
+        &message("C234-1234-1234", "application/json"),
+        br#"{ "appinfoA" : "abc", "appinfoB" : 123, "appinfoC" : true }"#,
+    )
+    .unwrap();
+    assert_eq!(object.payload()["appinfoB"], 123);
+    let thrift = read(
+        Binding::Http,
+        &message("A234-1234-1234", "application/vnd.apache.thrift.binary"),
+        &[0x80, 0x01, 0x00, 0x01],
+    )
+    .unwrap();
+    assert_eq!(thrift.payload(), &json!([0x80, 0x01, 0x00, 0x01]));
+
+    // The HTTP binding's own example: charset parameter, attributes in any case.
+    let webhook = read(
+        Binding::Http,
+        &[
+            ("CE-SpecVersion", "1.0"),
+            ("ce-type", "com.example.someevent"),
+            ("ce-time", "2018-04-05T03:56:24Z"),
+            ("ce-id", "1234-1234-1234"),
+            ("ce-source", "/mycontext/subcontext"),
+            ("Content-Type", "application/json; charset=utf-8"),
+        ],
+        br#"{ "order": 7 }"#,
+    )
+    .unwrap();
+    assert_eq!(webhook.payload(), &json!({ "order": 7 }));
+    assert_eq!(
+        webhook.data_content_type(),
+        Some("application/json; charset=utf-8")
+    );
+}
+
+#[test]
+fn http_and_nats_header_values_are_percent_encoded_as_the_binding_says() {
+    let envelope = Envelope::builder()
+        .event_id("evt 1")
+        .event_type("t")
+        .source_system("s")
+        .payload(json!(1))
+        .subject("Euro € 😀")
+        .extension("quote", "say \"100%\"")
+        .build()
+        .unwrap();
+    for binding in [Binding::Http, Binding::Nats] {
+        let message = envelope.to_binary(binding).unwrap();
+        assert_eq!(
+            message.header("ce-subject"),
+            Some("Euro%20%E2%82%AC%20%F0%9F%98%80")
+        );
+        assert_eq!(message.header("ce-quote"), Some("say%20%22100%25%22"));
+        assert_eq!(message.header("ce-id"), Some("evt%201"));
+        let back =
+            Envelope::<Pending>::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(back, envelope.to_received());
+    }
+    let kafka = envelope.to_binary(Binding::Kafka).unwrap();
+    assert_eq!(
+        kafka.header("ce_subject"),
+        Some("Euro € 😀"),
+        "Kafka carries UTF-8 as it is"
+    );
+    assert_eq!(kafka.header("content-type"), Some("application/json"));
+    let nats = envelope.to_binary(Binding::Nats).unwrap();
+    assert_eq!(nats.header("ce-datacontenttype"), Some("application/json"));
+    assert_eq!(nats.header("content-type"), None);
+    let amqp = envelope.to_binary(Binding::Amqp).unwrap();
+    assert_eq!(amqp.header("cloudEvents_subject"), Some("Euro € 😀"));
+
+    let base: Vec<(&str, &str)> = vec![
+        ("ce-specversion", "1.0"),
+        ("ce-id", "e"),
+        ("ce-source", "s"),
+        ("ce-type", "t"),
+    ];
+    let with = |name: &'static str, value: &'static str| {
+        let mut headers = base.clone();
+        headers.push((name, value));
+        headers
+    };
+    let quoted = read(
+        Binding::Http,
+        &with("ce-subject", "\"old \\\"style\\\" value\""),
+        b"",
+    )
+    .unwrap();
+    assert_eq!(quoted.subject(), Some("old \"style\" value"));
+    let lower = read(Binding::Http, &with("ce-subject", "caf%c3%a9"), b"").unwrap();
+    assert_eq!(lower.subject(), Some("café"));
+    let overlong = read(Binding::Http, &with("ce-subject", "%C0%A0"), b"").unwrap_err();
+    assert_eq!(
+        overlong.to_string(),
+        "attribute `subject` is invalid: \"%C0%A0\" decodes to bytes that are not UTF-8"
+    );
+    let broken = read(Binding::Http, &with("ce-subject", "50%"), b"").unwrap_err();
+    assert_eq!(
+        broken.to_string(),
+        "attribute `subject` is invalid: \"50%\" has a `%` not followed by two hex digits"
+    );
+}
+
+#[test]
+fn amqp_reads_either_prefix_and_structured_messages_read_too() {
+    let amqp = read(
+        Binding::Amqp,
+        &[
+            ("cloudEvents:specversion", "1.0"),
+            ("cloudEvents:id", "e"),
+            ("cloudEvents_source", "s"),
+            ("cloudEvents:type", "t"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(amqp.event_id(), "e");
+    assert_eq!(amqp.payload(), &Value::Null, "an empty body is no data");
+
+    let event = json!({ "specversion": "1.0", "id": "e", "source": "s", "type": "t", "data": 5 });
+    let body = serde_json::to_vec(&event).unwrap();
+    for binding in [Binding::Http, Binding::Kafka, Binding::Amqp] {
+        let structured = read(
+            binding,
+            &[(
+                "content-type",
+                "application/cloudevents+json; charset=UTF-8",
+            )],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(structured.payload(), &json!(5));
+    }
+    let nats = read(Binding::Nats, &[] as &[(&str, &str)], &body).unwrap();
+    assert_eq!(
+        nats.payload(),
+        &json!(5),
+        "NATS structured mode has no content type"
+    );
+}
+
+#[test]
+fn a_message_that_is_not_an_event_names_what_is_missing_or_bad() {
+    let refused = |headers: &[(&str, &str)], body: &[u8]| {
+        read(Binding::Http, headers, body).unwrap_err().to_string()
+    };
+    assert_eq!(
+        refused(&[("content-type", "application/json")], b"{}"),
+        "the required attribute `specversion` is missing"
+    );
+    assert_eq!(
+        refused(
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-source", "s"),
+                ("ce-type", "t")
+            ],
+            b""
+        ),
+        "the required attribute `id` is missing"
+    );
+    assert_eq!(
+        refused(
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "e"),
+                ("ce-id", "f"),
+                ("ce-source", "s"),
+                ("ce-type", "t")
+            ],
+            b""
+        ),
+        "`ce-id` appears twice"
+    );
+    assert!(
+        refused(
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "e"),
+                ("ce-source", "s"),
+                ("ce-type", "t"),
+                ("content-type", "application/json")
+            ],
+            b"{not json"
+        )
+        .starts_with("the data does not read as the payload type: the JSON body does not parse"),
+    );
+    assert_eq!(
+        refused(
+            &[("content-type", "application/cloudevents-batch+json")],
+            b"[]"
+        ),
+        "attribute `content-type` is invalid: batched events are not read here; read each event of the batch"
+    );
+    assert!(
+        refused(
+            &[("content-type", "application/cloudevents+json")],
+            b"{\"id\": 5}"
+        )
+        .starts_with("the data does not read as the payload type"),
+    );
+}
+
+#[test]
+fn extension_values_travel_as_text_in_headers() {
+    let envelope = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(json!(null))
+        .extension("priority", 3)
+        .extension("replay", true)
+        .build()
+        .unwrap();
+    let message = envelope.to_binary(Binding::Kafka).unwrap();
+    assert_eq!(message.header("ce_priority"), Some("3"));
+    let back =
+        Envelope::<Pending>::from_message(Binding::Kafka, &message.headers, &message.body).unwrap();
+    assert_eq!(
+        back.extension("priority"),
+        Some(&ExtensionValue::Text("3".into()))
+    );
+    assert_eq!(
+        back.extension("replay"),
+        Some(&ExtensionValue::Text("true".into()))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn every_event_comes_back_equal_through_every_binding(envelope in events::event()) {
+        for binding in BINDINGS {
+            let message = envelope.to_binary(binding).unwrap();
+            let back = Envelope::<Pending>::from_message(binding, &message.headers, &message.body);
+            prop_assert_eq!(back.as_ref().ok(), Some(&envelope.to_received()), "{:?}: {:?}", binding, back);
+        }
+        let structured = serde_json::to_vec(&envelope.to_cloudevent()).unwrap();
+        let back = Envelope::<Pending>::from_message(
+            Binding::Http,
+            &[("content-type", "application/cloudevents+json")],
+            &structured,
+        ).unwrap();
+        prop_assert_eq!(back, envelope.to_received());
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_without_a_panic(
+        headers in proptest::collection::vec(
+            (prop_oneof![
+                Just("ce-specversion".to_owned()), Just("ce-id".to_owned()), Just("ce-source".to_owned()),
+                Just("ce-type".to_owned()), Just("ce-time".to_owned()), Just("content-type".to_owned()),
+                Just("ce-traceparent".to_owned()), Just("ce_specversion".to_owned()),
+                Just("cloudEvents:id".to_owned()), "ce-[a-zA-Z0-9_-]{0,8}",
+            ], prop_oneof![Just("1.0".to_owned()), ".{0,20}", "(%[0-9A-Fa-f]{2}|%|[a-z\"\\\\ ]){0,12}"]),
+            0..10,
+        ),
+        body in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        for binding in BINDINGS {
+            let _ = Envelope::<Pending>::from_message(binding, &headers, &body);
+            let _ = Envelope::<Pending, Vec<u8>>::from_message(binding, &headers, &body);
+        }
+    }
+}
+
+#[test]
+fn a_message_can_be_built_by_hand() {
+    let message = BinaryMessage {
+        headers: vec![
+            ("ce-specversion".into(), "1.0".into()),
+            ("ce-id".into(), "e".into()),
+            ("ce-source".into(), "s".into()),
+            ("ce-type".into(), "t".into()),
+        ],
+        body: Vec::new(),
+    };
+    assert_eq!(message.header("CE-ID"), Some("e"));
+    let envelope =
+        Envelope::<Pending>::from_message(Binding::Http, &message.headers, &message.body).unwrap();
+    assert_eq!(envelope.source_system(), "s");
+}
