@@ -5,6 +5,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::{one_of_each, pending, retrying, start};
 use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::AuditLine;
 use proptest::prelude::*;
 
 // Expected lines below were printed by the reference Python package (0.1.0)
@@ -74,6 +75,43 @@ fn a_value_that_could_forge_a_key_is_quoted_and_escaped() {
         "[INTEGRATION_EVENT] event_id=\"evt-1 status=processed\" type=\"crm.\\\"contact\\\".updated\" \
          source=C:\\crm status=pending attempts=0 correlation=\"none\" \
          schema=\"1.0\\u{2028}attempts=0\" created=2026-03-01T09:30:00+00:00"
+    );
+}
+
+#[test]
+fn invisible_characters_are_quoted_and_shown() {
+    let envelope = Envelope::builder()
+        // A right-to-left override, to show "status=failed" reversed.
+        .event_id("evt-1\u{202e}deliaf=sutats")
+        .event_type("zero\u{200b}width")
+        .source_system("crm")
+        .payload(())
+        .created_at(start())
+        .build()
+        .unwrap();
+    let line = envelope.to_audit_line();
+    assert!(
+        line.starts_with(
+            "[INTEGRATION_EVENT] event_id=\"evt-1\\u{202e}deliaf=sutats\" type=\"zero\\u{200b}width\" "
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_tag_and_the_keys_are_quoted_like_values() {
+    let line = AuditLine::new("DEAD] LETTER")
+        .text("event id", "evt-1")
+        .text("reason\u{2029}status", "x")
+        .finish();
+    assert_eq!(
+        line,
+        "[\"DEAD] LETTER\"] \"event id\"=evt-1 \"reason\\u{2029}status\"=x"
+    );
+    assert_eq!(
+        AuditLine::new("DEAD_LETTER").text("event_id", "e").finish(),
+        "[DEAD_LETTER] event_id=e",
+        "plain tags and keys are written as they are"
     );
 }
 

@@ -38,6 +38,7 @@ for_each_backend!(
     threads_admitting_the_same_keys_apply_each_effect_once,
     workers_claiming_at_once_never_share_an_envelope,
     a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
+    every_cloudevents_attribute_is_kept_through_the_store,
 );
 
 fn start() -> DateTime<Utc> {
@@ -728,4 +729,34 @@ fn a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal<B
         3,
         "the dispatched, the retry and the pending"
     );
+}
+
+fn every_cloudevents_attribute_is_kept_through_the_store<B: Backend>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("attributes", 0) else {
+        return;
+    };
+    let event = Envelope::builder()
+        .event_id("contact-42-updated")
+        .event_type("crm.contact.updated")
+        .source_system("crm")
+        .payload(json!({ "contact_id": 42 }))
+        .created_at(start())
+        .subject("contact/42")
+        .data_schema("https://schemas.example.com/contact/v2")
+        .data_content_type("application/json; charset=utf-8")
+        .extension("tenant", "acme")
+        .extension("priority", 3)
+        .extension("replay", false)
+        .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .tracestate("rojo=00f067aa0ba902b7")
+        .build()
+        .unwrap();
+    store.write(|tx| B::enqueue(tx, &event, start())).unwrap();
+    let claim = store.claim_due::<Value>(at(1), 1).unwrap().claims.remove(0);
+    assert_eq!(claim.envelope.to_received(), event.to_received());
+    store.record(claim.envelope.process_at(at(2))).unwrap();
+    let processed: Envelope<Processed> = store.load("crm", "contact-42-updated").unwrap();
+    assert_eq!(processed.to_received(), event);
+    assert_eq!(processed.traceparent(), event.traceparent());
+    assert_eq!(processed.extensions(), event.extensions());
 }

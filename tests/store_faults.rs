@@ -28,6 +28,7 @@ for_each_backend!(
     a_quarantined_row_is_released_after_a_repair_or_deleted,
     a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope,
     a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent,
+    a_forged_history_time_cannot_push_a_retry_out_of_reach,
 );
 
 fn start() -> DateTime<Utc> {
@@ -490,4 +491,26 @@ fn a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent<B:
         .remove(0);
     let reason = again.envelope.history()[1].reason().unwrap().to_owned();
     assert!(reason.contains("never renewed its claim"), "{reason}");
+}
+
+fn a_forged_history_time_cannot_push_a_retry_out_of_reach<B: Backend>() {
+    let Some((mut store, _place)) = store_in_every_state::<B>("forged_time") else {
+        return;
+    };
+    // Order 2 failed at 09:00:02 and retries 30 s later; its row says so.
+    tamper(
+        &mut store,
+        "envelope = replace(envelope, '2026-03-01T09:00:02Z', '2100-01-01T00:00:00Z')",
+        2,
+    );
+    let claimed = store.claim_due::<Value>(later(), 100).unwrap();
+    let named: Vec<String> = claimed.quarantined.iter().map(corrupt_id).collect();
+    assert_eq!(named, [id(2)]);
+    assert!(
+        claimed.quarantined[0]
+            .to_string()
+            .contains("before its retry time"),
+        "{}",
+        claimed.quarantined[0]
+    );
 }

@@ -80,27 +80,40 @@ pub struct AuditLine {
 }
 
 impl AuditLine {
-    /// Starts a line with `[tag]`.
+    /// Starts a line with `[tag]`. A tag that would need quotes as a value
+    /// would (or that holds a bracket) is written quoted: `["a tag"]`.
     #[inline]
     pub fn new(tag: &str) -> Self {
         let mut line = String::with_capacity(192);
         line.push('[');
-        line.push_str(tag);
+        if needs_quotes(tag) || tag.contains(['[', ']']) {
+            push_quoted(&mut line, tag);
+        } else {
+            line.push_str(tag);
+        }
         line.push(']');
         AuditLine { line }
     }
 
+    /// Writes ` key=`, the key quoted as a value would be if it needs it.
     #[inline]
     fn key(&mut self, key: &str) {
         self.line.push(' ');
-        self.line.push_str(key);
+        if needs_quotes(key) {
+            push_quoted(&mut self.line, key);
+        } else {
+            self.line.push_str(key);
+        }
         self.line.push('=');
     }
 
     /// Adds `key=value`. A value that is empty or contains white space, a
-    /// quote, `=` or a control character is written in double quotes, with `"`
-    /// and `\` escaped by a backslash, `\n`, `\r` and `\t` as such, and any
-    /// other control or white-space character but the space as `\u{hex}`.
+    /// quote, `=`, a control character, or an invisible one (a bidirectional
+    /// control, a zero-width character, a line or paragraph separator) is
+    /// written in double quotes, with `"` and `\` escaped by a backslash,
+    /// `\n`, `\r` and `\t` as such, and any other control, white-space or
+    /// invisible character but the space as `\u{hex}`: so no value can make
+    /// the line look like another. Keys are written by the same rule.
     #[inline]
     pub fn text(mut self, key: &str, value: &str) -> Self {
         self.key(key);
@@ -156,7 +169,21 @@ fn needs_quotes(value: &str) -> bool {
     }
     value
         .chars()
-        .any(|c| c == '"' || c == '=' || c.is_whitespace() || c.is_control())
+        .any(|c| c == '"' || c == '=' || c.is_whitespace() || c.is_control() || is_invisible(c))
+}
+
+/// Characters that change how a line displays without showing themselves:
+/// bidirectional controls and zero-width characters (line and paragraph
+/// separators are white space, and quoted as such).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 fn push_quoted(out: &mut String, value: &str) {
@@ -169,7 +196,7 @@ fn push_quoted(out: &mut String, value: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             ' ' => out.push(' '),
-            c if c.is_control() || c.is_whitespace() => {
+            c if c.is_control() || c.is_whitespace() || is_invisible(c) => {
                 out.push_str("\\u{");
                 push_hex(out, u32::from(c));
                 out.push('}');
