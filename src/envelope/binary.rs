@@ -53,7 +53,7 @@ impl Binding {
     }
 
     /// The attribute a header names, if it is one of this binding's.
-    fn attribute<'h>(self, header: &'h str) -> Option<&'h str> {
+    fn attribute(self, header: &str) -> Option<&str> {
         let strip = |prefix: &str| {
             header
                 .get(..prefix.len())
