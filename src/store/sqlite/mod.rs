@@ -44,6 +44,8 @@ use rusqlite::{Connection, OptionalExtension, Params, Transaction, TransactionBe
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod sql;
+
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
@@ -58,68 +60,6 @@ use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
-
-/// Rows that no claim would ever reach: a waiting state with no due time (or
-/// a status that is no state at all), or a due time that is not a number of
-/// microseconds. Claims sweep them into quarantine through an index of their
-/// own, which is empty while the store is sound.
-macro_rules! stray_rows {
-    () => {
-        "((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
-          OR typeof(due_at) NOT IN ('integer', 'null'))"
-    };
-}
-
-/// The columns of an outbox row, in the order [`raw_row`] reads them.
-macro_rules! row_columns {
-    () => {
-        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
-    };
-}
-
-const SCHEMA: &str = concat!(
-    "
-CREATE TABLE iap_meta (
-    name  TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE iap_outbox (
-    source     TEXT NOT NULL,
-    event_id   TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    attempts   INTEGER NOT NULL,
-    due_at     INTEGER,
-    envelope   TEXT NOT NULL,
-    problem    TEXT,
-    renewed_at INTEGER,
-    PRIMARY KEY (source, event_id)
-);
-CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX iap_outbox_status ON iap_outbox (status);
-CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
-    stray_rows!(),
-    ";
-CREATE TABLE iap_inbox (
-    source      TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    payload     TEXT NOT NULL,
-    received_at INTEGER NOT NULL,
-    PRIMARY KEY (source, event_id)
-) WITHOUT ROWID;
-CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-"
-);
-
-/// From version 1: lease renewals, and the index of stray rows.
-const MIGRATE_FROM_1: &str = concat!(
-    "
-ALTER TABLE iap_outbox ADD COLUMN renewed_at INTEGER;
-CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
-    stray_rows!(),
-    ";
-UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
-"
-);
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -200,15 +140,7 @@ impl SqliteStore {
         rowid: i64,
     ) -> Result<Option<StoreError>, StoreError> {
         let tx = self.begin()?;
-        let rows = select_rows(
-            &tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE rowid = ?1 AND status <> 'quarantined'"
-            ),
-            params![rowid],
-        )?;
+        let rows = select_rows(&tx, sql::SELECT_ROW_IF_NOT_QUARANTINED, params![rowid])?;
         let mut quarantined = None;
         for (rowid, raw) in rows {
             if let Err(error) = raw.read::<P>() {
@@ -247,8 +179,7 @@ impl DeliveryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let inserted = tx.execute(
-            "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            sql::ENQUEUE,
             params![
                 envelope.source_system(),
                 envelope.event_id(),
@@ -280,32 +211,14 @@ impl DeliveryStore for SqliteStore {
             dead_lettered: 0,
             quarantined: Vec::new(),
         };
-        let strays = select_rows(
-            &tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE ",
-                stray_rows!(),
-                " LIMIT ?1"
-            ),
-            params![limit],
-        )?;
+        let strays = select_rows(&tx, sql::SELECT_STRAYS, params![limit])?;
         for (rowid, raw) in strays {
             if let Err(error) = raw.read::<P>() {
                 quarantine(&tx, rowid, &error)?;
                 claimed.quarantined.push(error);
             }
         }
-        let due = select_rows(
-            &tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2"
-            ),
-            params![micros(now), limit],
-        )?;
+        let due = select_rows(&tx, sql::SELECT_DUE, params![micros(now), limit])?;
         claimed.claims.reserve(due.len());
         for (rowid, raw) in due {
             match claim_step(raw, now, lease_until) {
@@ -335,8 +248,7 @@ impl DeliveryStore for SqliteStore {
         let due_at = outcome_due_at(&outcome, retry_after)?;
         let tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL
-             WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6",
+            sql::RECORD,
             params![
                 outcome.source_system(),
                 outcome.event_id(),
@@ -366,8 +278,7 @@ impl DeliveryStore for SqliteStore {
         let envelope = &claim.envelope;
         let tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET due_at = ?3, renewed_at = ?4
-             WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?5",
+            sql::EXTEND_LEASE,
             params![
                 envelope.source_system(),
                 envelope.event_id(),
@@ -396,8 +307,7 @@ impl DeliveryStore for SqliteStore {
         } in claims
         {
             released += tx.execute(
-                "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, renewed_at = ?6, envelope = ?7
-                 WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?8",
+                sql::RELEASE_CLAIM,
                 params![
                     envelope.source_system(),
                     envelope.event_id(),
@@ -494,10 +404,7 @@ impl DeliveryStore for SqliteStore {
 
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = micros(subtract(now, self.options.inbox_retention));
-        Ok(self.connection.execute(
-            "DELETE FROM iap_inbox WHERE received_at < ?1",
-            params![cutoff],
-        )?)
+        Ok(self.connection.execute(sql::PURGE_INBOX, params![cutoff])?)
     }
 
     fn load_any<P: DeserializeOwned>(
@@ -524,11 +431,7 @@ impl DeliveryStore for SqliteStore {
             let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
             let rows = select_rows(
                 &self.connection,
-                concat!(
-                    "SELECT ",
-                    row_columns!(),
-                    " FROM iap_outbox WHERE status = 'failed' AND rowid > ?1 ORDER BY rowid LIMIT ?2"
-                ),
+                sql::SELECT_DEAD_LETTERS_AFTER,
                 params![after, wanted],
             )?;
             if rows.is_empty() {
@@ -586,15 +489,7 @@ impl DeliveryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError> {
         let tx = self.begin()?;
-        let rows = select_rows(
-            &tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE status = 'failed'"
-            ),
-            [],
-        )?;
+        let rows = select_rows(&tx, sql::SELECT_DEAD_LETTERS, [])?;
         let mut redriven = Redriven::default();
         for (rowid, raw) in rows {
             match raw
@@ -616,10 +511,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT source, event_id, problem, envelope FROM iap_outbox
-             WHERE status = 'quarantined' ORDER BY rowid LIMIT ?1",
-        )?;
+        let mut statement = self.connection.prepare_cached(sql::SELECT_QUARANTINED)?;
         let rows =
             statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
                 Ok(QuarantinedRow {
@@ -641,11 +533,7 @@ impl DeliveryStore for SqliteStore {
         let tx = self.begin()?;
         let (rowid, raw) = select_rows(
             &tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'"
-            ),
+            sql::SELECT_QUARANTINED_KEY,
             params![source_system, event_id],
         )?
         .pop()
@@ -659,8 +547,7 @@ impl DeliveryStore for SqliteStore {
             }
         };
         tx.execute(
-            "UPDATE iap_outbox SET status = ?2, due_at = ?3, renewed_at = NULL, problem = NULL
-             WHERE rowid = ?1",
+            sql::RELEASE_QUARANTINED,
             params![
                 rowid,
                 envelope.status().as_str(),
@@ -676,10 +563,9 @@ impl DeliveryStore for SqliteStore {
         source_system: &str,
         event_id: &str,
     ) -> Result<(), StoreError> {
-        let deleted = self.connection.execute(
-            "DELETE FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'",
-            params![source_system, event_id],
-        )?;
+        let deleted = self
+            .connection
+            .execute(sql::DELETE_QUARANTINED, params![source_system, event_id])?;
         if deleted == 0 {
             return Err(not_quarantined(source_system, event_id));
         }
@@ -687,11 +573,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
-        let mut statement = self.connection.prepare(concat!(
-            "SELECT ",
-            row_columns!(),
-            " FROM iap_outbox WHERE status IS NOT 'quarantined' ORDER BY rowid"
-        ))?;
+        let mut statement = self.connection.prepare(sql::SELECT_UNQUARANTINED)?;
         let mut rows = statement.query([])?;
         let mut problems = Vec::new();
         while let Some(row) = rows.next()? {
@@ -705,9 +587,7 @@ impl DeliveryStore for SqliteStore {
 
     fn counts(&mut self) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT status, COUNT(*) FROM iap_outbox GROUP BY status")?;
+        let mut statement = self.connection.prepare_cached(sql::COUNT_BY_STATUS)?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
             let count: i64 = row.get(1)?;
@@ -719,15 +599,14 @@ impl DeliveryStore for SqliteStore {
         }
         let keys: i64 = self
             .connection
-            .query_row("SELECT COUNT(*) FROM iap_inbox", [], |row| row.get(0))?;
+            .query_row(sql::COUNT_INBOX, [], |row| row.get(0))?;
         counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
         Ok(counts)
     }
 
     fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = self.connection.query_row(
-            "SELECT MIN(due_at) FROM iap_outbox
-             WHERE due_at IS NOT NULL AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer'",
+            sql::MIN_DUE_BETWEEN,
             params![
                 micros(DateTime::<Utc>::MIN_UTC),
                 micros(DateTime::<Utc>::MAX_UTC)
@@ -739,8 +618,7 @@ impl DeliveryStore for SqliteStore {
 
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
         let oldest: Option<i64> = self.connection.query_row(
-            "SELECT MIN(due_at) FROM iap_outbox
-             WHERE due_at IS NOT NULL AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer'",
+            sql::MIN_DUE_BETWEEN,
             params![micros(DateTime::<Utc>::MIN_UTC), micros(now)],
             |row| row.get(0),
         )?;
@@ -758,13 +636,10 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
     // Another connection may have set the file up since the first look.
     match schema_version(&tx)? {
         None => {
-            tx.execute_batch(SCHEMA)?;
-            tx.execute(
-                "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)",
-                params![SCHEMA_VERSION],
-            )?;
+            tx.execute_batch(sql::SCHEMA)?;
+            tx.execute(sql::INSERT_VERSION, params![SCHEMA_VERSION])?;
         }
-        Some(1) => tx.execute_batch(MIGRATE_FROM_1)?,
+        Some(1) => tx.execute_batch(sql::MIGRATE_FROM_1)?,
         Some(SCHEMA_VERSION) => {}
         Some(found) if found > SCHEMA_VERSION => {
             return Err(StoreError::SchemaTooNew {
@@ -784,17 +659,9 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
 
 /// The store's schema version in the file; `None` if the file holds no store.
 fn schema_version(connection: &Connection) -> Result<Option<i64>, StoreError> {
-    let has_meta: bool = connection.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta')",
-        [],
-        |row| row.get(0),
-    )?;
+    let has_meta: bool = connection.query_row(sql::HAS_META, [], |row| row.get(0))?;
     if !has_meta {
-        let has_tables: bool = connection.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox'))",
-            [],
-            |row| row.get(0),
-        )?;
+        let has_tables: bool = connection.query_row(sql::HAS_TABLES, [], |row| row.get(0))?;
         if has_tables {
             return Err(StoreError::UnknownSchema {
                 reason: "store tables exist without a schema version".into(),
@@ -803,11 +670,7 @@ fn schema_version(connection: &Connection) -> Result<Option<i64>, StoreError> {
         return Ok(None);
     }
     let version: Option<i64> = connection
-        .query_row(
-            "SELECT value FROM iap_meta WHERE name = 'schema_version'",
-            [],
-            |row| row.get(0),
-        )
+        .query_row(sql::SELECT_VERSION, [], |row| row.get(0))
         .optional()?;
     version.map(Some).ok_or_else(|| StoreError::UnknownSchema {
         reason: "the schema version is missing".into(),
@@ -821,9 +684,7 @@ fn seen_in<P>(
     payload: &str,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT payload FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3",
-    )?;
+    let mut statement = connection.prepare_cached(sql::SELECT_FRESH_KEY)?;
     let mut rows = statement.query(params![
         envelope.source_system(),
         envelope.event_id(),
@@ -846,8 +707,7 @@ fn remember<P>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (source, event_id) DO UPDATE SET payload = ?3, received_at = ?4",
+        sql::REMEMBER_KEY,
         params![
             envelope.source_system(),
             envelope.event_id(),
@@ -877,11 +737,7 @@ fn select_key(
 ) -> Result<Option<(i64, RawRow)>, StoreError> {
     Ok(select_rows(
         connection,
-        concat!(
-            "SELECT ",
-            row_columns!(),
-            " FROM iap_outbox WHERE source = ?1 AND event_id = ?2"
-        ),
+        sql::SELECT_KEY,
         params![source_system, event_id],
     )?
     .pop())
@@ -956,8 +812,7 @@ fn write_row<S: State, P: Serialize>(
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL
-         WHERE source = ?1 AND event_id = ?2",
+        sql::WRITE_ROW,
         params![
             envelope.source_system(),
             envelope.event_id(),
@@ -972,10 +827,6 @@ fn write_row<S: State, P: Serialize>(
 
 /// Takes an unreadable row out of circulation, keeping its content and saying why.
 fn quarantine(tx: &Transaction<'_>, rowid: i64, error: &StoreError) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3
-         WHERE rowid = ?1",
-        params![rowid, QUARANTINED, problem(error)],
-    )?;
+    tx.execute(sql::QUARANTINE, params![rowid, QUARANTINED, problem(error)])?;
     Ok(())
 }

@@ -1,0 +1,205 @@
+//! The store's operations for async services: the same operations as
+//! [`DeliveryStore`](super::DeliveryStore), with the same names and the same
+//! behaviour, as futures that a tokio service awaits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::rows::typed;
+use super::{
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, QuarantinedRow, Redriven,
+    StatusCounts, StoreError, StoreOptions,
+};
+use crate::envelope::state::{Pending, Retrying, State};
+use crate::{AnyEnvelope, Envelope};
+
+/// A boxed future that may be sent across threads: what an inbox effect
+/// returns, so that it can borrow the admitting transaction.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A durable home for envelopes in an async service: transactional outbox
+/// with a leased relay, idempotent inbox, dead letters, typed loads and
+/// monitoring, each operation one database transaction on a pooled
+/// connection.
+///
+/// Every method takes `&self`, and the stores are cheap to clone (they share
+/// one pool), so one store serves every task of a service. The schema is the
+/// blocking stores' own: a blocking relay and an async service can share a
+/// database. The rules of each operation are those of the blocking method of
+/// the same name in [`DeliveryStore`](super::DeliveryStore).
+pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
+    /// A write transaction of the store's driver: the store's own
+    /// ([`begin`](Self::begin)) or one the caller opened on the same
+    /// database, for [`enqueue`](Self::enqueue) and inbox effects.
+    type Tx: Send;
+
+    /// The store's settings.
+    fn options(&self) -> StoreOptions;
+
+    /// Opens a write transaction on a pooled connection: the way to put a
+    /// business write and its [`enqueue`](Self::enqueue) in one commit when
+    /// the caller has no transaction of its own.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Adds a new envelope to the outbox inside the transaction `tx`, due at
+    /// `now`. It commits with the caller's own writes, or not at all.
+    fn enqueue<P: Serialize + Sync>(
+        tx: &mut Self::Tx,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// See [`DeliveryStore::claim_due`](super::DeliveryStore::claim_due).
+    fn claim_due<P: Serialize + DeserializeOwned + Send>(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Claimed<P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::record`](super::DeliveryStore::record).
+    fn record<P: Serialize + Send + Sync>(
+        &self,
+        outcome: impl Into<AnyEnvelope<P>> + Send,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.record_not_before(outcome.into(), None)
+    }
+
+    /// See [`DeliveryStore::record_retry_after`](super::DeliveryStore::record_retry_after).
+    fn record_retry_after<P: Serialize + Send + Sync>(
+        &self,
+        retrying: Envelope<Retrying, P>,
+        retry_after: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.record_not_before(retrying.into(), Some(retry_after))
+    }
+
+    /// See [`DeliveryStore::record_not_before`](super::DeliveryStore::record_not_before).
+    fn record_not_before<P: Serialize + Send + Sync>(
+        &self,
+        outcome: AnyEnvelope<P>,
+        retry_after: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// See [`DeliveryStore::extend_lease`](super::DeliveryStore::extend_lease).
+    fn extend_lease<P: Send + Sync>(
+        &self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// See [`DeliveryStore::release_unsent`](super::DeliveryStore::release_unsent).
+    fn release_unsent<P: Send + Sync>(
+        &self,
+        claims: &[Claim<P>],
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// See [`DeliveryStore::admit`](super::DeliveryStore::admit). The effect
+    /// runs inside the admitting transaction and may await (a boxed future
+    /// borrowing the transaction: `|tx, payload| Box::pin(async move { .. })`).
+    fn admit<P, T, E, F>(
+        &self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> impl Future<Output = Result<Admission<T, P>, StoreError>> + Send
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send;
+
+    /// See [`DeliveryStore::admit_batch`](super::DeliveryStore::admit_batch).
+    fn admit_batch<P, T, E, F>(
+        &self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> impl Future<Output = Result<Vec<AdmissionResult<T, P>>, StoreError>> + Send
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send;
+
+    /// See [`DeliveryStore::purge_inbox`](super::DeliveryStore::purge_inbox).
+    fn purge_inbox(&self, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// See [`DeliveryStore::load_any`](super::DeliveryStore::load_any).
+    fn load_any<P: DeserializeOwned + Send>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<AnyEnvelope<P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::load`](super::DeliveryStore::load).
+    fn load<S: State, P: DeserializeOwned + Send>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Envelope<S, P>, StoreError>> + Send {
+        async move { typed(self.load_any(source_system, event_id).await?) }
+    }
+
+    /// See [`DeliveryStore::dead_letters`](super::DeliveryStore::dead_letters).
+    fn dead_letters<P: DeserializeOwned + Send>(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<DeadLetters<P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::redrive`](super::DeliveryStore::redrive).
+    fn redrive<P: Serialize + DeserializeOwned + Send>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Envelope<Pending, P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::redrive_all`](super::DeliveryStore::redrive_all).
+    fn redrive_all<P: Serialize + DeserializeOwned + Send>(
+        &self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Redriven, StoreError>> + Send;
+
+    /// See [`DeliveryStore::quarantined`](super::DeliveryStore::quarantined).
+    fn quarantined(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QuarantinedRow>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::release_quarantined`](super::DeliveryStore::release_quarantined).
+    fn release_quarantined<P: DeserializeOwned + Send>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<AnyEnvelope<P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::delete_quarantined`](super::DeliveryStore::delete_quarantined).
+    fn delete_quarantined(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// See [`DeliveryStore::verify`](super::DeliveryStore::verify).
+    fn verify(&self) -> impl Future<Output = Result<Vec<StoreError>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::counts`](super::DeliveryStore::counts).
+    fn counts(&self) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
+
+    /// See [`DeliveryStore::next_due_at`](super::DeliveryStore::next_due_at).
+    fn next_due_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::oldest_due_age`](super::DeliveryStore::oldest_due_age).
+    fn oldest_due_age(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
+}
