@@ -55,7 +55,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// See [`DeliveryStore::claim_due`](super::DeliveryStore::claim_due).
-    fn claim_due<P: Serialize + DeserializeOwned + Send>(
+    fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -130,14 +130,14 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     fn purge_inbox(&self, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// See [`DeliveryStore::load_any`](super::DeliveryStore::load_any).
-    fn load_any<P: DeserializeOwned + Send>(
+    fn load_any<P: DeserializeOwned + Send + Sync>(
         &self,
         source_system: &str,
         event_id: &str,
     ) -> impl Future<Output = Result<AnyEnvelope<P>, StoreError>> + Send;
 
     /// See [`DeliveryStore::load`](super::DeliveryStore::load).
-    fn load<S: State, P: DeserializeOwned + Send>(
+    fn load<S: State, P: DeserializeOwned + Send + Sync>(
         &self,
         source_system: &str,
         event_id: &str,
@@ -146,13 +146,13 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     }
 
     /// See [`DeliveryStore::dead_letters`](super::DeliveryStore::dead_letters).
-    fn dead_letters<P: DeserializeOwned + Send>(
+    fn dead_letters<P: DeserializeOwned + Send + Sync>(
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<DeadLetters<P>, StoreError>> + Send;
 
     /// See [`DeliveryStore::redrive`](super::DeliveryStore::redrive).
-    fn redrive<P: Serialize + DeserializeOwned + Send>(
+    fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
         &self,
         source_system: &str,
         event_id: &str,
@@ -161,7 +161,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Envelope<Pending, P>, StoreError>> + Send;
 
     /// See [`DeliveryStore::redrive_all`](super::DeliveryStore::redrive_all).
-    fn redrive_all<P: Serialize + DeserializeOwned + Send>(
+    fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
         &self,
         reason: &str,
         now: DateTime<Utc>,
@@ -174,7 +174,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<QuarantinedRow>, StoreError>> + Send;
 
     /// See [`DeliveryStore::release_quarantined`](super::DeliveryStore::release_quarantined).
-    fn release_quarantined<P: DeserializeOwned + Send>(
+    fn release_quarantined<P: DeserializeOwned + Send + Sync>(
         &self,
         source_system: &str,
         event_id: &str,

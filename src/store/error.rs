@@ -179,6 +179,10 @@ pub enum StoreError {
     #[cfg(feature = "postgres")]
     #[error("database error: {0}")]
     Postgres(postgres::Error),
+    /// The async driver (sqlx) reported an error.
+    #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+    #[error("database error: {0}")]
+    Sqlx(sqlx::Error),
 }
 
 impl StoreError {
@@ -233,6 +237,33 @@ impl From<postgres::Error> for StoreError {
             }
         } else {
             StoreError::Postgres(error)
+        }
+    }
+}
+
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let reason = error.to_string();
+        if matches!(error, sqlx::Error::PoolTimedOut) {
+            return StoreError::Busy { reason };
+        }
+        let code = error
+            .as_database_error()
+            .and_then(|database| database.code())
+            .map(|code| code.into_owned());
+        match code.as_deref() {
+            // SQLite reports its (extended) result code; the primary code is
+            // its low byte: BUSY, LOCKED, FULL.
+            Some(code) if code.parse::<u32>().is_ok() => match code.parse::<u32>().map(|c| c & 0xff) {
+                Ok(5 | 6) => StoreError::Busy { reason },
+                Ok(13) => StoreError::StorageFull { reason },
+                _ => StoreError::Sqlx(error),
+            },
+            // PostgreSQL reports its SQLSTATE.
+            Some("40001" | "40P01" | "55P03" | "53300" | "57P03") => StoreError::Busy { reason },
+            Some("53100") => StoreError::StorageFull { reason },
+            _ => StoreError::Sqlx(error),
         }
     }
 }

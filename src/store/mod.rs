@@ -15,6 +15,8 @@
 //! A busy database or a full disk is an error that wrote nothing and can be
 //! retried ([`StoreError::is_retryable`]).
 
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+mod asynchronous;
 mod backend;
 mod error;
 mod outcome;
@@ -26,6 +28,8 @@ pub mod sqlite;
 
 use std::time::Duration;
 
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore};
 pub use error::StoreError;
 pub use outcome::{

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Admission, AdmissionResult, Claim, StoreError};
-use crate::envelope::state::{Failed, Pending, State};
+use crate::envelope::state::{Dispatched, Failed, Pending, State};
 use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
@@ -339,7 +339,18 @@ pub(crate) fn run_effect<P, T, E: std::fmt::Display>(
     effect: impl FnOnce(&P) -> Result<T, E>,
 ) -> Admission<T, P> {
     let dispatched = envelope.dispatch_at(now);
-    match effect(dispatched.payload()) {
+    let result = effect(dispatched.payload());
+    settle_effect(dispatched, result, now)
+}
+
+/// What an inbox effect's result makes of the envelope dispatched to it:
+/// processed, or failed through its retry policy.
+pub(crate) fn settle_effect<P, T, E: std::fmt::Display>(
+    dispatched: Envelope<Dispatched, P>,
+    result: Result<T, E>,
+    now: DateTime<Utc>,
+) -> Admission<T, P> {
+    match result {
         Ok(value) => Admission::Processed(dispatched.process_at(now), value),
         Err(error) => Admission::Failed(dispatched.fail_at(error.to_string(), now)),
     }

@@ -44,7 +44,12 @@ use rusqlite::{Connection, OptionalExtension, Params, Transaction, TransactionBe
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "async-sqlite")]
+mod asynchronous;
 mod sql;
+
+#[cfg(feature = "async-sqlite")]
+pub use asynchronous::AsyncSqliteStore;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
@@ -743,31 +748,42 @@ fn select_key(
     .pop())
 }
 
-/// Reads the columns of [`row_columns!`] as they are, whatever their type.
+/// Reads the columns of `row_columns!` as they are, whatever their type.
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
-    let due_at = match row.get_ref(5)? {
-        ValueRef::Null => Ok(None),
-        ValueRef::Integer(micros) => Ok(Some(micros)),
-        other => Err(describe(other)),
-    };
+    let mut columns = [ValueRef::Null; 9];
+    for (index, column) in columns.iter_mut().enumerate() {
+        *column = row.get_ref(index)?;
+    }
+    Ok(raw_row_from(columns))
+}
+
+/// An outbox row from its columns in the order of `row_columns!`, each as
+/// SQLite holds it: the same reading for the blocking store and its async twin.
+pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
+    let [rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem] =
+        columns;
     let raw = RawRow {
-        source: lossy(row.get_ref(1)?),
-        event_id: lossy(row.get_ref(2)?),
-        status: text(row.get_ref(3)?),
-        attempts: match row.get_ref(4)? {
+        source: lossy(source),
+        event_id: lossy(event_id),
+        status: text(status),
+        attempts: match attempts {
             ValueRef::Integer(attempts) => Ok(attempts),
             other => Err(describe(other)),
         },
-        due_at,
-        renewed_at: row.get_ref(6)?.as_i64().ok(),
-        envelope: text(row.get_ref(7)?),
-        problem: row.get_ref(8)?.as_str().ok().map(str::to_owned),
+        due_at: match due_at {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(micros) => Ok(Some(micros)),
+            other => Err(describe(other)),
+        },
+        renewed_at: renewed_at.as_i64().ok(),
+        envelope: text(envelope),
+        problem: problem.as_str().ok().map(str::to_owned),
     };
-    Ok((row.get(0)?, raw))
+    (rowid.as_i64().unwrap_or_default(), raw)
 }
 
 /// A text column's value, or what it holds instead.
-fn text(value: ValueRef<'_>) -> Result<String, String> {
+pub(super) fn text(value: ValueRef<'_>) -> Result<String, String> {
     match value {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes)
             .map(str::to_owned)
@@ -791,12 +807,12 @@ fn describe(value: ValueRef<'_>) -> String {
 }
 
 /// A column's value as text for naming a row, whatever it holds.
-fn lossy(value: ValueRef<'_>) -> String {
+pub(super) fn lossy(value: ValueRef<'_>) -> String {
     String::from_utf8_lossy(&bytes(value)).into_owned()
 }
 
 /// A column's value byte for byte (numbers as their decimal text).
-fn bytes(value: ValueRef<'_>) -> Vec<u8> {
+pub(super) fn bytes(value: ValueRef<'_>) -> Vec<u8> {
     match value {
         ValueRef::Null => Vec::new(),
         ValueRef::Integer(number) => number.to_string().into_bytes(),

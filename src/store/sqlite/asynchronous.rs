@@ -1,0 +1,757 @@
+//! The SQLite store for async services (feature `async-sqlite`): the same
+//! file, schema, SQL and rules as [`SqliteStore`](super::SqliteStore), on a
+//! pool of sqlx connections.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous, SqliteValueRef,
+};
+use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRef as _};
+
+use super::{SqliteStore, raw_row_from, sql, text};
+use crate::envelope::state::{Failed, Pending, State};
+use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture};
+use crate::store::rows::{
+    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
+    settle_effect, subtract, typed, waited_since,
+};
+use crate::store::{
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, QuarantinedRow,
+    Redriven, StatusCounts, StoreError, StoreOptions,
+};
+use crate::{AnyEnvelope, Envelope};
+
+/// Inbox, outbox and dead letters in one SQLite file, for async services: a
+/// pool of connections shared by every clone of the store.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use chrono::Utc;
+/// use integration_automation_patterns::Envelope;
+/// use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
+/// use integration_automation_patterns::store::AsyncDeliveryStore;
+///
+/// let store = AsyncSqliteStore::open("orders.db", Default::default()).await?;
+/// let event = Envelope::builder()
+///     .event_id("order-1042-placed")
+///     .event_type("commerce.order.placed")
+///     .source_system("webshop")
+///     .payload(serde_json::json!({ "order_id": 1042 }))
+///     .build()?;
+/// let mut tx = store.begin().await?;
+/// sqlx::query("INSERT INTO orders (id) VALUES (1042)").execute(&mut *tx).await?;
+/// AsyncSqliteStore::enqueue(&mut tx, &event, Utc::now()).await?;
+/// tx.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncSqliteStore {
+    pool: SqlitePool,
+    options: StoreOptions,
+}
+
+impl AsyncSqliteStore {
+    /// Opens (creating if needed) the store in the file at `path`, with a
+    /// pool of up to 4 connections. The schema is prepared (created, migrated
+    /// or refused) as [`SqliteStore::open_with`] does it, on a blocking thread.
+    pub async fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
+        let path: PathBuf = path.as_ref().to_path_buf();
+        let prepared = path.clone();
+        tokio::task::spawn_blocking(move || SqliteStore::open_with(&prepared, options).map(drop))
+            .await
+            .map_err(|error| StoreError::Open {
+                path: path.clone(),
+                reason: error.to_string(),
+            })??;
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(options.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|error| StoreError::Open {
+                path,
+                reason: error.to_string(),
+            })?;
+        Ok(AsyncSqliteStore { pool, options })
+    }
+
+    /// The pool, for the caller's own queries and transactions (an outbox
+    /// event enqueued in the caller's transaction commits with it).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Enqueues into any open sqlx SQLite transaction or connection of the
+    /// caller's: see [`AsyncDeliveryStore::enqueue`].
+    pub async fn enqueue_in<P: Serialize>(
+        connection: &mut SqliteConnection,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = sqlx::query(sql::ENQUEUE)
+            .bind(envelope.source_system())
+            .bind(envelope.event_id())
+            .bind(Pending::STATUS.as_str())
+            .bind(i64::from(envelope.attempt_count()))
+            .bind(micros(now))
+            .bind(encode(envelope)?)
+            .execute(connection)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::AlreadyEnqueued {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Quarantines the row `rowid`, in a transaction of its own, if it still
+    /// does not read back; returns why, if it was quarantined.
+    async fn quarantine_if_unreadable<P: DeserializeOwned>(
+        &self,
+        rowid: i64,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = select_rows(&mut tx, sqlx::query(sql::SELECT_ROW_IF_NOT_QUARANTINED).bind(rowid)).await?;
+        let mut quarantined = None;
+        for (rowid, raw) in rows {
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, rowid, &error).await?;
+                quarantined = Some(error);
+            }
+        }
+        tx.commit().await?;
+        Ok(quarantined)
+    }
+}
+
+/// A query with its parameters bound.
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+impl AsyncDeliveryStore for AsyncSqliteStore {
+    type Tx = Transaction<'static, Sqlite>;
+
+    fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn enqueue<P: Serialize + Sync>(
+        tx: &mut Self::Tx,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        AsyncSqliteStore::enqueue_in(tx, envelope, now).await
+    }
+
+    async fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Claimed<P>, StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self.begin().await?;
+        let mut claimed = Claimed {
+            claims: Vec::new(),
+            dead_lettered: 0,
+            quarantined: Vec::new(),
+        };
+        let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(limit)).await?;
+        for (rowid, raw) in strays {
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, rowid, &error).await?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(limit),
+        )
+        .await?;
+        claimed.claims.reserve(due.len());
+        for (rowid, raw) in due {
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    write_row(&mut tx, &claim.envelope, Some(lease_until)).await?;
+                    claimed.claims.push(claim);
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    write_row(&mut tx, &failed, None).await?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => {
+                    quarantine(&mut tx, rowid, &error).await?;
+                    claimed.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn record_not_before<P: Serialize + Send + Sync>(
+        &self,
+        outcome: AnyEnvelope<P>,
+        retry_after: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
+        let text = encode_any(&outcome)?;
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(sql::RECORD)
+            .bind(outcome.source_system())
+            .bind(outcome.event_id())
+            .bind(outcome.status().as_str())
+            .bind(due_at)
+            .bind(text)
+            .bind(i64::from(outcome.attempt_count()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(claim_lost(
+                outcome.source_system(),
+                outcome.event_id(),
+                outcome.attempt_count(),
+            ));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn extend_lease<P: Send + Sync>(
+        &self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let envelope = &claim.envelope;
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(sql::EXTEND_LEASE)
+            .bind(envelope.source_system())
+            .bind(envelope.event_id())
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(i64::from(envelope.attempt_count()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(claim_lost(
+                envelope.source_system(),
+                envelope.event_id(),
+                envelope.attempt_count(),
+            ));
+        }
+        tx.commit().await?;
+        claim.lease_until = lease_until;
+        Ok(())
+    }
+
+    async fn release_unsent<P: Send + Sync>(&self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut released = 0;
+        for Claim {
+            envelope, prior, ..
+        } in claims
+        {
+            released += sqlx::query(sql::RELEASE_CLAIM)
+                .bind(envelope.source_system())
+                .bind(envelope.event_id())
+                .bind(prior.status.as_str())
+                .bind(prior.attempts)
+                .bind(prior.due_at)
+                .bind(prior.renewed_at)
+                .bind(prior.envelope.as_str())
+                .bind(i64::from(envelope.attempt_count()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(released).unwrap_or(usize::MAX))
+    }
+
+    async fn admit<P, T, E, F>(
+        &self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+    {
+        let payload = payload_text(&envelope)?;
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        // A duplicate needs no write: look first, without the write lock.
+        let key = {
+            let mut connection = self.pool.acquire().await?;
+            seen_in(&mut connection, &envelope, &payload, fresh_after).await?
+        };
+        let envelope = match key.settle(envelope, now) {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        let mut tx = self.begin().await?;
+        // Another connection may have admitted the key since the first look.
+        let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
+            .await?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        remember(&mut tx, &envelope, &payload, now).await?;
+        let dispatched = envelope.dispatch_at(now);
+        let result = effect(&mut tx, dispatched.payload()).await;
+        let admission = settle_effect(dispatched, result, now);
+        if let Admission::Processed(..) = admission {
+            tx.commit().await?;
+        }
+        Ok(admission)
+    }
+
+    async fn admit_batch<P, T, E, F>(
+        &self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        mut effect: F,
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+    {
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin().await?;
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let payload = match payload_text(&envelope) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            // A database error ends the whole batch; a settled key, this envelope.
+            let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
+                .await?
+                .settle(envelope, now)
+            {
+                Ok(envelope) => envelope,
+                Err(answer) => {
+                    results.push(answer);
+                    continue;
+                }
+            };
+            sqlx::query("SAVEPOINT iap_admit").execute(&mut *tx).await?;
+            remember(&mut tx, &envelope, &payload, now).await?;
+            let dispatched = envelope.dispatch_at(now);
+            let result = effect(&mut tx, dispatched.payload()).await;
+            let admission = settle_effect(dispatched, result, now);
+            let end = match admission {
+                Admission::Processed(..) => "RELEASE iap_admit",
+                _ => "ROLLBACK TO iap_admit; RELEASE iap_admit",
+            };
+            sqlx::raw_sql(end).execute(&mut *tx).await?;
+            results.push(Ok(admission));
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn purge_inbox(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = micros(subtract(now, self.options.inbox_retention));
+        let purged = sqlx::query(sql::PURGE_INBOX)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    }
+
+    async fn load_any<P: DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let (rowid, raw) = {
+            let mut connection = self.pool.acquire().await?;
+            select_rows(
+                &mut connection,
+                sqlx::query(sql::SELECT_KEY).bind(source_system).bind(event_id),
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| not_found(source_system, event_id))?
+        };
+        match raw.read::<P>() {
+            Ok(checked) => Ok(checked.envelope),
+            Err(error) => Err(self.quarantine_if_unreadable::<P>(rowid).await?.unwrap_or(error)),
+        }
+    }
+
+    async fn dead_letters<P: DeserializeOwned + Send + Sync>(
+        &self,
+        limit: usize,
+    ) -> Result<DeadLetters<P>, StoreError> {
+        let mut letters = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut after = i64::MIN;
+        while letters.len() < limit {
+            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+            let rows = {
+                let mut connection = self.pool.acquire().await?;
+                select_rows(
+                    &mut connection,
+                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER).bind(after).bind(wanted),
+                )
+                .await?
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for (rowid, raw) in rows {
+                after = rowid;
+                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                    Ok(letter) => letters.push(letter),
+                    Err(_) => unreadable.push(rowid),
+                }
+            }
+        }
+        let mut quarantined = Vec::new();
+        for rowid in unreadable {
+            quarantined.extend(self.quarantine_if_unreadable::<P>(rowid).await?);
+        }
+        Ok(DeadLetters {
+            letters,
+            quarantined,
+        })
+    }
+
+    async fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (rowid, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_KEY).bind(source_system).bind(event_id),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&mut tx, rowid, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
+        let pending = failed.redrive_at(reason, now);
+        write_row(&mut tx, &pending, Some(now)).await?;
+        tx.commit().await?;
+        Ok(pending)
+    }
+
+    async fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Redriven, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = select_rows(&mut tx, sqlx::query(sql::SELECT_DEAD_LETTERS)).await?;
+        let mut redriven = Redriven::default();
+        for (rowid, raw) in rows {
+            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                Ok(failed) => {
+                    write_row(&mut tx, &failed.redrive_at(reason, now), Some(now)).await?;
+                    redriven.redriven += 1;
+                }
+                Err(error) => {
+                    quarantine(&mut tx, rowid, &error).await?;
+                    redriven.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(redriven)
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_QUARANTINED)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantinedRow {
+                    source_system: super::lossy(column(row, 0)?.value()),
+                    event_id: super::lossy(column(row, 1)?.value()),
+                    reason: super::lossy(column(row, 2)?.value()),
+                    content: super::bytes(column(row, 3)?.value()),
+                })
+            })
+            .collect()
+    }
+
+    async fn release_quarantined<P: DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (rowid, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_QUARANTINED_KEY)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| not_quarantined(source_system, event_id))?;
+        let envelope = match raw.read_set_aside::<P>() {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                quarantine(&mut tx, rowid, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        sqlx::query(sql::RELEASE_QUARANTINED)
+            .bind(rowid)
+            .bind(envelope.status().as_str())
+            .bind(release_due_at(&envelope, now).map(micros))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(envelope)
+    }
+
+    async fn delete_quarantined(&self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+        let deleted = sqlx::query(sql::DELETE_QUARANTINED)
+            .bind(source_system)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(not_quarantined(source_system, event_id));
+        }
+        Ok(())
+    }
+
+    async fn verify(&self) -> Result<Vec<StoreError>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = select_rows(&mut connection, sqlx::query(sql::SELECT_UNQUARANTINED)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
+            .collect())
+    }
+
+    async fn counts(&self) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        for row in sqlx::query(sql::COUNT_BY_STATUS)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let count: i64 = row.try_get(1)?;
+            match text(column(&row, 0)?.value()) {
+                Ok(status) => counts.add_outbox_rows(&status, count),
+                // A status that is not text is no delivery state.
+                Err(_) => counts.add_outbox_rows(QUARANTINED, count),
+            }
+        }
+        let keys: i64 = sqlx::query(sql::COUNT_INBOX)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
+        Ok(counts)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
+            .bind(micros(DateTime::<Utc>::MIN_UTC))
+            .bind(micros(DateTime::<Utc>::MAX_UTC))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(next.and_then(DateTime::from_timestamp_micros))
+    }
+
+    async fn oldest_due_age(&self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
+        let oldest: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
+            .bind(micros(DateTime::<Utc>::MIN_UTC))
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(oldest.map(|due| waited_since(due, now)))
+    }
+}
+
+/// A column's value as SQLite holds it, copied out of an sqlx row.
+enum Column {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Column {
+    /// The value as the blocking store reads it.
+    fn value(&self) -> ValueRef<'_> {
+        match self {
+            Column::Null => ValueRef::Null,
+            Column::Integer(number) => ValueRef::Integer(*number),
+            Column::Real(number) => ValueRef::Real(*number),
+            Column::Text(bytes) => ValueRef::Text(bytes),
+            Column::Blob(bytes) => ValueRef::Blob(bytes),
+        }
+    }
+}
+
+/// Column `index` of `row` as SQLite holds it, whatever its declared type.
+fn column(row: &SqliteRow, index: usize) -> Result<Column, StoreError> {
+    let value: SqliteValueRef<'_> = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Ok(Column::Null);
+    }
+    let kind = value.type_info().name().to_owned();
+    let decoded = match kind.as_str() {
+        "INTEGER" => <i64 as Decode<Sqlite>>::decode(value).map(Column::Integer),
+        "REAL" => <f64 as Decode<Sqlite>>::decode(value).map(Column::Real),
+        "TEXT" => <&[u8] as Decode<Sqlite>>::decode(value).map(|bytes| Column::Text(bytes.to_vec())),
+        _ => <&[u8] as Decode<Sqlite>>::decode(value).map(|bytes| Column::Blob(bytes.to_vec())),
+    };
+    decoded.map_err(|error| StoreError::Sqlx(sqlx::Error::Decode(error)))
+}
+
+/// The outbox rows a query selects (its columns are `row_columns!`), unchecked.
+async fn select_rows(
+    connection: &mut SqliteConnection,
+    query: Query<'_>,
+) -> Result<Vec<(i64, RawRow)>, StoreError> {
+    let rows = query.fetch_all(connection).await?;
+    rows.iter()
+        .map(|row| {
+            let columns = (0..9)
+                .map(|index| column(row, index))
+                .collect::<Result<Vec<_>, _>>()?;
+            let values: Vec<ValueRef<'_>> = columns.iter().map(Column::value).collect();
+            let values: [ValueRef<'_>; 9] = values
+                .try_into()
+                .map_err(|_| StoreError::UnknownSchema {
+                    reason: "an outbox row does not have its nine columns".into(),
+                })?;
+            Ok(raw_row_from(values))
+        })
+        .collect()
+}
+
+/// What the inbox holds, fresh, under `envelope`'s key.
+async fn seen_in<P>(
+    connection: &mut SqliteConnection,
+    envelope: &Envelope<Pending, P>,
+    payload: &str,
+    fresh_after: i64,
+) -> Result<InboxKey, StoreError> {
+    let row = sqlx::query(sql::SELECT_FRESH_KEY)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(fresh_after)
+        .fetch_optional(connection)
+        .await?;
+    let Some(row) = row else {
+        return Ok(InboxKey::New);
+    };
+    Ok(match text(column(&row, 0)?.value()) {
+        Ok(stored) => InboxKey::of(Some(&stored), payload),
+        Err(held) => InboxKey::Unreadable(held),
+    })
+}
+
+/// Records an inbox key (replacing an expired one).
+async fn remember<P>(
+    connection: &mut SqliteConnection,
+    envelope: &Envelope<Pending, P>,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::REMEMBER_KEY)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(payload)
+        .bind(micros(now))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Writes an envelope's state over its row.
+async fn write_row<S: State, P: Serialize>(
+    connection: &mut SqliteConnection,
+    envelope: &Envelope<S, P>,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::WRITE_ROW)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(S::STATUS.as_str())
+        .bind(i64::from(envelope.attempt_count()))
+        .bind(due_at.map(micros))
+        .bind(encode(envelope)?)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Takes an unreadable row out of circulation, keeping its content and saying why.
+async fn quarantine(
+    connection: &mut SqliteConnection,
+    rowid: i64,
+    error: &StoreError,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::QUARANTINE)
+        .bind(rowid)
+        .bind(QUARANTINED)
+        .bind(problem(error))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
