@@ -10,17 +10,48 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backend::{RELEASE_PAUSE, RELEASE_TRIES};
 use super::rows::typed;
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, QuarantinedRow, Redriven,
-    StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
+    Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use crate::envelope::state::{Pending, Retrying, State};
+use crate::envelope::state::{Dispatched, Pending, Retrying, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// A boxed future that may be sent across threads: what an inbox effect
 /// returns, so that it can borrow the admitting transaction.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Gives back the claims of a relay pass that stopped at a failed record,
+/// trying again for a short while; returns the error the pass ends with.
+async fn release_after<S: AsyncDeliveryStore, P: Send + Sync>(
+    store: &S,
+    recording: StoreError,
+    unsent: &[Claim<P>],
+) -> StoreError {
+    if unsent.is_empty() {
+        return recording;
+    }
+    let mut last_error = None;
+    for attempt in 0..RELEASE_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(RELEASE_PAUSE).await;
+        }
+        match store.release_unsent(unsent).await {
+            Ok(_) => return recording,
+            Err(error) => last_error = Some(error),
+        }
+    }
+    match last_error {
+        Some(releasing) => StoreError::ClaimsNotReleased {
+            recording: Box::new(recording),
+            releasing: Box::new(releasing),
+            unsent: unsent.len(),
+        },
+        None => recording,
+    }
+}
 
 /// A durable home for envelopes in an async service: transactional outbox
 /// with a leased relay, idempotent inbox, dead letters, typed loads and
@@ -45,6 +76,9 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     /// business write and its [`enqueue`](Self::enqueue) in one commit when
     /// the caller has no transaction of its own.
     fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Commits a transaction opened by [`begin`](Self::begin).
+    fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Adds a new envelope to the outbox inside the transaction `tx`, due at
     /// `now`. It commits with the caller's own writes, or not at all.
@@ -98,6 +132,49 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         claims: &[Claim<P>],
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
+    /// One relay pass at `now`, as
+    /// [`DeliveryStore::run_once`](super::DeliveryStore::run_once) does it
+    /// with an async sender: claims up to `limit` due envelopes, awaits
+    /// `send` for each in turn, and records each outcome as
+    /// [`Outcome::of_send`] maps it. If recording fails, the claims not yet
+    /// sent are released at once, with no attempt spent.
+    fn run_once<P, F, Fut>(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        mut send: F,
+    ) -> impl Future<Output = Result<RunReport, StoreError>> + Send
+    where
+        P: Serialize + DeserializeOwned + Send + Sync,
+        F: FnMut(&Envelope<Dispatched, P>) -> Fut + Send,
+        Fut: Future<Output = Result<Delivery, SendError>> + Send,
+    {
+        async move {
+            let claimed = self.claim_due::<P>(now, limit).await?;
+            let mut report = RunReport {
+                claimed: claimed.claims.len(),
+                dead_lettered: claimed.dead_lettered,
+                quarantined: claimed.quarantined.len(),
+                ..RunReport::default()
+            };
+            let mut claims = claimed.claims.into_iter();
+            while let Some(Claim { envelope, .. }) = claims.next() {
+                let result = send(&envelope).await;
+                let outcome = Outcome::of_send(envelope, result, now);
+                let status = outcome.envelope.status();
+                if let Err(recording) = self
+                    .record_not_before(outcome.envelope, outcome.retry_after)
+                    .await
+                {
+                    let unsent: Vec<Claim<P>> = claims.collect();
+                    return Err(release_after(self, recording, &unsent).await);
+                }
+                report.count(status);
+            }
+            Ok(report)
+        }
+    }
+
     /// See [`DeliveryStore::admit`](super::DeliveryStore::admit). The effect
     /// runs inside the admitting transaction and may await (a boxed future
     /// borrowing the transaction: `|tx, payload| Box::pin(async move { .. })`).
@@ -127,7 +204,10 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send;
 
     /// See [`DeliveryStore::purge_inbox`](super::DeliveryStore::purge_inbox).
-    fn purge_inbox(&self, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn purge_inbox(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// See [`DeliveryStore::load_any`](super::DeliveryStore::load_any).
     fn load_any<P: DeserializeOwned + Send + Sync>(
@@ -195,7 +275,8 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     fn counts(&self) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
 
     /// See [`DeliveryStore::next_due_at`](super::DeliveryStore::next_due_at).
-    fn next_due_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+    fn next_due_at(&self)
+    -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
 
     /// See [`DeliveryStore::oldest_due_age`](super::DeliveryStore::oldest_due_age).
     fn oldest_due_age(

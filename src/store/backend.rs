@@ -273,8 +273,8 @@ pub trait DeliveryStore {
 
 /// How often a relay pass tries to give back its unsent claims after a
 /// failed record, and how long it waits between tries.
-const RELEASE_TRIES: u32 = 3;
-const RELEASE_PAUSE: Duration = Duration::from_millis(100);
+pub(super) const RELEASE_TRIES: u32 = 3;
+pub(super) const RELEASE_PAUSE: Duration = Duration::from_millis(100);
 
 /// Gives back the claims of a relay pass that stopped at a failed record,
 /// trying again for a short while (the cause, a lock or a cut connection,

@@ -255,11 +255,13 @@ impl From<sqlx::Error> for StoreError {
         match code.as_deref() {
             // SQLite reports its (extended) result code; the primary code is
             // its low byte: BUSY, LOCKED, FULL.
-            Some(code) if code.parse::<u32>().is_ok() => match code.parse::<u32>().map(|c| c & 0xff) {
-                Ok(5 | 6) => StoreError::Busy { reason },
-                Ok(13) => StoreError::StorageFull { reason },
-                _ => StoreError::Sqlx(error),
-            },
+            Some(code) if code.parse::<u32>().is_ok() => {
+                match code.parse::<u32>().map(|c| c & 0xff) {
+                    Ok(5 | 6) => StoreError::Busy { reason },
+                    Ok(13) => StoreError::StorageFull { reason },
+                    _ => StoreError::Sqlx(error),
+                }
+            }
             // PostgreSQL reports its SQLSTATE.
             Some("40001" | "40P01" | "55P03" | "53300" | "57P03") => StoreError::Busy { reason },
             Some("53100") => StoreError::StorageFull { reason },

@@ -24,8 +24,8 @@ use crate::store::rows::{
     settle_effect, subtract, typed, waited_since,
 };
 use crate::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, QuarantinedRow,
-    Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, QuarantinedRow, Redriven,
+    StatusCounts, StoreError, StoreOptions,
 };
 use crate::{AnyEnvelope, Envelope};
 
@@ -131,7 +131,11 @@ impl AsyncSqliteStore {
         rowid: i64,
     ) -> Result<Option<StoreError>, StoreError> {
         let mut tx = self.begin().await?;
-        let rows = select_rows(&mut tx, sqlx::query(sql::SELECT_ROW_IF_NOT_QUARANTINED).bind(rowid)).await?;
+        let rows = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_ROW_IF_NOT_QUARANTINED).bind(rowid),
+        )
+        .await?;
         let mut quarantined = None;
         for (rowid, raw) in rows {
             if let Err(error) = raw.read::<P>() {
@@ -156,6 +160,10 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
 
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
+        Ok(tx.commit().await?)
     }
 
     async fn enqueue<P: Serialize + Sync>(
@@ -270,7 +278,10 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         Ok(())
     }
 
-    async fn release_unsent<P: Send + Sync>(&self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
+    async fn release_unsent<P: Send + Sync>(
+        &self,
+        claims: &[Claim<P>],
+    ) -> Result<usize, StoreError> {
         let mut tx = self.begin().await?;
         let mut released = 0;
         for Claim {
@@ -405,7 +416,9 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             let mut connection = self.pool.acquire().await?;
             select_rows(
                 &mut connection,
-                sqlx::query(sql::SELECT_KEY).bind(source_system).bind(event_id),
+                sqlx::query(sql::SELECT_KEY)
+                    .bind(source_system)
+                    .bind(event_id),
             )
             .await?
             .pop()
@@ -413,7 +426,10 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         };
         match raw.read::<P>() {
             Ok(checked) => Ok(checked.envelope),
-            Err(error) => Err(self.quarantine_if_unreadable::<P>(rowid).await?.unwrap_or(error)),
+            Err(error) => Err(self
+                .quarantine_if_unreadable::<P>(rowid)
+                .await?
+                .unwrap_or(error)),
         }
     }
 
@@ -430,7 +446,9 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 let mut connection = self.pool.acquire().await?;
                 select_rows(
                     &mut connection,
-                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER).bind(after).bind(wanted),
+                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER)
+                        .bind(after)
+                        .bind(wanted),
                 )
                 .await?
             };
@@ -439,7 +457,10 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             }
             for (rowid, raw) in rows {
                 after = rowid;
-                match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
                     Ok(letter) => letters.push(letter),
                     Err(_) => unreadable.push(rowid),
                 }
@@ -465,7 +486,9 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         let mut tx = self.begin().await?;
         let (rowid, raw) = select_rows(
             &mut tx,
-            sqlx::query(sql::SELECT_KEY).bind(source_system).bind(event_id),
+            sqlx::query(sql::SELECT_KEY)
+                .bind(source_system)
+                .bind(event_id),
         )
         .await?
         .pop()
@@ -494,7 +517,10 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         let rows = select_rows(&mut tx, sqlx::query(sql::SELECT_DEAD_LETTERS)).await?;
         let mut redriven = Redriven::default();
         for (rowid, raw) in rows {
-            match raw.read::<P>().and_then(|checked| typed::<Failed, P>(checked.envelope)) {
+            match raw
+                .read::<P>()
+                .and_then(|checked| typed::<Failed, P>(checked.envelope))
+            {
                 Ok(failed) => {
                     write_row(&mut tx, &failed.redrive_at(reason, now), Some(now)).await?;
                     redriven.redriven += 1;
@@ -560,7 +586,11 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         Ok(envelope)
     }
 
-    async fn delete_quarantined(&self, source_system: &str, event_id: &str) -> Result<(), StoreError> {
+    async fn delete_quarantined(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
         let deleted = sqlx::query(sql::DELETE_QUARANTINED)
             .bind(source_system)
             .bind(event_id)
@@ -656,7 +686,9 @@ fn column(row: &SqliteRow, index: usize) -> Result<Column, StoreError> {
     let decoded = match kind.as_str() {
         "INTEGER" => <i64 as Decode<Sqlite>>::decode(value).map(Column::Integer),
         "REAL" => <f64 as Decode<Sqlite>>::decode(value).map(Column::Real),
-        "TEXT" => <&[u8] as Decode<Sqlite>>::decode(value).map(|bytes| Column::Text(bytes.to_vec())),
+        "TEXT" => {
+            <&[u8] as Decode<Sqlite>>::decode(value).map(|bytes| Column::Text(bytes.to_vec()))
+        }
         _ => <&[u8] as Decode<Sqlite>>::decode(value).map(|bytes| Column::Blob(bytes.to_vec())),
     };
     decoded.map_err(|error| StoreError::Sqlx(sqlx::Error::Decode(error)))
@@ -674,9 +706,8 @@ async fn select_rows(
                 .map(|index| column(row, index))
                 .collect::<Result<Vec<_>, _>>()?;
             let values: Vec<ValueRef<'_>> = columns.iter().map(Column::value).collect();
-            let values: [ValueRef<'_>; 9] = values
-                .try_into()
-                .map_err(|_| StoreError::UnknownSchema {
+            let values: [ValueRef<'_>; 9] =
+                values.try_into().map_err(|_| StoreError::UnknownSchema {
                     reason: "an outbox row does not have its nine columns".into(),
                 })?;
             Ok(raw_row_from(values))

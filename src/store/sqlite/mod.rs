@@ -760,8 +760,17 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
 /// An outbox row from its columns in the order of `row_columns!`, each as
 /// SQLite holds it: the same reading for the blocking store and its async twin.
 pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
-    let [rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem] =
-        columns;
+    let [
+        rowid,
+        source,
+        event_id,
+        status,
+        attempts,
+        due_at,
+        renewed_at,
+        envelope,
+        problem,
+    ] = columns;
     let raw = RawRow {
         source: lossy(source),
         event_id: lossy(event_id),

@@ -33,6 +33,8 @@ use postgres::{Client, Config, NoTls, Transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod sql;
+
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
@@ -47,67 +49,6 @@ use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
-
-/// Rows that no claim would ever reach: a waiting state (or a status that is
-/// no state at all) with no due time. Claims sweep them into quarantine
-/// through an index of their own, which is empty while the store is sound.
-macro_rules! stray_rows {
-    () => {
-        "due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined')"
-    };
-}
-
-/// The columns of an outbox row, in the order [`raw_row`] reads them.
-macro_rules! row_columns {
-    () => {
-        "seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
-    };
-}
-
-const SCHEMA: &str = concat!(
-    "
-CREATE TABLE iap_meta (
-    name  TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-CREATE TABLE iap_outbox (
-    seq       BIGSERIAL,
-    source    TEXT NOT NULL,
-    event_id  TEXT NOT NULL,
-    status    TEXT NOT NULL,
-    attempts  BIGINT NOT NULL,
-    due_at    BIGINT,
-    envelope  TEXT NOT NULL,
-    problem   TEXT,
-    renewed_at BIGINT,
-    PRIMARY KEY (source, event_id)
-);
-CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX iap_outbox_status ON iap_outbox (status);
-CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
-    stray_rows!(),
-    ";
-CREATE TABLE iap_inbox (
-    source      TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    payload     TEXT NOT NULL,
-    received_at BIGINT NOT NULL,
-    PRIMARY KEY (source, event_id)
-);
-CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-"
-);
-
-/// From version 1: lease renewals, and the index of stray rows.
-const MIGRATE_FROM_1: &str = concat!(
-    "
-ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
-CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
-    stray_rows!(),
-    ";
-UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
-"
-);
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -201,28 +142,19 @@ impl<C: BorrowMut<Client>> PostgresStore<C> {
     /// unknown schema is refused, never guessed.
     pub fn migrate(&mut self) -> Result<(), StoreError> {
         let mut tx = self.client()?.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.execute(sql::TAKE_MIGRATION_LOCK, &[&MIGRATION_LOCK])?;
         match schema_version(&mut tx)? {
             None => {
-                let exists = tx
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()
-                         AND tablename IN ('iap_outbox', 'iap_inbox'))",
-                        &[],
-                    )?
-                    .get::<_, bool>(0);
+                let exists = tx.query_one(sql::HAS_TABLES, &[])?.get::<_, bool>(0);
                 if exists {
                     return Err(StoreError::UnknownSchema {
                         reason: "store tables exist without a schema version".into(),
                     });
                 }
-                tx.batch_execute(SCHEMA)?;
-                tx.execute(
-                    "INSERT INTO iap_meta (name, value) VALUES ('schema_version', $1)",
-                    &[&SCHEMA_VERSION],
-                )?;
+                tx.batch_execute(sql::SCHEMA)?;
+                tx.execute(sql::INSERT_VERSION, &[&SCHEMA_VERSION])?;
             }
-            Some(1) => tx.batch_execute(MIGRATE_FROM_1)?,
+            Some(1) => tx.batch_execute(sql::MIGRATE_FROM_1)?,
             Some(SCHEMA_VERSION) => {}
             Some(found) if found > SCHEMA_VERSION => {
                 return Err(StoreError::SchemaTooNew {
@@ -296,19 +228,11 @@ fn open(config: &Config) -> Result<Client, StoreError> {
 }
 
 fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
-    let has_meta = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta')",
-            &[],
-        )?
-        .get::<_, bool>(0);
+    let has_meta = tx.query_one(sql::HAS_META, &[])?.get::<_, bool>(0);
     if !has_meta {
         return Ok(None);
     }
-    let row = tx.query_opt(
-        "SELECT value FROM iap_meta WHERE name = 'schema_version'",
-        &[],
-    )?;
+    let row = tx.query_opt(sql::SELECT_VERSION, &[])?;
     match row {
         Some(row) => Ok(Some(row.get(0))),
         None => Err(StoreError::UnknownSchema {
@@ -343,8 +267,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let inserted = tx.execute(
-            "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            sql::ENQUEUE,
             &[
                 &envelope.source_system(),
                 &envelope.event_id(),
@@ -376,17 +299,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             dead_lettered: 0,
             quarantined: Vec::new(),
         };
-        let strays = select_rows(
-            &mut tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE ",
-                stray_rows!(),
-                " LIMIT $1 FOR UPDATE SKIP LOCKED"
-            ),
-            &[&limit],
-        )?;
+        let strays = select_rows(&mut tx, sql::SELECT_STRAYS, &[&limit])?;
         for (_, raw) in strays {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
             if let Err(error) = raw.read::<P>() {
@@ -394,16 +307,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
                 claimed.quarantined.push(error);
             }
         }
-        let due = select_rows(
-            &mut tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2
-                 FOR UPDATE SKIP LOCKED"
-            ),
-            &[&micros(now), &limit],
-        )?;
+        let due = select_rows(&mut tx, sql::SELECT_DUE, &[&micros(now), &limit])?;
         claimed.claims.reserve(due.len());
         for (_, raw) in due {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
@@ -434,8 +338,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
         let mut tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL
-             WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6",
+            sql::RECORD,
             &[
                 &outcome.source_system(),
                 &outcome.event_id(),
@@ -465,8 +368,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let envelope = &claim.envelope;
         let mut tx = self.begin()?;
         let updated = tx.execute(
-            "UPDATE iap_outbox SET due_at = $3, renewed_at = $4
-             WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $5",
+            sql::EXTEND_LEASE,
             &[
                 &envelope.source_system(),
                 &envelope.event_id(),
@@ -495,8 +397,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         } in claims
         {
             released += tx.execute(
-                "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, renewed_at = $6, envelope = $7
-                 WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8",
+                sql::RELEASE_CLAIM,
                 &[
                     &envelope.source_system(),
                     &envelope.event_id(),
@@ -584,9 +485,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
 
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = micros(subtract(now, self.options.inbox_retention));
-        let purged = self
-            .client()?
-            .execute("DELETE FROM iap_inbox WHERE received_at < $1", &[&cutoff])?;
+        let purged = self.client()?.execute(sql::PURGE_INBOX, &[&cutoff])?;
         Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 
@@ -617,15 +516,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         while letters.len() < limit {
             let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
             let mut tx = self.begin()?;
-            let rows = select_rows(
-                &mut tx,
-                concat!(
-                    "SELECT ",
-                    row_columns!(),
-                    " FROM iap_outbox WHERE status = 'failed' AND seq > $1 ORDER BY seq LIMIT $2"
-                ),
-                &[&after, &wanted],
-            )?;
+            let rows = select_rows(&mut tx, sql::SELECT_DEAD_LETTERS_AFTER, &[&after, &wanted])?;
             tx.commit()?;
             if rows.is_empty() {
                 break;
@@ -683,15 +574,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError> {
         let mut tx = self.begin()?;
-        let rows = select_rows(
-            &mut tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"
-            ),
-            &[],
-        )?;
+        let rows = select_rows(&mut tx, sql::LOCK_DEAD_LETTERS, &[])?;
         let mut redriven = Redriven::default();
         for (_, raw) in rows {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
@@ -715,8 +598,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
 
     fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
         let rows = self.client()?.query(
-            "SELECT source, event_id, problem, envelope FROM iap_outbox
-             WHERE status = 'quarantined' ORDER BY seq LIMIT $1",
+            sql::SELECT_QUARANTINED,
             &[&i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
         Ok(rows
@@ -749,8 +631,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
             }
         };
         tx.execute(
-            "UPDATE iap_outbox SET status = $3, due_at = $4, renewed_at = NULL, problem = NULL
-             WHERE source = $1 AND event_id = $2",
+            sql::RELEASE_QUARANTINED,
             &[
                 &source_system,
                 &event_id,
@@ -767,10 +648,9 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         source_system: &str,
         event_id: &str,
     ) -> Result<(), StoreError> {
-        let deleted = self.client()?.execute(
-            "DELETE FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status = 'quarantined'",
-            &[&source_system, &event_id],
-        )?;
+        let deleted = self
+            .client()?
+            .execute(sql::DELETE_QUARANTINED, &[&source_system, &event_id])?;
         if deleted == 0 {
             return Err(not_quarantined(source_system, event_id));
         }
@@ -779,15 +659,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
 
     fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
         let mut tx = self.begin()?;
-        let rows = select_rows(
-            &mut tx,
-            concat!(
-                "SELECT ",
-                row_columns!(),
-                " FROM iap_outbox WHERE status <> 'quarantined' ORDER BY seq"
-            ),
-            &[],
-        )?;
+        let rows = select_rows(&mut tx, sql::SELECT_UNQUARANTINED, &[])?;
         tx.commit()?;
         Ok(rows
             .into_iter()
@@ -798,16 +670,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
     fn counts(&mut self) -> Result<StatusCounts, StoreError> {
         let client = self.client()?;
         let mut counts = StatusCounts::default();
-        for row in client.query(
-            "SELECT status, COUNT(*) FROM iap_outbox GROUP BY status",
-            &[],
-        )? {
+        for row in client.query(sql::COUNT_BY_STATUS, &[])? {
             let (status, count): (String, i64) = (row.get(0), row.get(1));
             counts.add_outbox_rows(&status, count);
         }
-        let keys: i64 = client
-            .query_one("SELECT COUNT(*) FROM iap_inbox", &[])?
-            .get(0);
+        let keys: i64 = client.query_one(sql::COUNT_INBOX, &[])?.get(0);
         counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
         Ok(counts)
     }
@@ -816,8 +683,11 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let next: Option<i64> = self
             .client()?
             .query_one(
-                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at BETWEEN $1 AND $2",
-                &[&micros(DateTime::<Utc>::MIN_UTC), &micros(DateTime::<Utc>::MAX_UTC)],
+                sql::MIN_DUE_BETWEEN,
+                &[
+                    &micros(DateTime::<Utc>::MIN_UTC),
+                    &micros(DateTime::<Utc>::MAX_UTC),
+                ],
             )?
             .get(0);
         Ok(next.and_then(DateTime::from_timestamp_micros))
@@ -827,7 +697,7 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         let oldest: Option<i64> = self
             .client()?
             .query_one(
-                "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at BETWEEN $1 AND $2",
+                sql::MIN_DUE_BETWEEN,
                 &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
             )?
             .get(0);
@@ -847,8 +717,7 @@ fn claim_key<P>(
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
     let inserted = tx.execute(
-        "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING",
+        sql::INSERT_KEY,
         &[
             &envelope.source_system(),
             &envelope.event_id(),
@@ -861,15 +730,20 @@ fn claim_key<P>(
     }
     let row = tx
         .query_opt(
-            "SELECT payload, received_at FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE",
+            sql::LOCK_KEY,
             &[&envelope.source_system(), &envelope.event_id()],
         )?
         .ok_or_else(|| not_found(envelope.source_system(), envelope.event_id()))?;
     let (stored, received_at): (String, i64) = (row.get(0), row.get(1));
     if received_at < fresh_after {
         tx.execute(
-            "UPDATE iap_inbox SET payload = $3, received_at = $4 WHERE source = $1 AND event_id = $2",
-            &[&envelope.source_system(), &envelope.event_id(), &payload, &micros(now)],
+            sql::RENEW_KEY,
+            &[
+                &envelope.source_system(),
+                &envelope.event_id(),
+                &payload,
+                &micros(now),
+            ],
         )?;
         return Ok(InboxKey::New);
     }
@@ -892,19 +766,7 @@ fn select_key(
     event_id: &str,
     lock: bool,
 ) -> Result<Option<RawRow>, StoreError> {
-    let sql = if lock {
-        concat!(
-            "SELECT ",
-            row_columns!(),
-            " FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE"
-        )
-    } else {
-        concat!(
-            "SELECT ",
-            row_columns!(),
-            " FROM iap_outbox WHERE source = $1 AND event_id = $2"
-        )
-    };
+    let sql = if lock { sql::LOCK_ROW } else { sql::SELECT_KEY };
     Ok(select_rows(tx, sql, &[&source_system, &event_id])?
         .pop()
         .map(|(_, raw)| raw))
@@ -933,8 +795,7 @@ fn write_row<S: State, P: Serialize>(
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL
-         WHERE source = $1 AND event_id = $2",
+        sql::WRITE_ROW,
         &[
             &envelope.source_system(),
             &envelope.event_id(),
@@ -955,8 +816,7 @@ fn quarantine(
     error: &StoreError,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE iap_outbox SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4
-         WHERE source = $1 AND event_id = $2",
+        sql::QUARANTINE,
         &[&source_system, &event_id, &QUARANTINED, &problem(error)],
     )?;
     Ok(())
