@@ -33,7 +33,12 @@ use postgres::{Client, Config, NoTls, Transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "async-postgres")]
+mod asynchronous;
 mod sql;
+
+#[cfg(feature = "async-postgres")]
+pub use asynchronous::AsyncPostgresStore;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,

@@ -1,0 +1,816 @@
+//! The PostgreSQL store for async services (feature `async-postgres`): the
+//! same schema, SQL and rules as [`PostgresStore`](super::PostgresStore), on
+//! a pool of sqlx connections.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
+use crate::envelope::state::{Failed, Pending, State};
+use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture};
+use crate::store::rows::{
+    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
+    settle_effect, subtract, typed, waited_since,
+};
+use crate::store::{
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, QuarantinedRow, Redriven,
+    StatusCounts, StoreError, StoreOptions,
+};
+use crate::{AnyEnvelope, Envelope};
+
+/// Inbox, outbox and dead letters in a PostgreSQL database, for async
+/// services: a pool of connections shared by every clone of the store.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use chrono::Utc;
+/// use integration_automation_patterns::Envelope;
+/// use integration_automation_patterns::store::postgres::AsyncPostgresStore;
+/// use integration_automation_patterns::store::AsyncDeliveryStore;
+///
+/// let store = AsyncPostgresStore::connect("postgres://relay@db.internal/orders", Default::default()).await?;
+/// store.migrate().await?;
+/// let event = Envelope::builder()
+///     .event_id("order-1042-placed")
+///     .event_type("commerce.order.placed")
+///     .source_system("webshop")
+///     .payload(serde_json::json!({ "order_id": 1042 }))
+///     .build()?;
+/// // The caller's own transaction: the business write and the event commit together.
+/// let mut tx = store.pool().begin().await?;
+/// sqlx::query("INSERT INTO orders (id) VALUES (1042)").execute(&mut *tx).await?;
+/// AsyncPostgresStore::enqueue_in(&mut tx, &event, Utc::now()).await?;
+/// tx.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncPostgresStore {
+    pool: PgPool,
+    options: StoreOptions,
+}
+
+impl AsyncPostgresStore {
+    /// Connects a pool of up to 8 connections with a connection string (a
+    /// `postgres://` URL or `host=... user=... dbname=...`).
+    pub async fn connect(
+        connection_string: &str,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let connect: PgConnectOptions =
+            connection_string
+                .parse()
+                .map_err(|error: sqlx::Error| StoreError::Connect {
+                    reason: format!("the connection string does not parse: {error}"),
+                })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(|error| StoreError::Connect {
+                reason: format!(
+                    "cannot connect to {:?} port {} as {:?}: {error}",
+                    connect.get_host(),
+                    connect.get_port(),
+                    connect.get_username()
+                ),
+            })?;
+        Ok(AsyncPostgresStore { pool, options })
+    }
+
+    /// A store on a pool the caller made (a service's own pool, say).
+    pub fn from_pool(pool: PgPool, options: StoreOptions) -> Self {
+        AsyncPostgresStore { pool, options }
+    }
+
+    /// The pool, for the caller's own queries and transactions (an outbox
+    /// event enqueued in the caller's transaction commits with it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the store's tables, migrates them, or checks their version:
+    /// see [`PostgresStore::migrate`](super::PostgresStore::migrate).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::TAKE_MIGRATION_LOCK)
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let has_meta: bool = sqlx::query(sql::HAS_META)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let version: Option<i64> = if has_meta {
+            let row = sqlx::query(sql::SELECT_VERSION)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match row {
+                Some(row) => Some(row.try_get(0)?),
+                None => {
+                    return Err(StoreError::UnknownSchema {
+                        reason: "the schema version is missing".into(),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        match version {
+            None => {
+                let exists: bool = sqlx::query(sql::HAS_TABLES)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if exists {
+                    return Err(StoreError::UnknownSchema {
+                        reason: "store tables exist without a schema version".into(),
+                    });
+                }
+                sqlx::raw_sql(sql::SCHEMA).execute(&mut *tx).await?;
+                sqlx::query(sql::INSERT_VERSION)
+                    .bind(SCHEMA_VERSION)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(1) => {
+                sqlx::raw_sql(sql::MIGRATE_FROM_1).execute(&mut *tx).await?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::UnknownSchema {
+                    reason: format!("schema version {found} was never written by this crate"),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Enqueues into any open sqlx PostgreSQL transaction or connection of
+    /// the caller's: see [`AsyncDeliveryStore::enqueue`].
+    pub async fn enqueue_in<P: Serialize>(
+        connection: &mut PgConnection,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = sqlx::query(sql::ENQUEUE)
+            .bind(envelope.source_system())
+            .bind(envelope.event_id())
+            .bind(Pending::STATUS.as_str())
+            .bind(i64::from(envelope.attempt_count()))
+            .bind(micros(now))
+            .bind(encode(envelope)?)
+            .execute(connection)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::AlreadyEnqueued {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Quarantines the row with this key, in a transaction of its own, if it
+    /// still does not read back; returns why, if it was quarantined.
+    async fn quarantine_if_unreadable<P: DeserializeOwned>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = select_rows(
+            &mut tx,
+            sqlx::query(sql::LOCK_ROW)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?;
+        let mut quarantined = None;
+        for (_, raw) in rows {
+            if raw.status.as_deref() != Ok(QUARANTINED)
+                && let Err(error) = raw.read::<P>()
+            {
+                quarantine(&mut tx, source_system, event_id, &error).await?;
+                quarantined = Some(error);
+            }
+        }
+        tx.commit().await?;
+        Ok(quarantined)
+    }
+}
+
+/// A query with its parameters bound.
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+impl AsyncDeliveryStore for AsyncPostgresStore {
+    type Tx = Transaction<'static, Postgres>;
+
+    fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn enqueue<P: Serialize + Sync>(
+        tx: &mut Self::Tx,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        AsyncPostgresStore::enqueue_in(tx, envelope, now).await
+    }
+
+    async fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Claimed<P>, StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self.begin().await?;
+        let mut claimed = Claimed {
+            claims: Vec::new(),
+            dead_lettered: 0,
+            quarantined: Vec::new(),
+        };
+        let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(limit)).await?;
+        for (_, raw) in strays {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, &source, &event_id, &error).await?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(limit),
+        )
+        .await?;
+        claimed.claims.reserve(due.len());
+        for (_, raw) in due {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    write_row(&mut tx, &claim.envelope, Some(lease_until)).await?;
+                    claimed.claims.push(claim);
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    write_row(&mut tx, &failed, None).await?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => {
+                    quarantine(&mut tx, &source, &event_id, &error).await?;
+                    claimed.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn record_not_before<P: Serialize + Send + Sync>(
+        &self,
+        outcome: AnyEnvelope<P>,
+        retry_after: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
+        let text = encode_any(&outcome)?;
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(sql::RECORD)
+            .bind(outcome.source_system())
+            .bind(outcome.event_id())
+            .bind(outcome.status().as_str())
+            .bind(due_at)
+            .bind(text)
+            .bind(i64::from(outcome.attempt_count()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(claim_lost(
+                outcome.source_system(),
+                outcome.event_id(),
+                outcome.attempt_count(),
+            ));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn extend_lease<P: Send + Sync>(
+        &self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let envelope = &claim.envelope;
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(sql::EXTEND_LEASE)
+            .bind(envelope.source_system())
+            .bind(envelope.event_id())
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(i64::from(envelope.attempt_count()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(claim_lost(
+                envelope.source_system(),
+                envelope.event_id(),
+                envelope.attempt_count(),
+            ));
+        }
+        tx.commit().await?;
+        claim.lease_until = lease_until;
+        Ok(())
+    }
+
+    async fn release_unsent<P: Send + Sync>(
+        &self,
+        claims: &[Claim<P>],
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut released = 0;
+        for Claim {
+            envelope, prior, ..
+        } in claims
+        {
+            released += sqlx::query(sql::RELEASE_CLAIM)
+                .bind(envelope.source_system())
+                .bind(envelope.event_id())
+                .bind(prior.status.as_str())
+                .bind(prior.attempts)
+                .bind(prior.due_at)
+                .bind(prior.renewed_at)
+                .bind(prior.envelope.as_str())
+                .bind(i64::from(envelope.attempt_count()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(released).unwrap_or(usize::MAX))
+    }
+
+    async fn admit<P, T, E, F>(
+        &self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+    {
+        let payload = payload_text(&envelope)?;
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin().await?;
+        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
+            .await?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        let dispatched = envelope.dispatch_at(now);
+        let result = effect(&mut tx, dispatched.payload()).await;
+        let admission = settle_effect(dispatched, result, now);
+        if let Admission::Processed(..) = admission {
+            tx.commit().await?;
+        }
+        Ok(admission)
+    }
+
+    async fn admit_batch<P, T, E, F>(
+        &self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        mut effect: F,
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+    {
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin().await?;
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let payload = match payload_text(&envelope) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            sqlx::query("SAVEPOINT iap_admit").execute(&mut *tx).await?;
+            // A database error ends the whole batch; a settled key, this envelope.
+            let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
+                .await?
+                .settle(envelope, now)
+            {
+                Ok(envelope) => envelope,
+                Err(answer) => {
+                    sqlx::query("RELEASE iap_admit").execute(&mut *tx).await?;
+                    results.push(answer);
+                    continue;
+                }
+            };
+            let dispatched = envelope.dispatch_at(now);
+            let result = effect(&mut tx, dispatched.payload()).await;
+            let admission = settle_effect(dispatched, result, now);
+            let end = match admission {
+                Admission::Processed(..) => "RELEASE iap_admit",
+                _ => "ROLLBACK TO iap_admit; RELEASE iap_admit",
+            };
+            sqlx::raw_sql(end).execute(&mut *tx).await?;
+            results.push(Ok(admission));
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn purge_inbox(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = micros(subtract(now, self.options.inbox_retention));
+        let purged = sqlx::query(sql::PURGE_INBOX)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    }
+
+    async fn load_any<P: DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let (_, raw) = {
+            let mut connection = self.pool.acquire().await?;
+            select_rows(
+                &mut connection,
+                sqlx::query(sql::SELECT_KEY)
+                    .bind(source_system)
+                    .bind(event_id),
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| not_found(source_system, event_id))?
+        };
+        match raw.read::<P>() {
+            Ok(checked) => Ok(checked.envelope),
+            Err(error) => Err(self
+                .quarantine_if_unreadable::<P>(source_system, event_id)
+                .await?
+                .unwrap_or(error)),
+        }
+    }
+
+    async fn dead_letters<P: DeserializeOwned + Send + Sync>(
+        &self,
+        limit: usize,
+    ) -> Result<DeadLetters<P>, StoreError> {
+        let mut letters = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut after = i64::MIN;
+        while letters.len() < limit {
+            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+            let rows = {
+                let mut connection = self.pool.acquire().await?;
+                select_rows(
+                    &mut connection,
+                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER)
+                        .bind(after)
+                        .bind(wanted),
+                )
+                .await?
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for (seq, raw) in rows {
+                after = seq;
+                let key = (raw.source.clone(), raw.event_id.clone());
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
+                    Ok(letter) => letters.push(letter),
+                    Err(_) => unreadable.push(key),
+                }
+            }
+        }
+        let mut quarantined = Vec::new();
+        for (source, event_id) in unreadable {
+            quarantined.extend(
+                self.quarantine_if_unreadable::<P>(&source, &event_id)
+                    .await?,
+            );
+        }
+        Ok(DeadLetters {
+            letters,
+            quarantined,
+        })
+    }
+
+    async fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (_, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::LOCK_ROW)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&mut tx, source_system, event_id, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
+        let pending = failed.redrive_at(reason, now);
+        write_row(&mut tx, &pending, Some(now)).await?;
+        tx.commit().await?;
+        Ok(pending)
+    }
+
+    async fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Redriven, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = select_rows(&mut tx, sqlx::query(sql::LOCK_DEAD_LETTERS)).await?;
+        let mut redriven = Redriven::default();
+        for (_, raw) in rows {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match raw
+                .read::<P>()
+                .and_then(|checked| typed::<Failed, P>(checked.envelope))
+            {
+                Ok(failed) => {
+                    write_row(&mut tx, &failed.redrive_at(reason, now), Some(now)).await?;
+                    redriven.redriven += 1;
+                }
+                Err(error) => {
+                    quarantine(&mut tx, &source, &event_id, &error).await?;
+                    redriven.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(redriven)
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_QUARANTINED)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantinedRow {
+                    source_system: row.try_get(0)?,
+                    event_id: row.try_get(1)?,
+                    reason: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    content: row.try_get::<String, _>(3)?.into_bytes(),
+                })
+            })
+            .collect()
+    }
+
+    async fn release_quarantined<P: DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (_, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::LOCK_ROW)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?
+        .pop()
+        .filter(|(_, raw)| raw.status.as_deref() == Ok(QUARANTINED))
+        .ok_or_else(|| not_quarantined(source_system, event_id))?;
+        let envelope = match raw.read_set_aside::<P>() {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                quarantine(&mut tx, source_system, event_id, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        sqlx::query(sql::RELEASE_QUARANTINED)
+            .bind(source_system)
+            .bind(event_id)
+            .bind(envelope.status().as_str())
+            .bind(release_due_at(&envelope, now).map(micros))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(envelope)
+    }
+
+    async fn delete_quarantined(
+        &self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        let deleted = sqlx::query(sql::DELETE_QUARANTINED)
+            .bind(source_system)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(not_quarantined(source_system, event_id));
+        }
+        Ok(())
+    }
+
+    async fn verify(&self) -> Result<Vec<StoreError>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let rows = select_rows(&mut connection, sqlx::query(sql::SELECT_UNQUARANTINED)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
+            .collect())
+    }
+
+    async fn counts(&self) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        for row in sqlx::query(sql::COUNT_BY_STATUS)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let (status, count): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+            counts.add_outbox_rows(&status, count);
+        }
+        let keys: i64 = sqlx::query(sql::COUNT_INBOX)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
+        Ok(counts)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
+            .bind(micros(DateTime::<Utc>::MIN_UTC))
+            .bind(micros(DateTime::<Utc>::MAX_UTC))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(next.and_then(DateTime::from_timestamp_micros))
+    }
+
+    async fn oldest_due_age(&self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
+        let oldest: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
+            .bind(micros(DateTime::<Utc>::MIN_UTC))
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(oldest.map(|due| waited_since(due, now)))
+    }
+}
+
+/// The outbox rows a query selects (its columns are `row_columns!`), unchecked;
+/// the schema types every column, so each reads as what it should hold.
+async fn select_rows(
+    connection: &mut PgConnection,
+    query: Query<'_>,
+) -> Result<Vec<(i64, RawRow)>, StoreError> {
+    let rows = query.fetch_all(connection).await?;
+    rows.iter().map(raw_row).collect()
+}
+
+fn raw_row(row: &PgRow) -> Result<(i64, RawRow), StoreError> {
+    let raw = RawRow {
+        source: row.try_get(1)?,
+        event_id: row.try_get(2)?,
+        status: Ok(row.try_get(3)?),
+        attempts: Ok(row.try_get(4)?),
+        due_at: Ok(row.try_get(5)?),
+        renewed_at: row.try_get(6)?,
+        envelope: Ok(row.try_get(7)?),
+        problem: row.try_get(8)?,
+    };
+    Ok((row.try_get(0)?, raw))
+}
+
+/// Takes the inbox key for `envelope` in the transaction, as the blocking
+/// store does: `New` if the effect should run (a new key, or one past the
+/// retention window, renewed here), else what the fresh key says.
+async fn claim_key<P>(
+    connection: &mut PgConnection,
+    envelope: &Envelope<Pending, P>,
+    payload: &str,
+    now: DateTime<Utc>,
+    fresh_after: i64,
+) -> Result<InboxKey, StoreError> {
+    let inserted = sqlx::query(sql::INSERT_KEY)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(payload)
+        .bind(micros(now))
+        .execute(&mut *connection)
+        .await?
+        .rows_affected();
+    if inserted == 1 {
+        return Ok(InboxKey::New);
+    }
+    let row = sqlx::query(sql::LOCK_KEY)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .fetch_optional(&mut *connection)
+        .await?
+        .ok_or_else(|| not_found(envelope.source_system(), envelope.event_id()))?;
+    let (stored, received_at): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if received_at < fresh_after {
+        sqlx::query(sql::RENEW_KEY)
+            .bind(envelope.source_system())
+            .bind(envelope.event_id())
+            .bind(payload)
+            .bind(micros(now))
+            .execute(&mut *connection)
+            .await?;
+        return Ok(InboxKey::New);
+    }
+    Ok(InboxKey::of(Some(&stored), payload))
+}
+
+/// Writes an envelope's state over its row.
+async fn write_row<S: State, P: Serialize>(
+    connection: &mut PgConnection,
+    envelope: &Envelope<S, P>,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::WRITE_ROW)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(S::STATUS.as_str())
+        .bind(i64::from(envelope.attempt_count()))
+        .bind(due_at.map(micros))
+        .bind(encode(envelope)?)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Takes an unreadable row out of circulation, keeping its content and saying why.
+async fn quarantine(
+    connection: &mut PgConnection,
+    source_system: &str,
+    event_id: &str,
+    error: &StoreError,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::QUARANTINE)
+        .bind(source_system)
+        .bind(event_id)
+        .bind(QUARANTINED)
+        .bind(problem(error))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
