@@ -15,14 +15,14 @@ mod temp_db;
 
 use std::time::Duration;
 
-use backends::Backend;
+use backends::FaultBackend;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::store::{Delivery, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 
-for_each_backend!(
+for_each_blocking_backend!(
     every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before,
     loading_or_redriving_a_bad_row_quarantines_it_and_names_it,
     a_quarantined_row_is_released_after_a_repair_or_deleted,
@@ -107,7 +107,7 @@ const TAMPERS: [(&str, &str, &str); 6] = [
 
 /// A fresh store holding ten orders: 0 and 1 dispatched (their worker gone),
 /// 2 and 3 retrying, 4 and 5 dead letters, 6 to 9 pending.
-fn store_in_every_state<B: Backend>(name: &str) -> Option<(B, B::Place)> {
+fn store_in_every_state<B: FaultBackend>(name: &str) -> Option<(B, B::Place)> {
     let place = B::place(name)?;
     let mut store = B::open(&place);
     for n in 0..6 {
@@ -138,7 +138,7 @@ fn store_in_every_state<B: Backend>(name: &str) -> Option<(B, B::Place)> {
     Some((store, place))
 }
 
-fn tamper<B: Backend>(store: &mut B, set: &str, target: u32) {
+fn tamper<B: FaultBackend>(store: &mut B, set: &str, target: u32) {
     let sql = format!(
         "UPDATE iap_outbox SET {set} WHERE event_id = '{}'",
         id(target)
@@ -168,7 +168,7 @@ struct Served {
     quarantined_by: Vec<(&'static str, String)>,
 }
 
-fn serve<B: Backend>(store: &mut B, skip: u32) -> Served {
+fn serve<B: FaultBackend>(store: &mut B, skip: u32) -> Served {
     let mut served = Served::default();
     let counts = store.counts().unwrap();
     served.verified = store.verify().unwrap().iter().map(corrupt_id).collect();
@@ -222,7 +222,7 @@ fn serve<B: Backend>(store: &mut B, skip: u32) -> Served {
 }
 
 /// What a sound store serves, less the row `skip`.
-fn served_without<B: Backend>(name: &str, skip: u32) -> Option<Served> {
+fn served_without<B: FaultBackend>(name: &str, skip: u32) -> Option<Served> {
     let (mut store, _place) = store_in_every_state::<B>(name)?;
     let mut served = serve(&mut store, skip);
     assert!(served.verified.is_empty() && served.quarantined_by.is_empty());
@@ -235,7 +235,9 @@ fn served_without<B: Backend>(name: &str, skip: u32) -> Option<Served> {
     Some(served)
 }
 
-fn every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before<B: Backend>() {
+fn every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before<
+    B: FaultBackend,
+>() {
     let tampers = TAMPERS.iter().chain(B::TYPE_TAMPERS);
     for (kind, set, words) in tampers {
         for (state, target) in TARGETS {
@@ -287,7 +289,7 @@ fn every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_be
     }
 }
 
-fn loading_or_redriving_a_bad_row_quarantines_it_and_names_it<B: Backend>() {
+fn loading_or_redriving_a_bad_row_quarantines_it_and_names_it<B: FaultBackend>() {
     let Some((mut store, _place)) = store_in_every_state::<B>("load_bad") else {
         return;
     };
@@ -313,7 +315,7 @@ fn loading_or_redriving_a_bad_row_quarantines_it_and_names_it<B: Backend>() {
     assert_eq!(redriven.attempt_count(), 0);
 }
 
-fn a_quarantined_row_is_released_after_a_repair_or_deleted<B: Backend>() {
+fn a_quarantined_row_is_released_after_a_repair_or_deleted<B: FaultBackend>() {
     let Some((mut store, _place)) = store_in_every_state::<B>("release") else {
         return;
     };
@@ -367,7 +369,7 @@ fn a_quarantined_row_is_released_after_a_repair_or_deleted<B: Backend>() {
     assert!(store.quarantined(10).unwrap().is_empty());
 }
 
-fn a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope<B: Backend>() {
+fn a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope<B: FaultBackend>() {
     let Some(place) = B::place("fault") else {
         return;
     };
@@ -434,7 +436,7 @@ fn a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope<B: Backend
     );
 }
 
-fn a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent<B: Backend>() {
+fn a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent<B: FaultBackend>() {
     let Some(place) = B::place("renew") else {
         return;
     };
@@ -493,7 +495,7 @@ fn a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent<B:
     assert!(reason.contains("never renewed its claim"), "{reason}");
 }
 
-fn a_forged_history_time_cannot_push_a_retry_out_of_reach<B: Backend>() {
+fn a_forged_history_time_cannot_push_a_retry_out_of_reach<B: FaultBackend>() {
     let Some((mut store, _place)) = store_in_every_state::<B>("forged_time") else {
         return;
     };

@@ -13,7 +13,7 @@ use backends::Backend;
 use chrono::Utc;
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::store::postgres::{PostgresStore, SCHEMA_VERSION};
-use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
+use integration_automation_patterns::store::{self, StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
@@ -153,18 +153,14 @@ fn a_lent_connection_serves_as_a_store() {
     drop(PostgresStore::open(&place));
     let mut pooled = PostgresStore::open(&place).into_client();
     {
-        let mut store = PostgresStore::with_client(&mut pooled, StoreOptions::default());
-        store
-            .write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))
-            .unwrap();
-        assert_eq!(
-            store
-                .claim_due::<Value>(Utc::now(), 10)
-                .unwrap()
-                .claims
-                .len(),
-            1
-        );
+        // A lent store is no test backend: its operations by their trait.
+        let mut lent = PostgresStore::with_client(&mut pooled, StoreOptions::default());
+        store::DeliveryStore::write(&mut lent, |tx| {
+            PostgresStore::enqueue(tx, &event(1), Utc::now())
+        })
+        .unwrap();
+        let claimed = store::DeliveryStore::claim_due::<Value>(&mut lent, Utc::now(), 10).unwrap();
+        assert_eq!(claimed.claims.len(), 1);
     }
     let dispatched: i64 = pooled
         .query_one(

@@ -1,13 +1,26 @@
-//! The store backends, as the conformance suite opens them: a fresh, empty
-//! store per test, on a temporary SQLite file or in a schema of its own on the
-//! PostgreSQL server named by `IAP_POSTGRES_URL`.
+//! The store backends, as the suites open them: a fresh, empty store per
+//! test, on a temporary SQLite file or in a schema of its own on the
+//! PostgreSQL server named by `IAP_POSTGRES_URL`; the blocking stores as they
+//! are, and the async stores driven from the suites' blocking code on a
+//! multi-threaded tokio runtime.
 // Each suite that includes this module uses a part of it.
 #![allow(dead_code)]
 
-use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
+use std::fmt::Display;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use integration_automation_patterns::state::{Dispatched, Pending, State};
+use integration_automation_patterns::store::{
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, QuarantinedRow, Redriven,
+    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+};
+use integration_automation_patterns::{AnyEnvelope, Envelope};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A database fault in progress, over when dropped.
-pub struct Fault(Option<Box<dyn FnOnce()>>);
+pub struct Fault(pub Option<Box<dyn FnOnce() + Send>>);
 
 impl Drop for Fault {
     fn drop(&mut self) {
@@ -17,38 +30,593 @@ impl Drop for Fault {
     }
 }
 
-/// A backend the conformance suite runs against.
-pub trait Backend: DeliveryStore + Sized {
+/// A store the suites run against: how to make one, and the store's
+/// operations as the suites call them (the blocking ones, with the bounds an
+/// async store needs).
+pub trait Backend: Sized {
     /// Where a test's store lives; shared by the threads of a test.
     type Place: Sync;
+    /// The store's write transaction.
+    type Tx<'t>;
 
     /// A fresh, empty place for the test `name`; `None` when the backend is
     /// not available here (which fails the test under CI).
     fn place(name: &str) -> Option<Self::Place>;
 
-    /// A connection to the store at `place`, its schema in place.
+    /// A store at `place`, its schema in place.
     fn open(place: &Self::Place) -> Self {
         Self::open_with(place, StoreOptions::default())
     }
 
-    /// A connection to the store at `place` with these settings.
+    /// A store at `place` with these settings.
     fn open_with(place: &Self::Place, options: StoreOptions) -> Self;
-
-    /// Makes the next write of the store's connections at `place` fail, as a
-    /// short database fault would: on SQLite another connection holds the
-    /// write lock for a while; on PostgreSQL the connections are terminated.
-    /// The fault is over once the returned value is dropped.
-    fn interrupt(place: &Self::Place) -> Fault;
-
-    /// Edits by hand that only this backend's column types let through: an
-    /// `UPDATE … SET` clause, and words the quarantine reason must hold.
-    const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)];
 
     /// Runs one SQL statement in the store's transaction (for test effects).
     fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError>;
 
     /// The one number a query returns.
     fn number(&mut self, sql: &str) -> i64;
+
+    fn options(&self) -> StoreOptions;
+
+    fn write<T, E: From<StoreError>>(
+        &mut self,
+        work: impl FnOnce(&mut Self::Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+
+    fn enqueue<P: Serialize + Sync>(
+        tx: &mut Self::Tx<'_>,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Claimed<P>, StoreError>;
+
+    fn record<P: Serialize + Send + Sync>(
+        &mut self,
+        outcome: impl Into<AnyEnvelope<P>> + Send,
+    ) -> Result<(), StoreError>;
+
+    fn run_once<P, F>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        send: F,
+    ) -> Result<RunReport, StoreError>
+    where
+        P: Serialize + DeserializeOwned + Send + Sync,
+        F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError> + Send;
+
+    fn admit<P, T, E, F>(
+        &mut self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send + 'static,
+        E: Display + Send + 'static,
+        F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send;
+
+    fn admit_batch<P, T, E, F>(
+        &mut self,
+        envelopes: Vec<Envelope<Pending, P>>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send + 'static,
+        E: Display + Send + 'static,
+        F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send;
+
+    fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    fn load_any<P: DeserializeOwned + Send + Sync>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<AnyEnvelope<P>, StoreError>;
+
+    fn load<S: State, P: DeserializeOwned + Send + Sync>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+    ) -> Result<Envelope<S, P>, StoreError>;
+
+    fn dead_letters<P: DeserializeOwned + Send + Sync>(
+        &mut self,
+        limit: usize,
+    ) -> Result<DeadLetters<P>, StoreError>;
+
+    fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Pending, P>, StoreError>;
+
+    fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
+        &mut self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Redriven, StoreError>;
+
+    fn extend_lease<P: Send + Sync>(
+        &mut self,
+        claim: &mut Claim<P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError>;
+
+    fn release_quarantined<P: DeserializeOwned + Send + Sync>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnyEnvelope<P>, StoreError>;
+
+    fn delete_quarantined(&mut self, source_system: &str, event_id: &str)
+    -> Result<(), StoreError>;
+
+    fn verify(&mut self) -> Result<Vec<StoreError>, StoreError>;
+
+    fn counts(&mut self) -> Result<StatusCounts, StoreError>;
+
+    fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError>;
+}
+
+/// A backend that the fault suite can break on purpose.
+pub trait FaultBackend: Backend {
+    /// Edits by hand that only this backend's column types let through: an
+    /// `UPDATE … SET` clause, and words the quarantine reason must hold.
+    const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)];
+
+    /// Makes the next write of the store's connections at `place` fail, as a
+    /// short database fault would: on SQLite another connection holds the
+    /// write lock for a while; on PostgreSQL the connections are terminated.
+    /// The fault is over once the returned value is dropped.
+    fn interrupt(place: &Self::Place) -> Fault;
+}
+
+/// The store's operations of [`Backend`] for a blocking store: its own
+/// `DeliveryStore` methods.
+macro_rules! blocking_operations {
+    () => {
+        fn options(&self) -> StoreOptions {
+            DeliveryStore::options(self)
+        }
+
+        fn write<T, E: From<StoreError>>(
+            &mut self,
+            work: impl FnOnce(&mut Self::Tx<'_>) -> Result<T, E>,
+        ) -> Result<T, E> {
+            DeliveryStore::write(self, work)
+        }
+
+        fn enqueue<P: Serialize + Sync>(
+            tx: &mut Self::Tx<'_>,
+            envelope: &Envelope<Pending, P>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            <Self as DeliveryStore>::enqueue(tx, envelope, now)
+        }
+
+        fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            now: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<Claimed<P>, StoreError> {
+            DeliveryStore::claim_due(self, now, limit)
+        }
+
+        fn record<P: Serialize + Send + Sync>(
+            &mut self,
+            outcome: impl Into<AnyEnvelope<P>> + Send,
+        ) -> Result<(), StoreError> {
+            DeliveryStore::record(self, outcome)
+        }
+
+        fn run_once<P, F>(
+            &mut self,
+            now: DateTime<Utc>,
+            limit: usize,
+            send: F,
+        ) -> Result<RunReport, StoreError>
+        where
+            P: Serialize + DeserializeOwned + Send + Sync,
+            F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError> + Send,
+        {
+            DeliveryStore::run_once(self, now, limit, send)
+        }
+
+        fn admit<P, T, E, F>(
+            &mut self,
+            envelope: Envelope<Pending, P>,
+            now: DateTime<Utc>,
+            effect: F,
+        ) -> Result<Admission<T, P>, StoreError>
+        where
+            P: Serialize + Send + Sync,
+            T: Send + 'static,
+            E: Display + Send + 'static,
+            F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+        {
+            DeliveryStore::admit(self, envelope, now, effect)
+        }
+
+        fn admit_batch<P, T, E, F>(
+            &mut self,
+            envelopes: Vec<Envelope<Pending, P>>,
+            now: DateTime<Utc>,
+            effect: F,
+        ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+        where
+            P: Serialize + Send + Sync,
+            T: Send + 'static,
+            E: Display + Send + 'static,
+            F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+        {
+            DeliveryStore::admit_batch(self, envelopes, now, effect)
+        }
+
+        fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+            DeliveryStore::purge_inbox(self, now)
+        }
+
+        fn load_any<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<AnyEnvelope<P>, StoreError> {
+            DeliveryStore::load_any(self, source_system, event_id)
+        }
+
+        fn load<S: State, P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<Envelope<S, P>, StoreError> {
+            DeliveryStore::load(self, source_system, event_id)
+        }
+
+        fn dead_letters<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            limit: usize,
+        ) -> Result<DeadLetters<P>, StoreError> {
+            DeliveryStore::dead_letters(self, limit)
+        }
+
+        fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Pending, P>, StoreError> {
+            DeliveryStore::redrive(self, source_system, event_id, reason, now)
+        }
+
+        fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Redriven, StoreError> {
+            DeliveryStore::redrive_all::<P>(self, reason, now)
+        }
+
+        fn extend_lease<P: Send + Sync>(
+            &mut self,
+            claim: &mut Claim<P>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            DeliveryStore::extend_lease(self, claim, now)
+        }
+
+        fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+            DeliveryStore::quarantined(self, limit)
+        }
+
+        fn release_quarantined<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<AnyEnvelope<P>, StoreError> {
+            DeliveryStore::release_quarantined(self, source_system, event_id, now)
+        }
+
+        fn delete_quarantined(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<(), StoreError> {
+            DeliveryStore::delete_quarantined(self, source_system, event_id)
+        }
+
+        fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
+            DeliveryStore::verify(self)
+        }
+
+        fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+            DeliveryStore::counts(self)
+        }
+
+        fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+            DeliveryStore::next_due_at(self)
+        }
+
+        fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
+            DeliveryStore::oldest_due_age(self, now)
+        }
+    };
+}
+
+/// The store's operations of [`Backend`] for an async store, each awaited
+/// to completion on the suites' runtime.
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+macro_rules! async_operations {
+    () => {
+        fn options(&self) -> StoreOptions {
+            self.store.options()
+        }
+
+        fn write<T, E: From<StoreError>>(
+            &mut self,
+            work: impl FnOnce(&mut Self::Tx<'_>) -> Result<T, E>,
+        ) -> Result<T, E> {
+            let mut tx = block(self.store.begin()).map_err(E::from)?;
+            match work(&mut tx) {
+                Ok(value) => {
+                    block(Store::commit(tx)).map_err(E::from)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    // Rolled back as it is dropped, which sqlx does on the runtime.
+                    block(async move { drop(tx) });
+                    Err(error)
+                }
+            }
+        }
+
+        fn enqueue<P: Serialize + Sync>(
+            tx: &mut Self::Tx<'_>,
+            envelope: &Envelope<Pending, P>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            block(Store::enqueue(tx, envelope, now))
+        }
+
+        fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            now: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<Claimed<P>, StoreError> {
+            block(self.store.claim_due(now, limit))
+        }
+
+        fn record<P: Serialize + Send + Sync>(
+            &mut self,
+            outcome: impl Into<AnyEnvelope<P>> + Send,
+        ) -> Result<(), StoreError> {
+            block(self.store.record(outcome))
+        }
+
+        fn run_once<P, F>(
+            &mut self,
+            now: DateTime<Utc>,
+            limit: usize,
+            mut send: F,
+        ) -> Result<RunReport, StoreError>
+        where
+            P: Serialize + DeserializeOwned + Send + Sync,
+            F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError> + Send,
+        {
+            block(
+                self.store
+                    .run_once(now, limit, |envelope| std::future::ready(send(envelope))),
+            )
+        }
+
+        fn admit<P, T, E, F>(
+            &mut self,
+            envelope: Envelope<Pending, P>,
+            now: DateTime<Utc>,
+            effect: F,
+        ) -> Result<Admission<T, P>, StoreError>
+        where
+            P: Serialize + Send + Sync,
+            T: Send + 'static,
+            E: Display + Send + 'static,
+            F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+        {
+            block(self.store.admit(envelope, now, |tx, payload| {
+                let result = effect(tx, payload);
+                Box::pin(std::future::ready(result))
+            }))
+        }
+
+        fn admit_batch<P, T, E, F>(
+            &mut self,
+            envelopes: Vec<Envelope<Pending, P>>,
+            now: DateTime<Utc>,
+            mut effect: F,
+        ) -> Result<Vec<AdmissionResult<T, P>>, StoreError>
+        where
+            P: Serialize + Send + Sync,
+            T: Send + 'static,
+            E: Display + Send + 'static,
+            F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+        {
+            block(self.store.admit_batch(envelopes, now, |tx, payload| {
+                let result = effect(tx, payload);
+                Box::pin(std::future::ready(result))
+            }))
+        }
+
+        fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+            block(self.store.purge_inbox(now))
+        }
+
+        fn load_any<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<AnyEnvelope<P>, StoreError> {
+            block(self.store.load_any(source_system, event_id))
+        }
+
+        fn load<S: State, P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<Envelope<S, P>, StoreError> {
+            block(self.store.load(source_system, event_id))
+        }
+
+        fn dead_letters<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            limit: usize,
+        ) -> Result<DeadLetters<P>, StoreError> {
+            block(self.store.dead_letters(limit))
+        }
+
+        fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Pending, P>, StoreError> {
+            block(self.store.redrive(source_system, event_id, reason, now))
+        }
+
+        fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Redriven, StoreError> {
+            block(self.store.redrive_all::<P>(reason, now))
+        }
+
+        fn extend_lease<P: Send + Sync>(
+            &mut self,
+            claim: &mut Claim<P>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            block(self.store.extend_lease(claim, now))
+        }
+
+        fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
+            block(self.store.quarantined(limit))
+        }
+
+        fn release_quarantined<P: DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<AnyEnvelope<P>, StoreError> {
+            block(self.store.release_quarantined(source_system, event_id, now))
+        }
+
+        fn delete_quarantined(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+        ) -> Result<(), StoreError> {
+            block(self.store.delete_quarantined(source_system, event_id))
+        }
+
+        fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
+            block(self.store.verify())
+        }
+
+        fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+            block(self.store.counts())
+        }
+
+        fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+            block(self.store.next_due_at())
+        }
+
+        fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
+            block(self.store.oldest_due_age(now))
+        }
+    };
+}
+
+/// Runs the async stores' futures for the suites' blocking code: on one
+/// multi-threaded runtime, or, for a future started while another is being
+/// waited for on this thread (an inbox effect's SQL, say), right here.
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+mod runtime {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::sync::{Arc, LazyLock};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+
+    thread_local! {
+        static WAITING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// The future's output, once it is ready.
+    pub fn block<F: Future>(future: F) -> F::Output {
+        if WAITING.get() {
+            return poll_here(future);
+        }
+        WAITING.set(true);
+        let output = RUNTIME.block_on(future);
+        WAITING.set(false);
+        output
+    }
+
+    struct Unpark(std::thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// Polls `future` on this thread, parking between wake-ups; the runtime
+    /// (entered by the outer wait) drives its I/O.
+    fn poll_here<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut context = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+}
+
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub use runtime::block;
+
+/// An async store, driven by the suites' blocking code.
+pub struct OnRuntime<A> {
+    pub store: A,
 }
 
 #[cfg(feature = "sqlite")]
@@ -60,11 +628,35 @@ mod sqlite {
     use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
 
     use super::super::temp_db::TempDb;
-    use super::Fault;
+    use super::*;
 
-    impl super::Backend for SqliteStore {
+    impl Backend for SqliteStore {
         type Place = TempDb;
+        type Tx<'t> = rusqlite::Transaction<'t>;
 
+        fn place(name: &str) -> Option<TempDb> {
+            Some(TempDb::new(name))
+        }
+
+        fn open_with(place: &TempDb, options: StoreOptions) -> Self {
+            SqliteStore::open_with(place.path(), options).unwrap()
+        }
+
+        fn exec(tx: &mut rusqlite::Transaction<'_>, sql: &str) -> Result<u64, StoreError> {
+            Ok(tx.execute(sql, [])? as u64)
+        }
+
+        fn number(&mut self, sql: &str) -> i64 {
+            DeliveryStore::write(self, |tx| {
+                Ok::<_, StoreError>(tx.query_row(sql, [], |row| row.get(0))?)
+            })
+            .unwrap()
+        }
+
+        blocking_operations!();
+    }
+
+    impl FaultBackend for SqliteStore {
         const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[
             (
                 "an envelope stored as a BLOB",
@@ -93,14 +685,6 @@ mod sqlite {
             ),
         ];
 
-        fn place(name: &str) -> Option<TempDb> {
-            Some(TempDb::new(name))
-        }
-
-        fn open_with(place: &TempDb, options: StoreOptions) -> Self {
-            SqliteStore::open_with(place.path(), options).unwrap()
-        }
-
         fn interrupt(place: &TempDb) -> Fault {
             let (locked, is_locked) = mpsc::channel();
             let path = place.path().to_owned();
@@ -114,15 +698,45 @@ mod sqlite {
             is_locked.recv().unwrap();
             Fault(Some(Box::new(move || holder.join().unwrap())))
         }
+    }
+}
 
-        fn exec(tx: &mut rusqlite::Transaction<'_>, sql: &str) -> Result<u64, StoreError> {
-            Ok(tx.execute(sql, [])? as u64)
+#[cfg(feature = "async-sqlite")]
+mod async_sqlite {
+    use integration_automation_patterns::store::AsyncDeliveryStore;
+    use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
+    use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+
+    use super::super::temp_db::TempDb;
+    use super::*;
+
+    type Store = AsyncSqliteStore;
+
+    impl Backend for OnRuntime<AsyncSqliteStore> {
+        type Place = TempDb;
+        type Tx<'t> = Transaction<'static, Sqlite>;
+
+        fn place(name: &str) -> Option<TempDb> {
+            Some(TempDb::new(name))
+        }
+
+        fn open_with(place: &TempDb, options: StoreOptions) -> Self {
+            OnRuntime {
+                store: block(AsyncSqliteStore::open(place.path(), options)).unwrap(),
+            }
+        }
+
+        fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError> {
+            let done = block(sqlx::query(AssertSqlSafe(sql.to_owned())).execute(&mut **tx))?;
+            Ok(done.rows_affected())
         }
 
         fn number(&mut self, sql: &str) -> i64 {
-            self.write(|tx| Ok::<_, StoreError>(tx.query_row(sql, [], |row| row.get(0))?))
+            block(sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(self.store.pool()))
                 .unwrap()
         }
+
+        async_operations!();
     }
 }
 
@@ -131,23 +745,18 @@ mod postgres {
     use integration_automation_patterns::store::postgres::PostgresStore;
     use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
 
-    use super::Fault;
+    use super::*;
 
-    /// The connection string of a test's own schema, and the schema's name
-    /// (also the connections' `application_name`).
+    /// A test's own schema on the server named by `IAP_POSTGRES_URL`; its
+    /// name is also the connections' `application_name`.
     pub struct Schema {
-        url: String,
-        connection: String,
-        name: String,
+        pub url: String,
+        pub name: String,
     }
 
-    impl super::Backend for PostgresStore {
-        type Place = Schema;
-
-        // The schema types every column: no edit can store another type.
-        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
-
-        fn place(name: &str) -> Option<Schema> {
+    impl Schema {
+        /// A fresh schema for the test `name` of the backend `tag`.
+        pub fn new(name: &str, tag: &str) -> Option<Schema> {
             let Ok(url) = std::env::var("IAP_POSTGRES_URL") else {
                 if std::env::var("CI").is_ok_and(|ci| ci == "true") {
                     panic!("IAP_POSTGRES_URL is not set: the PostgreSQL tests cannot run under CI");
@@ -157,9 +766,9 @@ mod postgres {
                 );
                 return None;
             };
-            let schema = format!("iap_test_{name}_{}", std::process::id());
+            let schema = format!("iap_test_{tag}_{name}_{}", std::process::id());
             let mut admin =
-                postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|error| {
+                ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|error| {
                     panic!("cannot reach the PostgreSQL server at {url:?}: {error}")
                 });
             admin
@@ -167,23 +776,57 @@ mod postgres {
                     "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
                 ))
                 .unwrap();
-            Some(Schema {
-                connection: format!(
-                    "{url} application_name={schema} options='-c search_path={schema}'"
-                ),
-                url,
-                name: schema,
+            Some(Schema { url, name: schema })
+        }
+
+        /// The server's setting `key` in `IAP_POSTGRES_URL` (`host=... port=...`).
+        pub fn setting(&self, key: &str) -> Option<String> {
+            self.url.split_whitespace().find_map(|pair| {
+                pair.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('='))
+                    .map(str::to_owned)
             })
+        }
+    }
+
+    impl Backend for PostgresStore {
+        type Place = Schema;
+        type Tx<'t> = ::postgres::Transaction<'t>;
+
+        fn place(name: &str) -> Option<Schema> {
+            Schema::new(name, "b")
         }
 
         fn open_with(place: &Schema, options: StoreOptions) -> Self {
-            let mut store = PostgresStore::connect(&place.connection, options).unwrap();
+            let connection = format!(
+                "{} application_name={} options='-c search_path={}'",
+                place.url, place.name, place.name
+            );
+            let mut store = PostgresStore::connect(&connection, options).unwrap();
             store.migrate().unwrap();
             store
         }
 
+        fn exec(tx: &mut ::postgres::Transaction<'_>, sql: &str) -> Result<u64, StoreError> {
+            Ok(tx.execute(sql, &[])?)
+        }
+
+        fn number(&mut self, sql: &str) -> i64 {
+            DeliveryStore::write(self, |tx| {
+                Ok::<_, StoreError>(tx.query_one(sql, &[])?.get(0))
+            })
+            .unwrap()
+        }
+
+        blocking_operations!();
+    }
+
+    impl FaultBackend for PostgresStore {
+        // The schema types every column: no edit can store another type.
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
+
         fn interrupt(place: &Schema) -> Fault {
-            let mut admin = postgres::Client::connect(&place.url, postgres::NoTls).unwrap();
+            let mut admin = ::postgres::Client::connect(&place.url, ::postgres::NoTls).unwrap();
             admin
                 .execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -192,14 +835,60 @@ mod postgres {
                 .unwrap();
             Fault(None)
         }
+    }
+}
 
-        fn exec(tx: &mut postgres::Transaction<'_>, sql: &str) -> Result<u64, StoreError> {
-            Ok(tx.execute(sql, &[])?)
+#[cfg(feature = "async-postgres")]
+mod async_postgres {
+    use integration_automation_patterns::store::AsyncDeliveryStore;
+    use integration_automation_patterns::store::postgres::AsyncPostgresStore;
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{AssertSqlSafe, Postgres, Transaction};
+
+    use super::postgres::Schema;
+    use super::*;
+
+    type Store = AsyncPostgresStore;
+
+    impl Backend for OnRuntime<AsyncPostgresStore> {
+        type Place = Schema;
+        type Tx<'t> = Transaction<'static, Postgres>;
+
+        fn place(name: &str) -> Option<Schema> {
+            Schema::new(name, "a")
+        }
+
+        fn open_with(place: &Schema, options: StoreOptions) -> Self {
+            let mut connect = PgConnectOptions::new()
+                .application_name(&place.name)
+                .options([("search_path", place.name.as_str())]);
+            if let Some(host) = place.setting("host") {
+                connect = connect.host(&host);
+            }
+            if let Some(port) = place.setting("port") {
+                connect = connect.port(port.parse().unwrap());
+            }
+            if let Some(user) = place.setting("user") {
+                connect = connect.username(&user);
+            }
+            if let Some(database) = place.setting("dbname") {
+                connect = connect.database(&database);
+            }
+            let store = block(AsyncPostgresStore::connect_with(connect, options)).unwrap();
+            block(store.migrate()).unwrap();
+            OnRuntime { store }
+        }
+
+        fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError> {
+            let done = block(sqlx::query(AssertSqlSafe(sql.to_owned())).execute(&mut **tx))?;
+            Ok(done.rows_affected())
         }
 
         fn number(&mut self, sql: &str) -> i64 {
-            self.write(|tx| Ok::<_, StoreError>(tx.query_one(sql, &[])?.get(0)))
+            block(sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(self.store.pool()))
                 .unwrap()
         }
+
+        async_operations!();
     }
 }

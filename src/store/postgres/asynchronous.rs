@@ -58,7 +58,7 @@ pub struct AsyncPostgresStore {
 
 impl AsyncPostgresStore {
     /// Connects a pool of up to 8 connections with a connection string (a
-    /// `postgres://` URL or `host=... user=... dbname=...`).
+    /// `postgres://` URL).
     pub async fn connect(
         connection_string: &str,
         options: StoreOptions,
@@ -69,6 +69,14 @@ impl AsyncPostgresStore {
                 .map_err(|error: sqlx::Error| StoreError::Connect {
                     reason: format!("the connection string does not parse: {error}"),
                 })?;
+        AsyncPostgresStore::connect_with(connect, options).await
+    }
+
+    /// Connects a pool of up to 8 connections with sqlx's connection options.
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(options.busy_timeout)
