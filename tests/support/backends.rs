@@ -741,7 +741,7 @@ mod async_sqlite {
 }
 
 #[cfg(feature = "postgres")]
-mod postgres {
+pub mod postgres {
     use integration_automation_patterns::store::postgres::PostgresStore;
     use integration_automation_patterns::store::{DeliveryStore, StoreError, StoreOptions};
 

@@ -194,6 +194,35 @@ impl AsyncPostgresStore {
         Ok(())
     }
 
+    /// Enqueues inside the caller's tokio-postgres transaction (or on a
+    /// client): the event commits with the caller's own writes, or not at all.
+    pub async fn enqueue_with_tokio_postgres<P: Serialize, C: tokio_postgres::GenericClient>(
+        client: &C,
+        envelope: &Envelope<Pending, P>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = client
+            .execute(
+                sql::ENQUEUE,
+                &[
+                    &envelope.source_system(),
+                    &envelope.event_id(),
+                    &Pending::STATUS.as_str(),
+                    &i64::from(envelope.attempt_count()),
+                    &micros(now),
+                    &encode(envelope)?,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyEnqueued {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Quarantines the row with this key, in a transaction of its own, if it
     /// still does not read back; returns why, if it was quarantined.
     async fn quarantine_if_unreadable<P: DeserializeOwned>(
