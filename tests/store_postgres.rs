@@ -151,7 +151,7 @@ fn a_lent_connection_serves_as_a_store() {
         return;
     };
     drop(PostgresStore::open(&place));
-    let mut pooled = PostgresStore::open(&place).into_client();
+    let mut pooled = PostgresStore::open(&place).into_client().unwrap();
     {
         // A lent store is no test backend: its operations by their trait.
         let mut lent = PostgresStore::with_client(&mut pooled, StoreOptions::default());
@@ -170,4 +170,49 @@ fn a_lent_connection_serves_as_a_store() {
         .unwrap()
         .get(0);
     assert_eq!(dispatched, 1);
+}
+
+/// Inside a tokio service the blocking store works on a multi-threaded
+/// runtime's workers (it runs in `block_in_place`) and is dropped without a
+/// panic; on a current-thread runtime, where nothing may block, every call
+/// is a clear error and dropping it is still safe.
+#[test]
+fn the_blocking_store_inside_a_runtime_works_or_says_why_and_drops_safely() {
+    let Some(place) = PostgresStore::place("in_runtime") else {
+        return;
+    };
+    drop(PostgresStore::open(&place));
+    let connection = format!("{} options='-c search_path={}'", place.url, place.name);
+    let multi_thread = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    multi_thread.block_on(async {
+        let worker = tokio::spawn({
+            let connection = connection.clone();
+            async move {
+                let mut store = PostgresStore::connect(&connection, StoreOptions::default())?;
+                store.write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))?;
+                let claimed = store.claim_due::<Value>(Utc::now(), 10)?.claims.len();
+                drop(store);
+                Ok::<_, StoreError>(claimed)
+            }
+        });
+        assert_eq!(worker.await.unwrap().unwrap(), 1);
+    });
+
+    let current_thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut store = PostgresStore::connect(&connection, StoreOptions::default()).unwrap();
+    current_thread.block_on(async move {
+        let refused = store.counts().unwrap_err();
+        assert!(
+            matches!(refused, StoreError::InsideAsyncRuntime),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("use AsyncPostgresStore"));
+        drop(store);
+    });
 }

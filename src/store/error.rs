@@ -157,6 +157,12 @@ pub enum StoreError {
         /// What the database reported.
         reason: String,
     },
+    /// The blocking PostgreSQL store was called on a tokio current-thread
+    /// runtime, where nothing may block.
+    #[error(
+        "the blocking PostgreSQL store cannot run on a current-thread tokio runtime: use AsyncPostgresStore (feature async-postgres), or a multi-threaded runtime"
+    )]
+    InsideAsyncRuntime,
     /// Recording an outcome failed part-way through a relay batch, and the
     /// claims that were never sent could not be given back either: they will
     /// count a failed attempt when their lease runs out.

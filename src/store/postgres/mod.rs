@@ -8,6 +8,14 @@
 //! duplicates apply the effect once. Every operation is one transaction and
 //! returns only once PostgreSQL has committed it.
 //!
+//! Inside a tokio service, prefer `AsyncPostgresStore` (feature
+//! `async-postgres`). The blocking store still works there on a
+//! multi-threaded runtime (each call runs in `block_in_place`, so the
+//! `postgres` client's own runtime can start, and a store dropped inside a
+//! runtime drops its connection on a helper thread); on a current-thread
+//! runtime, which nothing may block, each call is refused with
+//! [`StoreError::InsideAsyncRuntime`].
+//!
 //! The schema is created and migrated by an explicit call,
 //! [`PostgresStore::migrate`], which is versioned and safe to run twice (or
 //! from two processes at once). A store made with [`PostgresStore::connect`]
@@ -65,17 +73,24 @@ const MIGRATION_LOCK: i64 = 0x1a9_0717;
 /// [`from_client`](PostgresStore::from_client)), or a `&mut Client` borrowed
 /// from the caller, such as a connection checked out of a pool
 /// ([`with_client`](PostgresStore::with_client)).
-pub struct PostgresStore<C: BorrowMut<Client> = Client> {
-    client: C,
+pub struct PostgresStore<C: BorrowMut<Client> + Send = Client> {
+    /// Always there but while the store is dropped or gives its connection back.
+    client: Option<C>,
     /// Where to reconnect after the connection breaks, for stores that made it.
     config: Option<Config>,
     options: StoreOptions,
 }
 
-impl<C: BorrowMut<Client>> std::fmt::Debug for PostgresStore<C> {
+impl<C: BorrowMut<Client> + Send> std::fmt::Debug for PostgresStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("closed", &self.client.borrow().is_closed())
+            .field(
+                "closed",
+                &self
+                    .client
+                    .as_ref()
+                    .map(|client| client.borrow().is_closed()),
+            )
             .field("reconnects", &self.config.is_some())
             .field("options", &self.options)
             .finish()
@@ -92,9 +107,9 @@ impl PostgresStore {
             .map_err(|error: postgres::Error| StoreError::Connect {
                 reason: format!("the connection string does not parse: {error}"),
             })?;
-        let client = open(&config)?;
+        let client = off_runtime(|| open(&config))?;
         Ok(PostgresStore {
-            client,
+            client: Some(client),
             config: Some(config),
             options,
         })
@@ -104,15 +119,15 @@ impl PostgresStore {
     /// itself; [`into_client`](Self::into_client) gives the connection back.
     pub fn from_client(client: Client, options: StoreOptions) -> Self {
         PostgresStore {
-            client,
+            client: Some(client),
             config: None,
             options,
         }
     }
 
     /// The connection, for the caller's own use.
-    pub fn into_client(self) -> Client {
-        self.client
+    pub fn into_client(mut self) -> Result<Client, StoreError> {
+        self.client.take().ok_or_else(no_connection)
     }
 
     /// [`DeliveryStore::enqueue`], callable as `PostgresStore::enqueue` for a
@@ -133,62 +148,66 @@ impl<'c> PostgresStore<&'c mut Client> {
     /// reconnect by itself.
     pub fn with_client(client: &'c mut Client, options: StoreOptions) -> Self {
         PostgresStore {
-            client,
+            client: Some(client),
             config: None,
             options,
         }
     }
 }
 
-impl<C: BorrowMut<Client>> PostgresStore<C> {
+impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
     /// Creates the store's tables, migrates them from an older version of
     /// this crate, or checks that they are at its schema version. Versioned
     /// and safe to run twice, or from several processes at once; a newer or
     /// unknown schema is refused, never guessed.
     pub fn migrate(&mut self) -> Result<(), StoreError> {
-        let mut tx = self.client()?.transaction()?;
-        tx.execute(sql::TAKE_MIGRATION_LOCK, &[&MIGRATION_LOCK])?;
-        match schema_version(&mut tx)? {
-            None => {
-                let exists = tx.query_one(sql::HAS_TABLES, &[])?.get::<_, bool>(0);
-                if exists {
-                    return Err(StoreError::UnknownSchema {
-                        reason: "store tables exist without a schema version".into(),
+        off_runtime(|| {
+            let mut tx = self.client()?.transaction()?;
+            tx.execute(sql::TAKE_MIGRATION_LOCK, &[&MIGRATION_LOCK])?;
+            match schema_version(&mut tx)? {
+                None => {
+                    let exists = tx.query_one(sql::HAS_TABLES, &[])?.get::<_, bool>(0);
+                    if exists {
+                        return Err(StoreError::UnknownSchema {
+                            reason: "store tables exist without a schema version".into(),
+                        });
+                    }
+                    tx.batch_execute(sql::SCHEMA)?;
+                    tx.execute(sql::INSERT_VERSION, &[&SCHEMA_VERSION])?;
+                }
+                Some(1) => tx.batch_execute(sql::MIGRATE_FROM_1)?,
+                Some(SCHEMA_VERSION) => {}
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StoreError::SchemaTooNew {
+                        found,
+                        supported: SCHEMA_VERSION,
                     });
                 }
-                tx.batch_execute(sql::SCHEMA)?;
-                tx.execute(sql::INSERT_VERSION, &[&SCHEMA_VERSION])?;
+                Some(found) => {
+                    return Err(StoreError::UnknownSchema {
+                        reason: format!("schema version {found} was never written by this crate"),
+                    });
+                }
             }
-            Some(1) => tx.batch_execute(sql::MIGRATE_FROM_1)?,
-            Some(SCHEMA_VERSION) => {}
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) => {
-                return Err(StoreError::UnknownSchema {
-                    reason: format!("schema version {found} was never written by this crate"),
-                });
-            }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The schema version in the database; `None` before [`migrate`](Self::migrate).
     pub fn schema_version(&mut self) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.client()?.transaction()?;
-        let version = schema_version(&mut tx)?;
-        tx.commit()?;
-        Ok(version)
+        off_runtime(|| {
+            let mut tx = self.client()?.transaction()?;
+            let version = schema_version(&mut tx)?;
+            tx.commit()?;
+            Ok(version)
+        })
     }
 
     /// The connection, made again first if it broke and the store knows where
     /// to reconnect.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        let client = self.client.borrow_mut();
+        let client = self.client.as_mut().ok_or_else(no_connection)?.borrow_mut();
         if client.is_closed()
             && let Some(config) = &self.config
         {
@@ -222,6 +241,43 @@ impl<C: BorrowMut<Client>> PostgresStore<C> {
     }
 }
 
+/// Runs a blocking operation of the `postgres` client where it may block.
+/// Outside tokio it runs as it is; on a multi-threaded runtime's worker it
+/// runs in `block_in_place`, so that the client's own runtime can start; on
+/// a current-thread runtime, which nothing may block, it is refused with
+/// [`StoreError::InsideAsyncRuntime`].
+fn off_runtime<T, E: From<StoreError>>(operation: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => operation(),
+        Ok(handle) => match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(operation),
+            _ => Err(E::from(StoreError::InsideAsyncRuntime)),
+        },
+    }
+}
+
+/// The error for a store whose connection was given back.
+fn no_connection() -> StoreError {
+    StoreError::Connect {
+        reason: "the store gave its connection back".into(),
+    }
+}
+
+impl<C: BorrowMut<Client> + Send> Drop for PostgresStore<C> {
+    /// The `postgres` client owns a runtime of its own, which must not be
+    /// dropped where tokio is running: inside a runtime, the connection is
+    /// dropped on a helper thread.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::scope(|scope| {
+                scope.spawn(move || drop(client));
+            });
+        }
+    }
+}
+
 fn open(config: &Config) -> Result<Client, StoreError> {
     config.connect(NoTls).map_err(|error| StoreError::Connect {
         reason: format!(
@@ -246,7 +302,7 @@ fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
     }
 }
 
-impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
+impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     type Tx<'t> = Transaction<'t>;
 
     fn options(&self) -> StoreOptions {
@@ -260,10 +316,12 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
     where
         E: From<StoreError>,
     {
-        let mut tx = self.begin().map_err(E::from)?;
-        let value = work(&mut tx)?;
-        tx.commit().map_err(|error| E::from(error.into()))?;
-        Ok(value)
+        off_runtime(|| {
+            let mut tx = self.begin().map_err(E::from)?;
+            let value = work(&mut tx)?;
+            tx.commit().map_err(|error| E::from(error.into()))?;
+            Ok(value)
+        })
     }
 
     fn enqueue<P: Serialize>(
@@ -296,43 +354,45 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Claimed<P>, StoreError> {
-        let lease_until = add(now, self.options.lease);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.begin()?;
-        let mut claimed = Claimed {
-            claims: Vec::new(),
-            dead_lettered: 0,
-            quarantined: Vec::new(),
-        };
-        let strays = select_rows(&mut tx, sql::SELECT_STRAYS, &[&limit])?;
-        for (_, raw) in strays {
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&mut tx, &source, &event_id, &error)?;
-                claimed.quarantined.push(error);
-            }
-        }
-        let due = select_rows(&mut tx, sql::SELECT_DUE, &[&micros(now), &limit])?;
-        claimed.claims.reserve(due.len());
-        for (_, raw) in due {
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until) {
-                ClaimStep::Claim(claim) => {
-                    write_row(&mut tx, &claim.envelope, Some(lease_until))?;
-                    claimed.claims.push(claim);
-                }
-                ClaimStep::DeadLetter(failed) => {
-                    write_row(&mut tx, &failed, None)?;
-                    claimed.dead_lettered += 1;
-                }
-                ClaimStep::Quarantine(error) => {
+        off_runtime(|| {
+            let lease_until = add(now, self.options.lease);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut tx = self.begin()?;
+            let mut claimed = Claimed {
+                claims: Vec::new(),
+                dead_lettered: 0,
+                quarantined: Vec::new(),
+            };
+            let strays = select_rows(&mut tx, sql::SELECT_STRAYS, &[&limit])?;
+            for (_, raw) in strays {
+                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+                if let Err(error) = raw.read::<P>() {
                     quarantine(&mut tx, &source, &event_id, &error)?;
                     claimed.quarantined.push(error);
                 }
             }
-        }
-        tx.commit()?;
-        Ok(claimed)
+            let due = select_rows(&mut tx, sql::SELECT_DUE, &[&micros(now), &limit])?;
+            claimed.claims.reserve(due.len());
+            for (_, raw) in due {
+                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+                match claim_step(raw, now, lease_until) {
+                    ClaimStep::Claim(claim) => {
+                        write_row(&mut tx, &claim.envelope, Some(lease_until))?;
+                        claimed.claims.push(claim);
+                    }
+                    ClaimStep::DeadLetter(failed) => {
+                        write_row(&mut tx, &failed, None)?;
+                        claimed.dead_lettered += 1;
+                    }
+                    ClaimStep::Quarantine(error) => {
+                        quarantine(&mut tx, &source, &event_id, &error)?;
+                        claimed.quarantined.push(error);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(claimed)
+        })
     }
 
     fn record_not_before<P: Serialize>(
@@ -340,28 +400,30 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         outcome: AnyEnvelope<P>,
         retry_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
-        let mut tx = self.begin()?;
-        let updated = tx.execute(
-            sql::RECORD,
-            &[
-                &outcome.source_system(),
-                &outcome.event_id(),
-                &outcome.status().as_str(),
-                &due_at,
-                &encode_any(&outcome)?,
-                &i64::from(outcome.attempt_count()),
-            ],
-        )?;
-        if updated == 0 {
-            return Err(claim_lost(
-                outcome.source_system(),
-                outcome.event_id(),
-                outcome.attempt_count(),
-            ));
-        }
-        tx.commit()?;
-        Ok(())
+        off_runtime(|| {
+            let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
+            let mut tx = self.begin()?;
+            let updated = tx.execute(
+                sql::RECORD,
+                &[
+                    &outcome.source_system(),
+                    &outcome.event_id(),
+                    &outcome.status().as_str(),
+                    &due_at,
+                    &encode_any(&outcome)?,
+                    &i64::from(outcome.attempt_count()),
+                ],
+            )?;
+            if updated == 0 {
+                return Err(claim_lost(
+                    outcome.source_system(),
+                    outcome.event_id(),
+                    outcome.attempt_count(),
+                ));
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn extend_lease<P>(
@@ -369,54 +431,58 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         claim: &mut Claim<P>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let lease_until = add(now, self.options.lease);
-        let envelope = &claim.envelope;
-        let mut tx = self.begin()?;
-        let updated = tx.execute(
-            sql::EXTEND_LEASE,
-            &[
-                &envelope.source_system(),
-                &envelope.event_id(),
-                &micros(lease_until),
-                &micros(now),
-                &i64::from(envelope.attempt_count()),
-            ],
-        )?;
-        if updated == 0 {
-            return Err(claim_lost(
-                envelope.source_system(),
-                envelope.event_id(),
-                envelope.attempt_count(),
-            ));
-        }
-        tx.commit()?;
-        claim.lease_until = lease_until;
-        Ok(())
-    }
-
-    fn release_unsent<P>(&mut self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
-        let mut tx = self.begin()?;
-        let mut released = 0;
-        for Claim {
-            envelope, prior, ..
-        } in claims
-        {
-            released += tx.execute(
-                sql::RELEASE_CLAIM,
+        off_runtime(|| {
+            let lease_until = add(now, self.options.lease);
+            let envelope = &claim.envelope;
+            let mut tx = self.begin()?;
+            let updated = tx.execute(
+                sql::EXTEND_LEASE,
                 &[
                     &envelope.source_system(),
                     &envelope.event_id(),
-                    &prior.status,
-                    &prior.attempts,
-                    &prior.due_at,
-                    &prior.renewed_at,
-                    &prior.envelope,
+                    &micros(lease_until),
+                    &micros(now),
                     &i64::from(envelope.attempt_count()),
                 ],
             )?;
-        }
-        tx.commit()?;
-        Ok(usize::try_from(released).unwrap_or(usize::MAX))
+            if updated == 0 {
+                return Err(claim_lost(
+                    envelope.source_system(),
+                    envelope.event_id(),
+                    envelope.attempt_count(),
+                ));
+            }
+            tx.commit()?;
+            claim.lease_until = lease_until;
+            Ok(())
+        })
+    }
+
+    fn release_unsent<P>(&mut self, claims: &[Claim<P>]) -> Result<usize, StoreError> {
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let mut released = 0;
+            for Claim {
+                envelope, prior, ..
+            } in claims
+            {
+                released += tx.execute(
+                    sql::RELEASE_CLAIM,
+                    &[
+                        &envelope.source_system(),
+                        &envelope.event_id(),
+                        &prior.status,
+                        &prior.attempts,
+                        &prior.due_at,
+                        &prior.renewed_at,
+                        &prior.envelope,
+                        &i64::from(envelope.attempt_count()),
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(usize::try_from(released).unwrap_or(usize::MAX))
+        })
     }
 
     fn admit<P, T, E, F>(
@@ -430,20 +496,22 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         E: std::fmt::Display,
         F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
     {
-        let payload = payload_text(&envelope)?;
-        let fresh_after = micros(subtract(now, self.options.inbox_retention));
-        let mut tx = self.begin()?;
-        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)?
-            .settle(envelope, now)
-        {
-            Ok(envelope) => envelope,
-            Err(answer) => return answer,
-        };
-        let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
-        if let Admission::Processed(..) = admission {
-            tx.commit()?;
-        }
-        Ok(admission)
+        off_runtime(|| {
+            let payload = payload_text(&envelope)?;
+            let fresh_after = micros(subtract(now, self.options.inbox_retention));
+            let mut tx = self.begin()?;
+            let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)?
+                .settle(envelope, now)
+            {
+                Ok(envelope) => envelope,
+                Err(answer) => return answer,
+            };
+            let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+            if let Admission::Processed(..) = admission {
+                tx.commit()?;
+            }
+            Ok(admission)
+        })
     }
 
     fn admit_batch<P, T, E, F>(
@@ -457,41 +525,46 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         E: std::fmt::Display,
         F: FnMut(&mut Transaction<'_>, &P) -> Result<T, E>,
     {
-        let fresh_after = micros(subtract(now, self.options.inbox_retention));
-        let mut tx = self.begin()?;
-        let mut results = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            let payload = match payload_text(&envelope) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    results.push(Err(error));
-                    continue;
+        off_runtime(|| {
+            let fresh_after = micros(subtract(now, self.options.inbox_retention));
+            let mut tx = self.begin()?;
+            let mut results = Vec::with_capacity(envelopes.len());
+            for envelope in envelopes {
+                let payload = match payload_text(&envelope) {
+                    Ok(payload) => payload,
+                    Err(error) => {
+                        results.push(Err(error));
+                        continue;
+                    }
+                };
+                let mut savepoint = tx.savepoint("iap_admit")?;
+                // A database error ends the whole batch; a settled key, this envelope.
+                let key = claim_key(&mut savepoint, &envelope, &payload, now, fresh_after)?;
+                let envelope = match key.settle(envelope, now) {
+                    Ok(envelope) => envelope,
+                    Err(answer) => {
+                        results.push(answer);
+                        continue;
+                    }
+                };
+                let admission =
+                    run_effect(envelope, now, |payload| effect(&mut savepoint, payload));
+                if let Admission::Processed(..) = admission {
+                    savepoint.commit()?;
                 }
-            };
-            let mut savepoint = tx.savepoint("iap_admit")?;
-            // A database error ends the whole batch; a settled key, this envelope.
-            let key = claim_key(&mut savepoint, &envelope, &payload, now, fresh_after)?;
-            let envelope = match key.settle(envelope, now) {
-                Ok(envelope) => envelope,
-                Err(answer) => {
-                    results.push(answer);
-                    continue;
-                }
-            };
-            let admission = run_effect(envelope, now, |payload| effect(&mut savepoint, payload));
-            if let Admission::Processed(..) = admission {
-                savepoint.commit()?;
+                results.push(Ok(admission));
             }
-            results.push(Ok(admission));
-        }
-        tx.commit()?;
-        Ok(results)
+            tx.commit()?;
+            Ok(results)
+        })
     }
 
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let cutoff = micros(subtract(now, self.options.inbox_retention));
-        let purged = self.client()?.execute(sql::PURGE_INBOX, &[&cutoff])?;
-        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+        off_runtime(|| {
+            let cutoff = micros(subtract(now, self.options.inbox_retention));
+            let purged = self.client()?.execute(sql::PURGE_INBOX, &[&cutoff])?;
+            Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+        })
     }
 
     fn load_any<P: DeserializeOwned>(
@@ -499,52 +572,57 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         source_system: &str,
         event_id: &str,
     ) -> Result<AnyEnvelope<P>, StoreError> {
-        let mut tx = self.begin()?;
-        let raw = select_key(&mut tx, source_system, event_id, false)?
-            .ok_or_else(|| not_found(source_system, event_id))?;
-        tx.commit()?;
-        match raw.read::<P>() {
-            Ok(checked) => Ok(checked.envelope),
-            Err(error) => Err(self
-                .quarantine_if_unreadable::<P>(source_system, event_id)?
-                .unwrap_or(error)),
-        }
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let raw = select_key(&mut tx, source_system, event_id, false)?
+                .ok_or_else(|| not_found(source_system, event_id))?;
+            tx.commit()?;
+            match raw.read::<P>() {
+                Ok(checked) => Ok(checked.envelope),
+                Err(error) => Err(self
+                    .quarantine_if_unreadable::<P>(source_system, event_id)?
+                    .unwrap_or(error)),
+            }
+        })
     }
 
     fn dead_letters<P: DeserializeOwned>(
         &mut self,
         limit: usize,
     ) -> Result<DeadLetters<P>, StoreError> {
-        let mut letters = Vec::new();
-        let mut unreadable = Vec::new();
-        let mut after = i64::MIN;
-        while letters.len() < limit {
-            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
-            let mut tx = self.begin()?;
-            let rows = select_rows(&mut tx, sql::SELECT_DEAD_LETTERS_AFTER, &[&after, &wanted])?;
-            tx.commit()?;
-            if rows.is_empty() {
-                break;
-            }
-            for (seq, raw) in rows {
-                after = seq;
-                let key = (raw.source.clone(), raw.event_id.clone());
-                match raw
-                    .read::<P>()
-                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
-                {
-                    Ok(letter) => letters.push(letter),
-                    Err(_) => unreadable.push(key),
+        off_runtime(|| {
+            let mut letters = Vec::new();
+            let mut unreadable = Vec::new();
+            let mut after = i64::MIN;
+            while letters.len() < limit {
+                let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+                let mut tx = self.begin()?;
+                let rows =
+                    select_rows(&mut tx, sql::SELECT_DEAD_LETTERS_AFTER, &[&after, &wanted])?;
+                tx.commit()?;
+                if rows.is_empty() {
+                    break;
+                }
+                for (seq, raw) in rows {
+                    after = seq;
+                    let key = (raw.source.clone(), raw.event_id.clone());
+                    match raw
+                        .read::<P>()
+                        .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                    {
+                        Ok(letter) => letters.push(letter),
+                        Err(_) => unreadable.push(key),
+                    }
                 }
             }
-        }
-        let mut quarantined = Vec::new();
-        for (source, event_id) in unreadable {
-            quarantined.extend(self.quarantine_if_unreadable::<P>(&source, &event_id)?);
-        }
-        Ok(DeadLetters {
-            letters,
-            quarantined,
+            let mut quarantined = Vec::new();
+            for (source, event_id) in unreadable {
+                quarantined.extend(self.quarantine_if_unreadable::<P>(&source, &event_id)?);
+            }
+            Ok(DeadLetters {
+                letters,
+                quarantined,
+            })
         })
     }
 
@@ -555,22 +633,24 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
-        let mut tx = self.begin()?;
-        let raw = select_key(&mut tx, source_system, event_id, true)?
-            .ok_or_else(|| not_found(source_system, event_id))?;
-        let checked = match raw.read::<P>() {
-            Ok(checked) => checked,
-            Err(error) => {
-                quarantine(&mut tx, source_system, event_id, &error)?;
-                tx.commit()?;
-                return Err(error);
-            }
-        };
-        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
-        let pending = failed.redrive_at(reason, now);
-        write_row(&mut tx, &pending, Some(now))?;
-        tx.commit()?;
-        Ok(pending)
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let raw = select_key(&mut tx, source_system, event_id, true)?
+                .ok_or_else(|| not_found(source_system, event_id))?;
+            let checked = match raw.read::<P>() {
+                Ok(checked) => checked,
+                Err(error) => {
+                    quarantine(&mut tx, source_system, event_id, &error)?;
+                    tx.commit()?;
+                    return Err(error);
+                }
+            };
+            let failed: Envelope<Failed, P> = typed(checked.envelope)?;
+            let pending = failed.redrive_at(reason, now);
+            write_row(&mut tx, &pending, Some(now))?;
+            tx.commit()?;
+            Ok(pending)
+        })
     }
 
     fn redrive_all<P: Serialize + DeserializeOwned>(
@@ -578,43 +658,47 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError> {
-        let mut tx = self.begin()?;
-        let rows = select_rows(&mut tx, sql::LOCK_DEAD_LETTERS, &[])?;
-        let mut redriven = Redriven::default();
-        for (_, raw) in rows {
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match raw
-                .read::<P>()
-                .and_then(|checked| typed::<Failed, P>(checked.envelope))
-            {
-                Ok(failed) => {
-                    write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
-                    redriven.redriven += 1;
-                }
-                Err(error) => {
-                    quarantine(&mut tx, &source, &event_id, &error)?;
-                    redriven.quarantined.push(error);
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let rows = select_rows(&mut tx, sql::LOCK_DEAD_LETTERS, &[])?;
+            let mut redriven = Redriven::default();
+            for (_, raw) in rows {
+                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
+                    Ok(failed) => {
+                        write_row(&mut tx, &failed.redrive_at(reason, now), Some(now))?;
+                        redriven.redriven += 1;
+                    }
+                    Err(error) => {
+                        quarantine(&mut tx, &source, &event_id, &error)?;
+                        redriven.quarantined.push(error);
+                    }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(redriven)
+            tx.commit()?;
+            Ok(redriven)
+        })
     }
 
     fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
-        let rows = self.client()?.query(
-            sql::SELECT_QUARANTINED,
-            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| QuarantinedRow {
-                source_system: row.get(0),
-                event_id: row.get(1),
-                reason: row.get::<_, Option<String>>(2).unwrap_or_default(),
-                content: row.get::<_, String>(3).into_bytes(),
-            })
-            .collect())
+        off_runtime(|| {
+            let rows = self.client()?.query(
+                sql::SELECT_QUARANTINED,
+                &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| QuarantinedRow {
+                    source_system: row.get(0),
+                    event_id: row.get(1),
+                    reason: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                    content: row.get::<_, String>(3).into_bytes(),
+                })
+                .collect())
+        })
     }
 
     fn release_quarantined<P: DeserializeOwned>(
@@ -623,29 +707,31 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<AnyEnvelope<P>, StoreError> {
-        let mut tx = self.begin()?;
-        let raw = select_key(&mut tx, source_system, event_id, true)?
-            .filter(|raw| raw.status.as_deref() == Ok(QUARANTINED))
-            .ok_or_else(|| not_quarantined(source_system, event_id))?;
-        let envelope = match raw.read_set_aside::<P>() {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                quarantine(&mut tx, source_system, event_id, &error)?;
-                tx.commit()?;
-                return Err(error);
-            }
-        };
-        tx.execute(
-            sql::RELEASE_QUARANTINED,
-            &[
-                &source_system,
-                &event_id,
-                &envelope.status().as_str(),
-                &release_due_at(&envelope, now).map(micros),
-            ],
-        )?;
-        tx.commit()?;
-        Ok(envelope)
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let raw = select_key(&mut tx, source_system, event_id, true)?
+                .filter(|raw| raw.status.as_deref() == Ok(QUARANTINED))
+                .ok_or_else(|| not_quarantined(source_system, event_id))?;
+            let envelope = match raw.read_set_aside::<P>() {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    quarantine(&mut tx, source_system, event_id, &error)?;
+                    tx.commit()?;
+                    return Err(error);
+                }
+            };
+            tx.execute(
+                sql::RELEASE_QUARANTINED,
+                &[
+                    &source_system,
+                    &event_id,
+                    &envelope.status().as_str(),
+                    &release_due_at(&envelope, now).map(micros),
+                ],
+            )?;
+            tx.commit()?;
+            Ok(envelope)
+        })
     }
 
     fn delete_quarantined(
@@ -653,60 +739,70 @@ impl<C: BorrowMut<Client>> DeliveryStore for PostgresStore<C> {
         source_system: &str,
         event_id: &str,
     ) -> Result<(), StoreError> {
-        let deleted = self
-            .client()?
-            .execute(sql::DELETE_QUARANTINED, &[&source_system, &event_id])?;
-        if deleted == 0 {
-            return Err(not_quarantined(source_system, event_id));
-        }
-        Ok(())
+        off_runtime(|| {
+            let deleted = self
+                .client()?
+                .execute(sql::DELETE_QUARANTINED, &[&source_system, &event_id])?;
+            if deleted == 0 {
+                return Err(not_quarantined(source_system, event_id));
+            }
+            Ok(())
+        })
     }
 
     fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
-        let mut tx = self.begin()?;
-        let rows = select_rows(&mut tx, sql::SELECT_UNQUARANTINED, &[])?;
-        tx.commit()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
-            .collect())
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let rows = select_rows(&mut tx, sql::SELECT_UNQUARANTINED, &[])?;
+            tx.commit()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
+                .collect())
+        })
     }
 
     fn counts(&mut self) -> Result<StatusCounts, StoreError> {
-        let client = self.client()?;
-        let mut counts = StatusCounts::default();
-        for row in client.query(sql::COUNT_BY_STATUS, &[])? {
-            let (status, count): (String, i64) = (row.get(0), row.get(1));
-            counts.add_outbox_rows(&status, count);
-        }
-        let keys: i64 = client.query_one(sql::COUNT_INBOX, &[])?.get(0);
-        counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
-        Ok(counts)
+        off_runtime(|| {
+            let client = self.client()?;
+            let mut counts = StatusCounts::default();
+            for row in client.query(sql::COUNT_BY_STATUS, &[])? {
+                let (status, count): (String, i64) = (row.get(0), row.get(1));
+                counts.add_outbox_rows(&status, count);
+            }
+            let keys: i64 = client.query_one(sql::COUNT_INBOX, &[])?.get(0);
+            counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
+            Ok(counts)
+        })
     }
 
     fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Option<i64> = self
-            .client()?
-            .query_one(
-                sql::MIN_DUE_BETWEEN,
-                &[
-                    &micros(DateTime::<Utc>::MIN_UTC),
-                    &micros(DateTime::<Utc>::MAX_UTC),
-                ],
-            )?
-            .get(0);
-        Ok(next.and_then(DateTime::from_timestamp_micros))
+        off_runtime(|| {
+            let next: Option<i64> = self
+                .client()?
+                .query_one(
+                    sql::MIN_DUE_BETWEEN,
+                    &[
+                        &micros(DateTime::<Utc>::MIN_UTC),
+                        &micros(DateTime::<Utc>::MAX_UTC),
+                    ],
+                )?
+                .get(0);
+            Ok(next.and_then(DateTime::from_timestamp_micros))
+        })
     }
 
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
-        let oldest: Option<i64> = self
-            .client()?
-            .query_one(
-                sql::MIN_DUE_BETWEEN,
-                &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
-            )?
-            .get(0);
-        Ok(oldest.map(|due| waited_since(due, now)))
+        off_runtime(|| {
+            let oldest: Option<i64> = self
+                .client()?
+                .query_one(
+                    sql::MIN_DUE_BETWEEN,
+                    &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
+                )?
+                .get(0);
+            Ok(oldest.map(|due| waited_since(due, now)))
+        })
     }
 }
 
