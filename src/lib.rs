@@ -4,6 +4,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod envelope;
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub mod relay;
 pub mod retry;
 pub mod slot;
 pub mod store;

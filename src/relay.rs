@@ -1,0 +1,298 @@
+//! The async relay: the loop that claims due envelopes from an async store,
+//! sends them, and records each outcome, until it is told to stop.
+//!
+//! ```no_run
+//! # async fn run(store: integration_automation_patterns::store::sqlite::AsyncSqliteStore)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use integration_automation_patterns::Envelope;
+//! use integration_automation_patterns::relay::{Relay, RelayConfig};
+//! use integration_automation_patterns::state::Dispatched;
+//! use integration_automation_patterns::store::{Delivery, SendError};
+//! use serde_json::Value;
+//!
+//! let relay = Relay::new(store, |envelope: &Envelope<Dispatched, Value>| {
+//!     let id = envelope.event_id().to_owned();
+//!     async move {
+//!         println!("sending {id}");
+//!         Ok::<_, SendError>(Delivery::Processed)
+//!     }
+//! })
+//! .with_config(RelayConfig::default());
+//! let waker = relay.waker(); // producers call waker.wake() after they enqueue
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = tokio::spawn(relay.run(async { let _ = stopped.await; }));
+//! // ... on shutdown:
+//! let _ = stop.send(());
+//! let report = running.await??;
+//! println!("{report:?}");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::Envelope;
+use crate::envelope::state::Dispatched;
+use crate::store::{
+    AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError,
+};
+
+/// Sends one claimed envelope to its receiver: a closure
+/// `|envelope| async { .. }` or a type of the caller's. The future must not
+/// borrow the envelope (clone what it needs).
+pub trait Sender<P>: Send + Sync + 'static {
+    /// Sends `envelope`: delivered, or why not.
+    fn send(
+        &self,
+        envelope: &Envelope<Dispatched, P>,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + Send + 'static;
+}
+
+impl<P, F, Fut> Sender<P> for F
+where
+    F: Fn(&Envelope<Dispatched, P>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Delivery, SendError>> + Send + 'static,
+{
+    fn send(
+        &self,
+        envelope: &Envelope<Dispatched, P>,
+    ) -> impl Future<Output = Result<Delivery, SendError>> + Send + 'static {
+        self(envelope)
+    }
+}
+
+/// How a [`Relay`] works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// How many envelopes one claim takes (default 100).
+    pub batch: usize,
+    /// How many sends run at once (default 16).
+    pub concurrency: usize,
+    /// How long one send may take before it counts as a transient failure
+    /// (default 30 s).
+    pub send_timeout: Duration,
+    /// The longest sleep when nothing is due; the relay wakes earlier when
+    /// the next envelope falls due or it is woken (default 1 s).
+    pub idle_poll: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            batch: 100,
+            concurrency: 16,
+            send_timeout: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Wakes a sleeping [`Relay`] at once, for a producer that has just
+/// enqueued an event. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    /// Ends the relay's sleep, or its next one if it is busy.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// What a relay did, from its start to its stop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// The totals of its passes.
+    pub sent: RunReport,
+    /// Claims it gave back unsent when it was told to stop.
+    pub released: usize,
+    /// Leases it extended for sends that took long.
+    pub leases_extended: usize,
+}
+
+/// Drives an async store: claims due envelopes in batches, hands each to the
+/// sender with up to [`RelayConfig::concurrency`] sends at once, records
+/// each outcome as [`Outcome::of_send`] maps it, and sleeps until the next
+/// envelope is due (or it is woken). Stopping is graceful: sends in flight
+/// finish and are recorded, claims not yet sent are given back without
+/// spending an attempt, and leases of long sends are extended meanwhile.
+pub struct Relay<S, D> {
+    store: S,
+    sender: Arc<D>,
+    config: RelayConfig,
+    waker: RelayWaker,
+}
+
+impl<S, D> Relay<S, D> {
+    /// A relay from `store` to `sender`, with the default [`RelayConfig`].
+    pub fn new(store: S, sender: D) -> Self {
+        Relay {
+            store,
+            sender: Arc::new(sender),
+            config: RelayConfig::default(),
+            waker: RelayWaker::default(),
+        }
+    }
+
+    /// The relay with these settings.
+    pub fn with_config(mut self, config: RelayConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A handle that wakes the relay.
+    pub fn waker(&self) -> RelayWaker {
+        self.waker.clone()
+    }
+}
+
+impl<S, D> Relay<S, D>
+where
+    S: AsyncDeliveryStore,
+{
+    /// Runs until `shutdown` completes, then stops gracefully; returns what
+    /// it did. A database error ends the run (after giving back what it had
+    /// not sent); run it again to go on.
+    pub async fn run<P>(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RelayReport, StoreError>
+    where
+        P: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        D: Sender<P>,
+    {
+        let mut shutdown = pin!(shutdown);
+        let mut stopping = false;
+        let mut report = RelayReport::default();
+        while !stopping {
+            let now = Utc::now();
+            let claimed = self
+                .store
+                .claim_due::<P>(now, self.config.batch.max(1))
+                .await?;
+            report.sent.dead_lettered += claimed.dead_lettered;
+            report.sent.quarantined += claimed.quarantined.len();
+            if claimed.claims.is_empty() {
+                let wait = self.idle_wait(now).await?;
+                tokio::select! {
+                    () = &mut shutdown => stopping = true,
+                    () = self.waker.0.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            report.sent.claimed += claimed.claims.len();
+            stopping = self
+                .send_batch(claimed.claims, &mut shutdown, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// How long to sleep when nothing is due: until the next envelope falls
+    /// due, at most [`RelayConfig::idle_poll`].
+    async fn idle_wait(&self, now: DateTime<Utc>) -> Result<Duration, StoreError> {
+        let next = self.store.next_due_at().await?;
+        let until_next = next
+            .map(|due| (due - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(self.config.idle_poll);
+        Ok(until_next.min(self.config.idle_poll))
+    }
+
+    /// Sends one batch with up to `concurrency` sends at once, recording each
+    /// outcome, extending the leases of sends still in flight, and stopping
+    /// early (in-flight sends finish; the rest are released) if `shutdown`
+    /// completes. Returns whether it did.
+    async fn send_batch<P>(
+        &self,
+        claims: Vec<Claim<P>>,
+        shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
+        report: &mut RelayReport,
+    ) -> Result<bool, StoreError>
+    where
+        P: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        D: Sender<P>,
+    {
+        let lease = self.store.options().lease;
+        let mut waiting: std::collections::VecDeque<Claim<P>> = claims.into();
+        let mut in_flight: Vec<Option<Claim<P>>> = Vec::new();
+        let mut sends: JoinSet<(usize, Result<Delivery, SendError>)> = JoinSet::new();
+        let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
+        renew.tick().await;
+        let mut stopping = false;
+        loop {
+            while !stopping && sends.len() < self.config.concurrency.max(1) {
+                let Some(claim) = waiting.pop_front() else {
+                    break;
+                };
+                let slot = in_flight.len();
+                let send = self.sender.send(&claim.envelope);
+                let timeout = self.config.send_timeout;
+                sends.spawn(async move {
+                    let result = match tokio::time::timeout(timeout, send).await {
+                        Ok(result) => result,
+                        Err(_) => Err(SendError::Transient {
+                            reason: format!("the send timed out after {timeout:?}"),
+                            retry_after: None,
+                        }),
+                    };
+                    (slot, result)
+                });
+                in_flight.push(Some(claim));
+            }
+            if sends.is_empty() {
+                break;
+            }
+            tokio::select! {
+                done = sends.join_next() => {
+                    let Some(done) = done else { break };
+                    let (slot, result) = done.unwrap_or_else(|panicked| {
+                        (usize::MAX, Err(SendError::Transient {
+                            reason: format!("the sender panicked: {panicked}"),
+                            retry_after: None,
+                        }))
+                    });
+                    if let Some(claim) = in_flight.get_mut(slot).and_then(Option::take) {
+                        let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
+                        let status = outcome.envelope.status();
+                        if let Err(error) = self
+                            .store
+                            .record_not_before(outcome.envelope, outcome.retry_after)
+                            .await
+                        {
+                            let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
+                            let _ = self.store.release_unsent(&unsent).await;
+                            return Err(error);
+                        }
+                        report.sent.count(status);
+                    }
+                }
+                _ = renew.tick() => {
+                    let now = Utc::now();
+                    for claim in in_flight.iter_mut().flatten() {
+                        if claim.lease_until - now < TimeDelta::from_std(lease / 2).unwrap_or_default()
+                            && self.store.extend_lease(claim, now).await.is_ok()
+                        {
+                            report.leases_extended += 1;
+                        }
+                    }
+                }
+                () = &mut *shutdown, if !stopping => {
+                    stopping = true;
+                    let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
+                    report.released += self.store.release_unsent(&unsent).await?;
+                }
+            }
+        }
+        Ok(stopping)
+    }
+}

@@ -1,0 +1,283 @@
+//! The async relay on an async store: it drains what is due with a sender
+//! that succeeds, fails, times out and hangs; it stops gracefully (sends in
+//! flight finish and are recorded, unsent claims are given back without
+//! spending an attempt) and a restarted relay finishes; it wakes when told;
+//! it extends the lease of a long send. Multi-threaded runtime throughout.
+#![cfg(feature = "async-sqlite")]
+
+#[path = "support/temp_db.rs"]
+mod temp_db;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use integration_automation_patterns::relay::{Relay, RelayConfig};
+use integration_automation_patterns::state::{Dispatched, Pending};
+use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
+use integration_automation_patterns::store::{
+    AsyncDeliveryStore, Delivery, SendError, StoreOptions,
+};
+use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope};
+use serde_json::{Value, json};
+use temp_db::TempDb;
+
+fn order_event(n: u32) -> Envelope<Pending> {
+    Envelope::builder()
+        .event_id(format!("order-{n}-placed"))
+        .event_type("commerce.order.placed")
+        .source_system("webshop")
+        .payload(json!({ "order_id": n }))
+        .build()
+        .unwrap()
+}
+
+async fn store_with_orders(db: &TempDb, orders: u32, options: StoreOptions) -> AsyncSqliteStore {
+    let store = AsyncSqliteStore::open(db.path(), options).await.unwrap();
+    for n in 0..orders {
+        let mut tx = store.begin().await.unwrap();
+        AsyncSqliteStore::enqueue(&mut tx, &order_event(n), Utc::now())
+            .await
+            .unwrap();
+        AsyncSqliteStore::commit(tx).await.unwrap();
+    }
+    store
+}
+
+/// Waits until nothing is pending or in flight any more.
+async fn until_settled(store: &AsyncSqliteStore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = store.counts().await.unwrap().outbox;
+        if !counts.contains_key(&DeliveryStatus::Pending)
+            && !counts.contains_key(&DeliveryStatus::Dispatched)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not settle: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn load(store: &AsyncSqliteStore, n: u32) -> AnyEnvelope {
+    store
+        .load_any("webshop", &format!("order-{n}-placed"))
+        .await
+        .unwrap()
+}
+
+fn quick() -> RelayConfig {
+    RelayConfig {
+        batch: 10,
+        concurrency: 4,
+        send_timeout: Duration::from_millis(300),
+        idle_poll: Duration::from_millis(50),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_drains_what_is_due_and_stops_when_told() {
+    let db = TempDb::new("relay-drain");
+    let store = store_with_orders(&db, 30, StoreOptions::default()).await;
+    let relay = Relay::new(store.clone(), |envelope: &Envelope<Dispatched, Value>| {
+        let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
+        async move {
+            match n % 3 {
+                0 => Ok(Delivery::Processed),
+                1 => Ok(Delivery::Acknowledged),
+                _ => Err(SendError::Permanent {
+                    reason: "422: unknown SKU".into(),
+                }),
+            }
+        }
+    })
+    .with_config(quick());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    until_settled(&store).await;
+    stop.send(()).unwrap();
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.sent.claimed, 30);
+    assert_eq!(report.sent.delivered, 20);
+    assert_eq!(report.sent.dead_lettered, 10);
+    assert_eq!(
+        store
+            .dead_letters::<Value>(100)
+            .await
+            .unwrap()
+            .letters
+            .len(),
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() {
+    let db = TempDb::new("relay-stop");
+    let store = store_with_orders(&db, 10, StoreOptions::default()).await;
+    let started = Arc::new(Mutex::new(HashSet::new()));
+    let (first_sends, mut sending) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // Every send waits at the gate, so that the three in flight are still in
+    // flight when the relay is told to stop.
+    let (gate, closed_gate) = tokio::sync::watch::channel(false);
+    let relay = Relay::new(store.clone(), {
+        let started = Arc::clone(&started);
+        move |envelope: &Envelope<Dispatched, Value>| {
+            let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
+            started.lock().unwrap().insert(n);
+            let _ = first_sends.send(());
+            let mut gate = closed_gate.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                match n % 3 {
+                    // Hangs: the send timeout ends it as a transient failure.
+                    0 => std::future::pending().await,
+                    1 => Err(SendError::Transient {
+                        reason: "503".into(),
+                        retry_after: None,
+                    }),
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Ok(Delivery::Processed)
+                    }
+                }
+            }
+        }
+    })
+    .with_config(RelayConfig {
+        batch: 10,
+        concurrency: 3,
+        ..quick()
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    // Three sends in flight, seven claims waiting: stop now.
+    for _ in 0..3 {
+        sending.recv().await.unwrap();
+    }
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.send(true).unwrap();
+    let report = running.await.unwrap().unwrap();
+    let started: HashSet<u64> = started.lock().unwrap().clone();
+    assert_eq!(
+        started.len(),
+        3,
+        "no send starts once the relay is told to stop"
+    );
+    assert_eq!(report.released, 7);
+    for n in 0..10u32 {
+        let envelope = load(&store, n).await;
+        if started.contains(&u64::from(n)) {
+            let expected = if n % 3 == 2 {
+                DeliveryStatus::Processed
+            } else {
+                DeliveryStatus::Retrying
+            };
+            assert_eq!(
+                (envelope.status(), envelope.attempt_count()),
+                (expected, 1),
+                "order {n}"
+            );
+        } else {
+            assert_eq!(
+                (envelope.status(), envelope.attempt_count()),
+                (DeliveryStatus::Pending, 0),
+                "order {n} was never sent"
+            );
+        }
+    }
+
+    // A restarted relay with a receiver that works finishes what is due now.
+    let relay = Relay::new(store.clone(), |_: &Envelope<Dispatched, Value>| async {
+        Ok(Delivery::Processed)
+    })
+    .with_config(quick());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    until_settled(&store).await;
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    let processed = store.counts().await.unwrap().outbox[&DeliveryStatus::Processed];
+    assert!(processed >= 8, "{processed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_woken_relay_sends_at_once() {
+    let db = TempDb::new("relay-wake");
+    let store = store_with_orders(&db, 0, StoreOptions::default()).await;
+    let (delivered, mut deliveries) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let relay = Relay::new(store.clone(), move |_: &Envelope<Dispatched, Value>| {
+        let _ = delivered.send(Instant::now());
+        async { Ok(Delivery::Processed) }
+    })
+    .with_config(RelayConfig {
+        idle_poll: Duration::from_secs(30),
+        ..quick()
+    });
+    let waker = relay.waker();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut tx = store.begin().await.unwrap();
+    AsyncSqliteStore::enqueue(&mut tx, &order_event(1), Utc::now())
+        .await
+        .unwrap();
+    AsyncSqliteStore::commit(tx).await.unwrap();
+    let enqueued = Instant::now();
+    waker.wake();
+    let sent = tokio::time::timeout(Duration::from_secs(5), deliveries.recv())
+        .await
+        .expect("the woken relay sent within seconds, not at its 30 s poll")
+        .unwrap();
+    assert!(sent - enqueued < Duration::from_secs(2));
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_send_keeps_its_claim() {
+    let db = TempDb::new("relay-lease");
+    let options = StoreOptions {
+        lease: Duration::from_millis(300),
+        ..StoreOptions::default()
+    };
+    let store = store_with_orders(&db, 1, options).await;
+    let relay = Relay::new(store.clone(), |_: &Envelope<Dispatched, Value>| async {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        Ok(Delivery::Processed)
+    })
+    .with_config(RelayConfig {
+        send_timeout: Duration::from_secs(5),
+        ..quick()
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Past the first lease: another worker finds nothing to take over.
+    let other = store.claim_due::<Value>(Utc::now(), 10).await.unwrap();
+    assert!(other.claims.is_empty(), "the claim was taken over mid-send");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stop.send(()).unwrap();
+    let report = running.await.unwrap().unwrap();
+    assert!(report.leases_extended >= 1, "{report:?}");
+    let envelope = load(&store, 0).await;
+    assert_eq!(
+        (envelope.status(), envelope.attempt_count()),
+        (DeliveryStatus::Processed, 1)
+    );
+}
