@@ -4,6 +4,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod envelope;
+mod observe;
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub mod relay;
 pub mod retry;

@@ -42,6 +42,7 @@ use tokio::task::JoinSet;
 
 use crate::Envelope;
 use crate::envelope::state::Dispatched;
+use crate::observe::{self, InSpan};
 use crate::store::{
     AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError,
 };
@@ -181,6 +182,9 @@ where
                 .await?;
             report.sent.dead_lettered += claimed.dead_lettered;
             report.sent.quarantined += claimed.quarantined.len();
+            observe::count_dead_letters(claimed.dead_lettered);
+            #[cfg(feature = "metrics")]
+            self.refresh_backlog(now).await?;
             if claimed.claims.is_empty() {
                 let wait = self.idle_wait(now).await?;
                 tokio::select! {
@@ -191,11 +195,28 @@ where
                 continue;
             }
             report.sent.claimed += claimed.claims.len();
+            let span = observe::pass_span(claimed.claims.len());
             stopping = self
                 .send_batch(claimed.claims, &mut shutdown, &mut report)
+                .in_span(span)
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Sets the backlog gauges from the store's counts.
+    #[cfg(feature = "metrics")]
+    async fn refresh_backlog(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let counts = self.store.counts().await?;
+        let waiting = [
+            crate::DeliveryStatus::Pending,
+            crate::DeliveryStatus::Retrying,
+        ]
+        .iter()
+        .filter_map(|status| counts.outbox.get(status))
+        .sum();
+        observe::set_backlog(waiting, self.store.oldest_due_age(now).await?);
+        Ok(())
     }
 
     /// How long to sleep when nothing is due: until the next envelope falls
@@ -235,7 +256,10 @@ where
                     break;
                 };
                 let slot = in_flight.len();
-                let send = self.sender.send(&claim.envelope);
+                let send = self
+                    .sender
+                    .send(&claim.envelope)
+                    .in_span(observe::send_span(&claim.envelope));
                 let timeout = self.config.send_timeout;
                 sends.spawn(async move {
                     let result = match tokio::time::timeout(timeout, send).await {
@@ -262,18 +286,21 @@ where
                         }))
                     });
                     if let Some(claim) = in_flight.get_mut(slot).and_then(Option::take) {
-                        let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
+                                                let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
                         let status = outcome.envelope.status();
+                        let span = observe::record_span(outcome.envelope.event_id(), status);
                         if let Err(error) = self
                             .store
                             .record_not_before(outcome.envelope, outcome.retry_after)
+                            .in_span(span)
                             .await
                         {
                             let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
                             let _ = self.store.release_unsent(&unsent).await;
                             return Err(error);
                         }
-                        report.sent.count(status);
+                                                report.sent.count(status);
+                        observe::count_outcome(status);
                     }
                 }
                 _ = renew.tick() => {

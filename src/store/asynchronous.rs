@@ -170,6 +170,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
                     return Err(release_after(self, recording, &unsent).await);
                 }
                 report.count(status);
+                crate::observe::count_outcome(status);
             }
             Ok(report)
         }

@@ -142,6 +142,7 @@ pub trait DeliveryStore {
                 return Err(release_after(self, recording, claims.collect()));
             }
             report.count(status);
+            crate::observe::count_outcome(status);
         }
         Ok(report)
     }

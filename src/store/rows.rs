@@ -316,9 +316,13 @@ impl InboxKey {
     ) -> Result<Envelope<Pending, P>, AdmissionResult<T, P>> {
         match self {
             InboxKey::New => Ok(envelope),
-            InboxKey::Duplicate => Err(Ok(Admission::Duplicate(
-                envelope.skip_at("duplicate: this event was already processed", now),
-            ))),
+            InboxKey::Duplicate => {
+                crate::observe::count_duplicate();
+                Err(Ok(Admission::Duplicate(envelope.skip_at(
+                    "duplicate: this event was already processed",
+                    now,
+                ))))
+            }
             InboxKey::Reused => Err(Err(StoreError::KeyReused {
                 source_system: envelope.source_system().to_owned(),
                 event_id: envelope.event_id().to_owned(),

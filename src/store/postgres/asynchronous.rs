@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
 use crate::envelope::state::{Failed, Pending, State};
+use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
@@ -223,6 +224,43 @@ impl AsyncPostgresStore {
         Ok(())
     }
 
+    /// [`AsyncDeliveryStore::admit`], inside its span.
+    async fn admit_here<P, T, E, F>(
+        &self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnOnce(
+                &'t mut <Self as AsyncDeliveryStore>::Tx,
+                &'t P,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send,
+    {
+        let payload = payload_text(&envelope)?;
+
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        let mut tx = self.begin().await?;
+        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
+            .await?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        let dispatched = envelope.dispatch_at(now);
+        let result = effect(&mut tx, dispatched.payload()).await;
+        let admission = settle_effect(dispatched, result, now);
+        if let Admission::Processed(..) = admission {
+            tx.commit().await?;
+        }
+        Ok(admission)
+    }
+
     /// Quarantines the row with this key, in a transaction of its own, if it
     /// still does not read back; returns why, if it was quarantined.
     async fn quarantine_if_unreadable<P: DeserializeOwned>(
@@ -423,23 +461,8 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         E: std::fmt::Display + Send,
         F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
     {
-        let payload = payload_text(&envelope)?;
-        let fresh_after = micros(subtract(now, self.options.inbox_retention));
-        let mut tx = self.begin().await?;
-        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
-            .await?
-            .settle(envelope, now)
-        {
-            Ok(envelope) => envelope,
-            Err(answer) => return answer,
-        };
-        let dispatched = envelope.dispatch_at(now);
-        let result = effect(&mut tx, dispatched.payload()).await;
-        let admission = settle_effect(dispatched, result, now);
-        if let Admission::Processed(..) = admission {
-            tx.commit().await?;
-        }
-        Ok(admission)
+        let span = admission_span(&envelope);
+        self.admit_here(envelope, now, effect).in_span(span).await
     }
 
     async fn admit_batch<P, T, E, F>(

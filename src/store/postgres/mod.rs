@@ -58,6 +58,7 @@ use super::{
     Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
+use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
@@ -496,6 +497,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         E: std::fmt::Display,
         F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
     {
+        let _span = admission_span(&envelope).entered();
         off_runtime(|| {
             let payload = payload_text(&envelope)?;
             let fresh_after = micros(subtract(now, self.options.inbox_retention));

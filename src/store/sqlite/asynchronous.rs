@@ -17,6 +17,7 @@ use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRe
 
 use super::{SqliteStore, raw_row_from, sql, text};
 use crate::envelope::state::{Failed, Pending, State};
+use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
@@ -122,6 +123,54 @@ impl AsyncSqliteStore {
             });
         }
         Ok(())
+    }
+
+    /// [`AsyncDeliveryStore::admit`], inside its span.
+    async fn admit_here<P, T, E, F>(
+        &self,
+        envelope: Envelope<Pending, P>,
+        now: DateTime<Utc>,
+        effect: F,
+    ) -> Result<Admission<T, P>, StoreError>
+    where
+        P: Serialize + Send + Sync,
+        T: Send,
+        E: std::fmt::Display + Send,
+        F: for<'t> FnOnce(
+                &'t mut <Self as AsyncDeliveryStore>::Tx,
+                &'t P,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send,
+    {
+        let payload = payload_text(&envelope)?;
+
+        let fresh_after = micros(subtract(now, self.options.inbox_retention));
+        // A duplicate needs no write: look first, without the write lock.
+        let key = {
+            let mut connection = self.pool.acquire().await?;
+            seen_in(&mut connection, &envelope, &payload, fresh_after).await?
+        };
+        let envelope = match key.settle(envelope, now) {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        let mut tx = self.begin().await?;
+        // Another connection may have admitted the key since the first look.
+        let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
+            .await?
+            .settle(envelope, now)
+        {
+            Ok(envelope) => envelope,
+            Err(answer) => return answer,
+        };
+        remember(&mut tx, &envelope, &payload, now).await?;
+        let dispatched = envelope.dispatch_at(now);
+        let result = effect(&mut tx, dispatched.payload()).await;
+        let admission = settle_effect(dispatched, result, now);
+        if let Admission::Processed(..) = admission {
+            tx.commit().await?;
+        }
+        Ok(admission)
     }
 
     /// Quarantines the row `rowid`, in a transaction of its own, if it still
@@ -317,34 +366,8 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         E: std::fmt::Display + Send,
         F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
     {
-        let payload = payload_text(&envelope)?;
-        let fresh_after = micros(subtract(now, self.options.inbox_retention));
-        // A duplicate needs no write: look first, without the write lock.
-        let key = {
-            let mut connection = self.pool.acquire().await?;
-            seen_in(&mut connection, &envelope, &payload, fresh_after).await?
-        };
-        let envelope = match key.settle(envelope, now) {
-            Ok(envelope) => envelope,
-            Err(answer) => return answer,
-        };
-        let mut tx = self.begin().await?;
-        // Another connection may have admitted the key since the first look.
-        let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
-            .await?
-            .settle(envelope, now)
-        {
-            Ok(envelope) => envelope,
-            Err(answer) => return answer,
-        };
-        remember(&mut tx, &envelope, &payload, now).await?;
-        let dispatched = envelope.dispatch_at(now);
-        let result = effect(&mut tx, dispatched.payload()).await;
-        let admission = settle_effect(dispatched, result, now);
-        if let Admission::Processed(..) = admission {
-            tx.commit().await?;
-        }
-        Ok(admission)
+        let span = admission_span(&envelope);
+        self.admit_here(envelope, now, effect).in_span(span).await
     }
 
     async fn admit_batch<P, T, E, F>(

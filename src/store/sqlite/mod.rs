@@ -61,6 +61,7 @@ use super::{
     QuarantinedRow, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
+use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
@@ -340,6 +341,7 @@ impl DeliveryStore for SqliteStore {
         E: std::fmt::Display,
         F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
     {
+        let _span = admission_span(&envelope).entered();
         let payload = payload_text(&envelope)?;
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         // A duplicate needs no write: look first, without the write lock.

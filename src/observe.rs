@@ -1,0 +1,161 @@
+//! What the crate tells an operator while it works: spans (feature `tracing`)
+//! for each relay pass, send, record and inbox admission, with the event's
+//! id, type, source, attempt and trace parent; and counters and gauges
+//! (feature `metrics`, through the `metrics` facade). Without the features,
+//! every call here compiles to nothing.
+//!
+//! | metric | kind | meaning |
+//! |---|---|---|
+//! | `iap_relay_delivered_total` | counter | sends recorded as processed or acknowledged |
+//! | `iap_relay_retried_total` | counter | sends recorded as a retry |
+//! | `iap_relay_dead_lettered_total` | counter | envelopes that became dead letters |
+//! | `iap_inbox_duplicates_total` | counter | admissions answered as duplicates |
+//! | `iap_outbox_due_backlog` | gauge | envelopes waiting for a relay (pending and retrying) |
+//! | `iap_outbox_oldest_due_age_seconds` | gauge | how long the oldest due envelope has waited |
+
+#![cfg_attr(
+    not(any(feature = "async-sqlite", feature = "async-postgres")),
+    allow(dead_code)
+)]
+
+use std::future::Future;
+
+use crate::envelope::state::State;
+use crate::{DeliveryStatus, Envelope};
+
+#[cfg(feature = "tracing")]
+pub(crate) use tracing::Span;
+
+/// A span that records nothing, where the `tracing` feature is off.
+#[cfg(not(feature = "tracing"))]
+#[derive(Clone, Debug)]
+pub(crate) struct Span;
+
+#[cfg(not(feature = "tracing"))]
+impl Span {
+    /// Enters nothing.
+    pub(crate) fn entered(self) -> Span {
+        self
+    }
+}
+
+/// The span of sending one envelope.
+pub(crate) fn send_span<S: State, P>(envelope: &Envelope<S, P>) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::info_span!(
+            "iap.send",
+            event_id = envelope.event_id(),
+            event_type = envelope.event_type(),
+            source = envelope.source_system(),
+            attempt = envelope.attempt_count(),
+            traceparent = envelope.traceparent(),
+        )
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = envelope;
+        Span
+    }
+}
+
+/// The span of recording one outcome.
+pub(crate) fn record_span(event_id: &str, status: DeliveryStatus) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::info_span!("iap.record", event_id, status = status.as_str())
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = (event_id, status);
+        Span
+    }
+}
+
+/// The span of admitting one received envelope through an inbox.
+pub(crate) fn admission_span<S: State, P>(envelope: &Envelope<S, P>) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::info_span!(
+            "iap.admit",
+            event_id = envelope.event_id(),
+            event_type = envelope.event_type(),
+            source = envelope.source_system(),
+            traceparent = envelope.traceparent(),
+        )
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = envelope;
+        Span
+    }
+}
+
+/// The span of one relay pass.
+pub(crate) fn pass_span(claimed: usize) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::info_span!("iap.relay.pass", claimed)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = claimed;
+        Span
+    }
+}
+
+/// Runs a future inside a span (as `tracing::Instrument` does).
+pub(crate) trait InSpan: Future + Sized {
+    /// The future, inside `span` whenever it is polled.
+    fn in_span(self, span: Span) -> impl Future<Output = Self::Output> {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::Instrument::instrument(self, span)
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            let _ = span;
+            self
+        }
+    }
+}
+
+impl<F: Future> InSpan for F {}
+
+/// Counts a recorded outcome: delivered, retried or dead-lettered.
+pub(crate) fn count_outcome(status: DeliveryStatus) {
+    #[cfg(feature = "metrics")]
+    {
+        let name = match status {
+            DeliveryStatus::Retrying => "iap_relay_retried_total",
+            DeliveryStatus::Failed => "iap_relay_dead_lettered_total",
+            _ => "iap_relay_delivered_total",
+        };
+        metrics::counter!(name).increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = status;
+}
+
+/// Counts envelopes that became dead letters when their lease ran out.
+pub(crate) fn count_dead_letters(count: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("iap_relay_dead_lettered_total")
+        .increment(u64::try_from(count).unwrap_or(u64::MAX));
+    #[cfg(not(feature = "metrics"))]
+    let _ = count;
+}
+
+/// Counts an admission answered as a duplicate.
+pub(crate) fn count_duplicate() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("iap_inbox_duplicates_total").increment(1);
+}
+
+/// Sets the backlog gauges: envelopes waiting, and the oldest due one's wait.
+#[cfg(feature = "metrics")]
+pub(crate) fn set_backlog(waiting: u64, oldest_due_age: Option<std::time::Duration>) {
+    metrics::gauge!("iap_outbox_due_backlog").set(waiting as f64);
+    metrics::gauge!("iap_outbox_oldest_due_age_seconds")
+        .set(oldest_due_age.map_or(0.0, |age| age.as_secs_f64()));
+}
