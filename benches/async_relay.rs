@@ -7,7 +7,7 @@
 //!
 //! `cargo bench --all-features --bench async_relay`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ fn temp_file(round: usize, side: &str) -> PathBuf {
     ))
 }
 
-fn remove(path: &PathBuf) {
+fn remove(path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.as_os_str().to_owned();
         file.push(suffix);

@@ -164,7 +164,22 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
         sending.recv().await.unwrap();
     }
     stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The gate opens once the relay has given the seven waiting claims back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store
+        .counts()
+        .await
+        .unwrap()
+        .outbox
+        .get(&DeliveryStatus::Pending)
+        != Some(&7)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not give its unsent claims back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     gate.send(true).unwrap();
     let report = running.await.unwrap().unwrap();
     let started: HashSet<u64> = started.lock().unwrap().clone();
@@ -251,12 +266,12 @@ async fn a_woken_relay_sends_at_once() {
 async fn a_long_send_keeps_its_claim() {
     let db = TempDb::new("relay-lease");
     let options = StoreOptions {
-        lease: Duration::from_millis(300),
+        lease: Duration::from_millis(1_000),
         ..StoreOptions::default()
     };
     let store = store_with_orders(&db, 1, options).await;
     let relay = Relay::new(store.clone(), |_: &Envelope<Dispatched, Value>| async {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
         Ok(Delivery::Processed)
     })
     .with_config(RelayConfig {
@@ -267,11 +282,11 @@ async fn a_long_send_keeps_its_claim() {
     let running = tokio::spawn(relay.run(async {
         let _ = stopped.await;
     }));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Past the first lease: another worker finds nothing to take over.
     let other = store.claim_due::<Value>(Utc::now(), 10).await.unwrap();
     assert!(other.claims.is_empty(), "the claim was taken over mid-send");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     stop.send(()).unwrap();
     let report = running.await.unwrap().unwrap();
     assert!(report.leases_extended >= 1, "{report:?}");
