@@ -47,6 +47,9 @@ use crate::store::{
     AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError,
 };
 
+/// The shortest sleep of an idle relay.
+const MIN_IDLE_WAIT: Duration = Duration::from_millis(5);
+
 /// Sends one claimed envelope to its receiver: a closure
 /// `|envelope| async { .. }` or a type of the caller's. The future must not
 /// borrow the envelope (clone what it needs).
@@ -219,14 +222,15 @@ where
         Ok(())
     }
 
-    /// How long to sleep when nothing is due: until the next envelope falls
-    /// due, at most [`RelayConfig::idle_poll`].
+        /// How long to sleep when nothing is due: until the next envelope falls
+    /// due, at most [`RelayConfig::idle_poll`], and never so little that a
+    /// row another worker holds makes the relay spin.
     async fn idle_wait(&self, now: DateTime<Utc>) -> Result<Duration, StoreError> {
         let next = self.store.next_due_at().await?;
         let until_next = next
             .map(|due| (due - now).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(self.config.idle_poll);
-        Ok(until_next.min(self.config.idle_poll))
+        Ok(until_next.clamp(MIN_IDLE_WAIT, self.config.idle_poll.max(MIN_IDLE_WAIT)))
     }
 
     /// Sends one batch with up to `concurrency` sends at once, recording each
