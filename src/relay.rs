@@ -222,7 +222,7 @@ where
         Ok(())
     }
 
-        /// How long to sleep when nothing is due: until the next envelope falls
+    /// How long to sleep when nothing is due: until the next envelope falls
     /// due, at most [`RelayConfig::idle_poll`], and never so little that a
     /// row another worker holds makes the relay spin.
     async fn idle_wait(&self, now: DateTime<Utc>) -> Result<Duration, StoreError> {

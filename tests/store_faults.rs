@@ -1,4 +1,5 @@
-//! The stores under faults, one suite run unchanged against every backend:
+//! The stores under faults, one suite run unchanged against every store
+//! (blocking and async, SQLite and PostgreSQL):
 //! rows edited by hand (each kind of bad row, in each state, beside good rows
 //! and alone), quarantine and its release, a database fault in the middle of
 //! a relay batch, and lease renewal.
@@ -22,7 +23,7 @@ use integration_automation_patterns::store::{Delivery, SendError, StoreError, St
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 
-for_each_blocking_backend!(
+for_each_backend!(
     every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before,
     loading_or_redriving_a_bad_row_quarantines_it_and_names_it,
     a_quarantined_row_is_released_after_a_repair_or_deleted,

@@ -620,7 +620,7 @@ pub struct OnRuntime<A> {
 }
 
 #[cfg(feature = "sqlite")]
-mod sqlite {
+pub mod sqlite {
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -656,47 +656,56 @@ mod sqlite {
         blocking_operations!();
     }
 
+    /// The edits only SQLite's loose column types let through.
+    pub const SQLITE_TYPE_TAMPERS: &[(&str, &str, &str)] = &[
+        (
+            "an envelope stored as a BLOB",
+            "envelope = CAST(envelope AS BLOB)",
+            "the envelope column holds a BLOB of",
+        ),
+        (
+            "an envelope that is not UTF-8",
+            "envelope = CAST(X'7B22FF22' AS TEXT)",
+            "text that is not valid UTF-8",
+        ),
+        (
+            "a status stored as a BLOB",
+            "status = CAST(status AS BLOB)",
+            "the status column holds a BLOB of",
+        ),
+        (
+            "an attempt count that is text",
+            "attempts = 'two'",
+            "the attempt count holds the text \"two\"",
+        ),
+        (
+            "a due time that is text",
+            "due_at = 'tomorrow'",
+            "the due time holds the text \"tomorrow\"",
+        ),
+    ];
+
+    /// Another connection holds the file's write lock for 250 ms.
+    pub fn hold_write_lock(place: &TempDb) -> Fault {
+        let (locked, is_locked) = mpsc::channel();
+        let path = place.path().to_owned();
+        let holder = std::thread::spawn(move || {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(250));
+            connection.execute_batch("COMMIT").unwrap();
+        });
+        is_locked.recv().unwrap();
+        Fault(Some(Box::new(move || holder.join().unwrap())))
+    }
+
     impl FaultBackend for SqliteStore {
-        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[
-            (
-                "an envelope stored as a BLOB",
-                "envelope = CAST(envelope AS BLOB)",
-                "the envelope column holds a BLOB of",
-            ),
-            (
-                "an envelope that is not UTF-8",
-                "envelope = CAST(X'7B22FF22' AS TEXT)",
-                "text that is not valid UTF-8",
-            ),
-            (
-                "a status stored as a BLOB",
-                "status = CAST(status AS BLOB)",
-                "the status column holds a BLOB of",
-            ),
-            (
-                "an attempt count that is text",
-                "attempts = 'two'",
-                "the attempt count holds the text \"two\"",
-            ),
-            (
-                "a due time that is text",
-                "due_at = 'tomorrow'",
-                "the due time holds the text \"tomorrow\"",
-            ),
-        ];
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
+            SQLITE_TYPE_TAMPERS;
 
         fn interrupt(place: &TempDb) -> Fault {
-            let (locked, is_locked) = mpsc::channel();
-            let path = place.path().to_owned();
-            let holder = std::thread::spawn(move || {
-                let connection = rusqlite::Connection::open(path).unwrap();
-                connection.execute_batch("BEGIN IMMEDIATE").unwrap();
-                locked.send(()).unwrap();
-                std::thread::sleep(Duration::from_millis(250));
-                connection.execute_batch("COMMIT").unwrap();
-            });
-            is_locked.recv().unwrap();
-            Fault(Some(Box::new(move || holder.join().unwrap())))
+            hold_write_lock(place)
         }
     }
 }
@@ -737,6 +746,15 @@ mod async_sqlite {
         }
 
         async_operations!();
+    }
+
+    impl FaultBackend for OnRuntime<AsyncSqliteStore> {
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
+            super::sqlite::SQLITE_TYPE_TAMPERS;
+
+        fn interrupt(place: &TempDb) -> Fault {
+            super::sqlite::hold_write_lock(place)
+        }
     }
 }
 
@@ -821,19 +839,32 @@ pub mod postgres {
         blocking_operations!();
     }
 
+    /// Terminates every connection of the schema's stores (their
+    /// `application_name`), as a server restart would cut them.
+    pub fn terminate_connections(place: &Schema) -> Fault {
+        let name = place.name.clone();
+        let url = place.url.clone();
+        // A thread of its own: the blocking client must not run on a runtime.
+        std::thread::spawn(move || {
+            let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&name],
+                )
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+        Fault(None)
+    }
+
     impl FaultBackend for PostgresStore {
         // The schema types every column: no edit can store another type.
         const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
 
         fn interrupt(place: &Schema) -> Fault {
-            let mut admin = ::postgres::Client::connect(&place.url, ::postgres::NoTls).unwrap();
-            admin
-                .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                    &[&place.name],
-                )
-                .unwrap();
-            Fault(None)
+            terminate_connections(place)
         }
     }
 }
@@ -890,5 +921,29 @@ mod async_postgres {
         }
 
         async_operations!();
+    }
+
+    impl FaultBackend for OnRuntime<AsyncPostgresStore> {
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
+
+        /// A pool replaces a cut connection before the next call meets it,
+        /// so the fault here is a lock held past the store's busy timeout.
+        fn interrupt(place: &Schema) -> Fault {
+            let (locked, is_locked) = std::sync::mpsc::channel();
+            let (url, schema) = (place.url.clone(), place.name.clone());
+            let holder = std::thread::spawn(move || {
+                let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+                let mut tx = admin.transaction().unwrap();
+                tx.batch_execute(&format!(
+                    "LOCK TABLE {schema}.iap_outbox IN ACCESS EXCLUSIVE MODE"
+                ))
+                .unwrap();
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(250));
+                tx.commit().unwrap();
+            });
+            is_locked.recv().unwrap();
+            Fault(Some(Box::new(move || holder.join().unwrap())))
+        }
     }
 }

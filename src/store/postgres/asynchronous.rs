@@ -74,10 +74,17 @@ impl AsyncPostgresStore {
     }
 
     /// Connects a pool of up to 8 connections with sqlx's connection options.
+    /// [`StoreOptions::busy_timeout`] bounds the wait for a pooled connection
+    /// and, as the connections' `lock_timeout`, the wait for another
+    /// transaction's lock: past it the call fails with [`StoreError::Busy`].
     pub async fn connect_with(
         connect: PgConnectOptions,
         options: StoreOptions,
     ) -> Result<Self, StoreError> {
+        let connect = connect.options([(
+            "lock_timeout",
+            format!("{}ms", options.busy_timeout.as_millis()),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(options.busy_timeout)
