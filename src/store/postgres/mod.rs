@@ -167,7 +167,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             tx.execute(sql::TAKE_MIGRATION_LOCK, &[&MIGRATION_LOCK])?;
             match schema_version(&mut tx)? {
                 None => {
-                    let exists = tx.query_one(sql::HAS_TABLES, &[])?.get::<_, bool>(0);
+                    let exists = tx.query_one(sql::HAS_TABLES, &[])?.try_get::<_, bool>(0)?;
                     if exists {
                         return Err(StoreError::UnknownSchema {
                             reason: "store tables exist without a schema version".into(),
@@ -290,13 +290,13 @@ fn open(config: &Config) -> Result<Client, StoreError> {
 }
 
 fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
-    let has_meta = tx.query_one(sql::HAS_META, &[])?.get::<_, bool>(0);
+    let has_meta = tx.query_one(sql::HAS_META, &[])?.try_get::<_, bool>(0)?;
     if !has_meta {
         return Ok(None);
     }
     let row = tx.query_opt(sql::SELECT_VERSION, &[])?;
     match row {
-        Some(row) => Ok(Some(row.get(0))),
+        Some(row) => Ok(Some(row.try_get(0)?)),
         None => Err(StoreError::UnknownSchema {
             reason: "the schema version is missing".into(),
         }),
@@ -691,15 +691,16 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 sql::SELECT_QUARANTINED,
                 &[&i64::try_from(limit).unwrap_or(i64::MAX)],
             )?;
-            Ok(rows
-                .iter()
-                .map(|row| QuarantinedRow {
-                    source_system: row.get(0),
-                    event_id: row.get(1),
-                    reason: row.get::<_, Option<String>>(2).unwrap_or_default(),
-                    content: row.get::<_, String>(3).into_bytes(),
+            rows.iter()
+                .map(|row| {
+                    Ok(QuarantinedRow {
+                        source_system: row.try_get(0)?,
+                        event_id: row.try_get(1)?,
+                        reason: row.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        content: row.try_get::<_, String>(3)?.into_bytes(),
+                    })
                 })
-                .collect())
+                .collect()
         })
     }
 
@@ -769,10 +770,10 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             let client = self.client()?;
             let mut counts = StatusCounts::default();
             for row in client.query(sql::COUNT_BY_STATUS, &[])? {
-                let (status, count): (String, i64) = (row.get(0), row.get(1));
+                let (status, count): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
                 counts.add_outbox_rows(&status, count);
             }
-            let keys: i64 = client.query_one(sql::COUNT_INBOX, &[])?.get(0);
+            let keys: i64 = client.query_one(sql::COUNT_INBOX, &[])?.try_get(0)?;
             counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
             Ok(counts)
         })
@@ -789,7 +790,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                         &micros(DateTime::<Utc>::MAX_UTC),
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             Ok(next.and_then(DateTime::from_timestamp_micros))
         })
     }
@@ -802,7 +803,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     sql::MIN_DUE_BETWEEN,
                     &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
                 )?
-                .get(0);
+                .try_get(0)?;
             Ok(oldest.map(|due| waited_since(due, now)))
         })
     }
@@ -837,7 +838,7 @@ fn claim_key<P>(
             &[&envelope.source_system(), &envelope.event_id()],
         )?
         .ok_or_else(|| not_found(envelope.source_system(), envelope.event_id()))?;
-    let (stored, received_at): (String, i64) = (row.get(0), row.get(1));
+    let (stored, received_at): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
     if received_at < fresh_after {
         tx.execute(
             sql::RENEW_KEY,
@@ -859,7 +860,7 @@ fn select_rows(
     sql: &str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
 ) -> Result<Vec<(i64, RawRow)>, StoreError> {
-    Ok(tx.query(sql, params)?.iter().map(raw_row).collect())
+    tx.query(sql, params)?.iter().map(raw_row).collect()
 }
 
 /// The outbox row with this key, unchecked; locked for this transaction if `lock`.
@@ -877,18 +878,18 @@ fn select_key(
 
 /// Reads the columns of [`row_columns!`]; the schema types every column, so
 /// each reads as what it should hold.
-fn raw_row(row: &postgres::Row) -> (i64, RawRow) {
+fn raw_row(row: &postgres::Row) -> Result<(i64, RawRow), StoreError> {
     let raw = RawRow {
-        source: row.get(1),
-        event_id: row.get(2),
-        status: Ok(row.get(3)),
-        attempts: Ok(row.get(4)),
-        due_at: Ok(row.get(5)),
-        renewed_at: row.get(6),
-        envelope: Ok(row.get(7)),
-        problem: row.get(8),
+        source: row.try_get(1)?,
+        event_id: row.try_get(2)?,
+        status: Ok(row.try_get(3)?),
+        attempts: Ok(row.try_get(4)?),
+        due_at: Ok(row.try_get(5)?),
+        renewed_at: row.try_get(6)?,
+        envelope: Ok(row.try_get(7)?),
+        problem: row.try_get(8)?,
     };
-    (row.get(0), raw)
+    Ok((row.try_get(0)?, raw))
 }
 
 /// Writes an envelope's state over its row.
