@@ -12,8 +12,9 @@
 //! Prints a summary, a few audit lines and the throughput, and exits non-zero
 //! if an invariant breaks: every order delivered, every shipment booked once.
 //!
-//! `cargo run --release --features sqlite --example order_pipeline [-- FILE]`
-//! (a temporary file by default).
+//! `cargo run --release --features sqlite --bin order-pipeline [-- FILE]`
+//! (a temporary file by default). It is a binary of the crate, not an
+//! example, so that it builds without the test-only dependencies.
 
 use std::error::Error;
 use std::path::PathBuf;
