@@ -20,8 +20,9 @@ use crate::{AnyEnvelope, Envelope};
 ///
 /// Every method that changes state is one database transaction, and every
 /// time it reads is given (`now`), so that tests and simulations control the
-/// clock. The backends are [`SqliteStore`](super::sqlite::SqliteStore) and,
-/// for many workers on many machines, `PostgresStore`.
+/// clock. The backends are `store::sqlite::SqliteStore` (feature `sqlite`)
+/// and, for many workers on many machines, `store::postgres::PostgresStore`
+/// (feature `postgres`).
 pub trait DeliveryStore {
     /// The backend's transaction, handed to [`write`](Self::write)'s work and
     /// to inbox effects, so that they commit with the store's own writes.

@@ -36,6 +36,10 @@ pub use outcome::{
     Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
     SendError, StatusCounts,
 };
+/// The async driver the async stores are built on, for the caller's own
+/// queries and transactions: the exact version this crate uses.
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub use sqlx;
 
 /// How durable a commit is when the call that made it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

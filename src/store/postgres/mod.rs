@@ -47,6 +47,13 @@ mod sql;
 
 #[cfg(feature = "async-postgres")]
 pub use asynchronous::AsyncPostgresStore;
+/// The blocking PostgreSQL driver the store is built on: the exact version
+/// this crate uses.
+pub use postgres;
+/// The async PostgreSQL driver whose transactions `enqueue_with_tokio_postgres`
+/// takes: the exact version this crate uses.
+#[cfg(feature = "async-postgres")]
+pub use tokio_postgres;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,

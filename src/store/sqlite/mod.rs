@@ -50,6 +50,9 @@ mod sql;
 
 #[cfg(feature = "async-sqlite")]
 pub use asynchronous::AsyncSqliteStore;
+/// The SQLite driver the store is built on, for the caller's own queries in
+/// the store's transactions: the exact version this crate uses.
+pub use rusqlite;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
