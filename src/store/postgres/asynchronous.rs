@@ -378,7 +378,8 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
     ) -> Result<(), StoreError> {
         let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
         let text = encode_any(&outcome)?;
-        let mut tx = self.begin().await?;
+        // One statement, so one implicit transaction: no begin and commit
+        // to send to the connection on top of it.
         let updated = sqlx::query(sql::RECORD)
             .bind(outcome.source_system())
             .bind(outcome.event_id())
@@ -386,7 +387,7 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
             .bind(due_at)
             .bind(text)
             .bind(i64::from(outcome.attempt_count()))
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if updated == 0 {
@@ -396,7 +397,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
                 outcome.attempt_count(),
             ));
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -407,14 +407,13 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
     ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
         let envelope = &claim.envelope;
-        let mut tx = self.begin().await?;
         let updated = sqlx::query(sql::EXTEND_LEASE)
             .bind(envelope.source_system())
             .bind(envelope.event_id())
             .bind(micros(lease_until))
             .bind(micros(now))
             .bind(i64::from(envelope.attempt_count()))
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if updated == 0 {
@@ -424,7 +423,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
                 envelope.attempt_count(),
             ));
         }
-        tx.commit().await?;
         claim.lease_until = lease_until;
         Ok(())
     }

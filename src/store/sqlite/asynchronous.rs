@@ -276,7 +276,8 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
     ) -> Result<(), StoreError> {
         let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
         let text = encode_any(&outcome)?;
-        let mut tx = self.begin().await?;
+        // One statement, so one implicit transaction: no begin and commit
+        // to send to the connection on top of it.
         let updated = sqlx::query(sql::RECORD)
             .bind(outcome.source_system())
             .bind(outcome.event_id())
@@ -284,7 +285,7 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             .bind(due_at)
             .bind(text)
             .bind(i64::from(outcome.attempt_count()))
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if updated == 0 {
@@ -294,7 +295,6 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 outcome.attempt_count(),
             ));
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -305,14 +305,13 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
     ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
         let envelope = &claim.envelope;
-        let mut tx = self.begin().await?;
         let updated = sqlx::query(sql::EXTEND_LEASE)
             .bind(envelope.source_system())
             .bind(envelope.event_id())
             .bind(micros(lease_until))
             .bind(micros(now))
             .bind(i64::from(envelope.attempt_count()))
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if updated == 0 {
@@ -322,7 +321,6 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 envelope.attempt_count(),
             ));
         }
-        tx.commit().await?;
         claim.lease_until = lease_until;
         Ok(())
     }
