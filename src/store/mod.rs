@@ -18,6 +18,8 @@
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 mod asynchronous;
 mod backend;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod either;
 mod error;
 mod outcome;
 #[cfg(feature = "postgres")]
@@ -31,6 +33,8 @@ use std::time::Duration;
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore};
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub use either::{AnyStore, AnyTx};
 pub use error::StoreError;
 pub use outcome::{
     Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
