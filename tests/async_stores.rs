@@ -165,7 +165,6 @@ mod sqlite {
 #[cfg(feature = "async-postgres")]
 mod postgres {
     use integration_automation_patterns::store::postgres::AsyncPostgresStore;
-    use sqlx::postgres::PgConnectOptions;
     use sqlx::{Postgres, Transaction};
 
     use super::backends::postgres::Schema;
@@ -185,28 +184,9 @@ mod postgres {
             .unwrap()
     }
 
-    fn connect_options(schema: &Schema) -> PgConnectOptions {
-        let mut connect = PgConnectOptions::new()
-            .application_name(&schema.name)
-            .options([("search_path", schema.name.as_str())]);
-        if let Some(host) = schema.setting("host") {
-            connect = connect.host(&host);
-        }
-        if let Some(port) = schema.setting("port") {
-            connect = connect.port(port.parse().unwrap());
-        }
-        if let Some(user) = schema.setting("user") {
-            connect = connect.username(&user);
-        }
-        if let Some(database) = schema.setting("dbname") {
-            connect = connect.database(&database);
-        }
-        connect
-    }
-
     async fn store(schema: &Schema) -> AsyncPostgresStore {
         let store =
-            AsyncPostgresStore::connect_with(connect_options(schema), StoreOptions::default())
+            AsyncPostgresStore::connect_with(schema.connect_options(), StoreOptions::default())
                 .await
                 .unwrap();
         store.migrate().await.unwrap();

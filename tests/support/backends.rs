@@ -797,6 +797,27 @@ pub mod postgres {
             Some(Schema { url, name: schema })
         }
 
+        /// sqlx's options for a connection to the schema, named by it.
+        #[cfg(feature = "async-postgres")]
+        pub fn connect_options(&self) -> sqlx::postgres::PgConnectOptions {
+            let mut connect = sqlx::postgres::PgConnectOptions::new()
+                .application_name(&self.name)
+                .options([("search_path", self.name.as_str())]);
+            if let Some(host) = self.setting("host") {
+                connect = connect.host(&host);
+            }
+            if let Some(port) = self.setting("port") {
+                connect = connect.port(port.parse().unwrap());
+            }
+            if let Some(user) = self.setting("user") {
+                connect = connect.username(&user);
+            }
+            if let Some(database) = self.setting("dbname") {
+                connect = connect.database(&database);
+            }
+            connect
+        }
+
         /// The server's setting `key` in `IAP_POSTGRES_URL` (`host=... port=...`).
         pub fn setting(&self, key: &str) -> Option<String> {
             self.url.split_whitespace().find_map(|pair| {
@@ -873,7 +894,6 @@ pub mod postgres {
 mod async_postgres {
     use integration_automation_patterns::store::AsyncDeliveryStore;
     use integration_automation_patterns::store::postgres::AsyncPostgresStore;
-    use sqlx::postgres::PgConnectOptions;
     use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
     use super::postgres::Schema;
@@ -890,21 +910,7 @@ mod async_postgres {
         }
 
         fn open_with(place: &Schema, options: StoreOptions) -> Self {
-            let mut connect = PgConnectOptions::new()
-                .application_name(&place.name)
-                .options([("search_path", place.name.as_str())]);
-            if let Some(host) = place.setting("host") {
-                connect = connect.host(&host);
-            }
-            if let Some(port) = place.setting("port") {
-                connect = connect.port(port.parse().unwrap());
-            }
-            if let Some(user) = place.setting("user") {
-                connect = connect.username(&user);
-            }
-            if let Some(database) = place.setting("dbname") {
-                connect = connect.database(&database);
-            }
+            let connect = place.connect_options();
             let store = block(AsyncPostgresStore::connect_with(connect, options)).unwrap();
             block(store.migrate()).unwrap();
             OnRuntime { store }
