@@ -153,6 +153,9 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
     .with_config(RelayConfig {
         batch: 10,
         concurrency: 3,
+        // Long enough that no send in flight times out (and frees its slot)
+        // before the relay has taken in the stop, however busy the machine.
+        send_timeout: Duration::from_secs(2),
         ..quick()
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
