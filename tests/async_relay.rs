@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::relay::{Relay, RelayConfig};
+use integration_automation_patterns::relay::{Relay, RelayConfig, RelayReport, Sender};
 use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
 use integration_automation_patterns::store::{
-    AsyncDeliveryStore, Delivery, SendError, StoreOptions,
+    AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions,
 };
 use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope};
 use serde_json::{Value, json};
@@ -70,6 +70,38 @@ async fn load(store: &AsyncSqliteStore, n: u32) -> AnyEnvelope {
         .unwrap()
 }
 
+/// A relay on a task of its own, and the means to stop it.
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<RelayReport, StoreError>>,
+}
+
+impl Running {
+    fn start<D: Sender<Value>>(relay: Relay<AsyncSqliteStore, D>) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(relay.run(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Tells the relay to stop.
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).unwrap();
+        }
+    }
+
+    /// Stops the relay (if not told already) and waits for its report.
+    async fn finish(mut self) -> RelayReport {
+        self.stop();
+        self.task.await.unwrap().unwrap()
+    }
+}
+
 fn quick() -> RelayConfig {
     RelayConfig {
         batch: 10,
@@ -96,13 +128,9 @@ async fn a_relay_drains_what_is_due_and_stops_when_told() {
         }
     })
     .with_config(quick());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(relay);
     until_settled(&store).await;
-    stop.send(()).unwrap();
-    let report = running.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(report.sent.claimed, 30);
     assert_eq!(report.sent.delivered, 20);
     assert_eq!(report.sent.dead_lettered, 10);
@@ -158,15 +186,12 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
         send_timeout: Duration::from_secs(2),
         ..quick()
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
+    let mut running = Running::start(relay);
     // Three sends in flight, seven claims waiting: stop now.
     for _ in 0..3 {
         sending.recv().await.unwrap();
     }
-    stop.send(()).unwrap();
+    running.stop();
     // The gate opens once the relay has given the seven waiting claims back.
     let deadline = Instant::now() + Duration::from_secs(10);
     while store
@@ -184,7 +209,7 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gate.send(true).unwrap();
-    let report = running.await.unwrap().unwrap();
+    let report = running.finish().await;
     let started: HashSet<u64> = started.lock().unwrap().clone();
     assert_eq!(
         started.len(),
@@ -219,13 +244,9 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
         Ok(Delivery::Processed)
     })
     .with_config(quick());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(relay);
     until_settled(&store).await;
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.finish().await;
     let processed = store.counts().await.unwrap().outbox[&DeliveryStatus::Processed];
     assert!(processed >= 8, "{processed}");
 }
@@ -244,10 +265,7 @@ async fn a_woken_relay_sends_at_once() {
         ..quick()
     });
     let waker = relay.waker();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(relay);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut tx = store.begin().await.unwrap();
     AsyncSqliteStore::enqueue(&mut tx, &order_event(1), Utc::now())
@@ -261,8 +279,7 @@ async fn a_woken_relay_sends_at_once() {
         .expect("the woken relay sent within seconds, not at its 30 s poll")
         .unwrap();
     assert!(sent - enqueued < Duration::from_secs(2));
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,17 +298,13 @@ async fn a_long_send_keeps_its_claim() {
         send_timeout: Duration::from_secs(5),
         ..quick()
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(relay.run(async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(relay);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Past the first lease: another worker finds nothing to take over.
     let other = store.claim_due::<Value>(Utc::now(), 10).await.unwrap();
     assert!(other.claims.is_empty(), "the claim was taken over mid-send");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    stop.send(()).unwrap();
-    let report = running.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert!(report.leases_extended >= 1, "{report:?}");
     let envelope = load(&store, 0).await;
     assert_eq!(

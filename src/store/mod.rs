@@ -15,11 +15,11 @@
 //! A busy database or a full disk is an error that wrote nothing and can be
 //! retried ([`StoreError::is_retryable`]).
 
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod any_store;
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 mod asynchronous;
 mod backend;
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
-mod either;
 mod error;
 mod outcome;
 #[cfg(feature = "postgres")]
@@ -30,11 +30,11 @@ pub mod sqlite;
 
 use std::time::Duration;
 
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub use any_store::{AnyStore, AnyTx};
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore};
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
-pub use either::{AnyStore, AnyTx};
 pub use error::StoreError;
 pub use outcome::{
     Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,

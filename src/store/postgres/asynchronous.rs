@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::{InSpan, admission_span};
-use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture};
+use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
@@ -307,20 +307,10 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         self.options
     }
 
+    shared_async_operations!();
+
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         Ok(self.pool.begin().await?)
-    }
-
-    async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
-        Ok(tx.commit().await?)
-    }
-
-    async fn enqueue<P: Serialize + Sync>(
-        tx: &mut Self::Tx,
-        envelope: &Envelope<Pending, P>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        AsyncPostgresStore::enqueue_in(tx, envelope, now).await
     }
 
     async fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
@@ -371,105 +361,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         Ok(claimed)
     }
 
-    async fn record_not_before<P: Serialize + Send + Sync>(
-        &self,
-        outcome: AnyEnvelope<P>,
-        retry_after: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
-        let text = encode_any(&outcome)?;
-        // One statement, so one implicit transaction: no begin and commit
-        // to send to the connection on top of it.
-        let updated = sqlx::query(sql::RECORD)
-            .bind(outcome.source_system())
-            .bind(outcome.event_id())
-            .bind(outcome.status().as_str())
-            .bind(due_at)
-            .bind(text)
-            .bind(i64::from(outcome.attempt_count()))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(claim_lost(
-                outcome.source_system(),
-                outcome.event_id(),
-                outcome.attempt_count(),
-            ));
-        }
-        Ok(())
-    }
-
-    async fn extend_lease<P: Send + Sync>(
-        &self,
-        claim: &mut Claim<P>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let lease_until = add(now, self.options.lease);
-        let envelope = &claim.envelope;
-        let updated = sqlx::query(sql::EXTEND_LEASE)
-            .bind(envelope.source_system())
-            .bind(envelope.event_id())
-            .bind(micros(lease_until))
-            .bind(micros(now))
-            .bind(i64::from(envelope.attempt_count()))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(claim_lost(
-                envelope.source_system(),
-                envelope.event_id(),
-                envelope.attempt_count(),
-            ));
-        }
-        claim.lease_until = lease_until;
-        Ok(())
-    }
-
-    async fn release_unsent<P: Send + Sync>(
-        &self,
-        claims: &[Claim<P>],
-    ) -> Result<usize, StoreError> {
-        let mut tx = self.begin().await?;
-        let mut released = 0;
-        for Claim {
-            envelope, prior, ..
-        } in claims
-        {
-            released += sqlx::query(sql::RELEASE_CLAIM)
-                .bind(envelope.source_system())
-                .bind(envelope.event_id())
-                .bind(prior.status.as_str())
-                .bind(prior.attempts)
-                .bind(prior.due_at)
-                .bind(prior.renewed_at)
-                .bind(prior.envelope.as_str())
-                .bind(i64::from(envelope.attempt_count()))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(usize::try_from(released).unwrap_or(usize::MAX))
-    }
-
-    async fn admit<P, T, E, F>(
-        &self,
-        envelope: Envelope<Pending, P>,
-        now: DateTime<Utc>,
-        effect: F,
-    ) -> Result<Admission<T, P>, StoreError>
-    where
-        P: Serialize + Send + Sync,
-        T: Send,
-        E: std::fmt::Display + Send,
-        F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
-    {
-        let span = admission_span(&envelope);
-        self.admit_here(envelope, now, effect).in_span(span).await
-    }
-
     async fn admit_batch<P, T, E, F>(
         &self,
         envelopes: Vec<Envelope<Pending, P>>,
@@ -518,16 +409,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         }
         tx.commit().await?;
         Ok(results)
-    }
-
-    async fn purge_inbox(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let cutoff = micros(subtract(now, self.options.inbox_retention));
-        let purged = sqlx::query(sql::PURGE_INBOX)
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 
     async fn load_any<P: DeserializeOwned + Send + Sync>(
@@ -716,32 +597,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         Ok(envelope)
     }
 
-    async fn delete_quarantined(
-        &self,
-        source_system: &str,
-        event_id: &str,
-    ) -> Result<(), StoreError> {
-        let deleted = sqlx::query(sql::DELETE_QUARANTINED)
-            .bind(source_system)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(not_quarantined(source_system, event_id));
-        }
-        Ok(())
-    }
-
-    async fn verify(&self) -> Result<Vec<StoreError>, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        let rows = select_rows(&mut connection, sqlx::query(sql::SELECT_UNQUARANTINED)).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
-            .collect())
-    }
-
     async fn counts(&self) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
         for row in sqlx::query(sql::COUNT_BY_STATUS)
@@ -757,26 +612,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
             .try_get(0)?;
         counts.inbox_keys = u64::try_from(keys).unwrap_or_default();
         Ok(counts)
-    }
-
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
-            .bind(micros(DateTime::<Utc>::MIN_UTC))
-            .bind(micros(DateTime::<Utc>::MAX_UTC))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(next.and_then(DateTime::from_timestamp_micros))
-    }
-
-    async fn oldest_due_age(&self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
-        let oldest: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
-            .bind(micros(DateTime::<Utc>::MIN_UTC))
-            .bind(micros(now))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(oldest.map(|due| waited_since(due, now)))
     }
 }
 
