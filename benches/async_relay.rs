@@ -116,29 +116,71 @@ fn remove(path: &Path) {
     }
 }
 
+/// How a round drains the outbox: the blocking `run_once`, or the async
+/// `Relay` with this many sends at once.
+#[derive(Clone, Copy)]
+enum Side {
+    Blocking,
+    Async(usize),
+}
+
+/// The table's three columns.
+const SIDES: [Side; 3] = [Side::Blocking, Side::Async(1), Side::Async(16)];
+
+/// Envelopes a second on each side, the median of `ROUNDS` rounds, each
+/// round on a fresh store that `round` fills and drains.
+fn measure(mut round: impl FnMut(usize, Side) -> f64) -> [f64; 3] {
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    for number in 0..ROUNDS {
+        for (column, side) in SIDES.into_iter().enumerate() {
+            rates[column].push(round(number, side));
+        }
+    }
+    rates.map(median)
+}
+
+/// sqlx's options for the schema `schema` on the server `url` names
+/// (`host=... port=... user=... dbname=...`).
+fn pg_options(url: &str, schema: &str) -> sqlx::postgres::PgConnectOptions {
+    let mut options = sqlx::postgres::PgConnectOptions::new().options([("search_path", schema)]);
+    for (key, value) in url
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+    {
+        options = match key {
+            "host" => options.host(value),
+            "port" => options.port(value.parse().unwrap()),
+            "user" => options.username(value),
+            "dbname" => options.database(value),
+            _ => options,
+        };
+    }
+    options
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut table = Vec::new();
-
-    let (mut blocking, mut one, mut sixteen) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        for (side, results) in [
-            ("blocking", &mut blocking),
-            ("async1", &mut one),
-            ("async16", &mut sixteen),
-        ] {
-            let path = temp_file(round, side);
+    let mut table = vec![(
+        "SQLite",
+        measure(|round, side| {
+            let path = temp_file(
+                round,
+                if matches!(side, Side::Blocking) {
+                    "blocking"
+                } else {
+                    "async"
+                },
+            );
             remove(&path);
             let mut store = SqliteStore::open(&path).unwrap();
             fill(&mut store);
             let rate = match side {
-                "blocking" => drain_blocking(&mut store),
-                _ => {
+                Side::Blocking => drain_blocking(&mut store),
+                Side::Async(concurrency) => {
                     drop(store);
-                    let concurrency = if side == "async1" { 1 } else { 16 };
                     runtime.block_on(async {
                         let store = AsyncSqliteStore::open(&path, StoreOptions::default())
                             .await
@@ -147,22 +189,17 @@ fn main() {
                     })
                 }
             };
-            results.push(rate);
             remove(&path);
-        }
-    }
-    table.push(("SQLite", median(blocking), median(one), median(sixteen)));
+            rate
+        }),
+    )];
 
     if let Ok(url) = std::env::var("IAP_POSTGRES_URL") {
-        let (mut blocking, mut one, mut sixteen) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
-            for (side, results) in [
-                ("blocking", &mut blocking),
-                ("async1", &mut one),
-                ("async16", &mut sixteen),
-            ] {
-                let schema = format!("iap_bench_async_{side}_{round}_{}", std::process::id());
-                let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        table.push((
+            "PostgreSQL",
+            measure(|round, side| {
+                let schema = format!("iap_bench_async_{round}_{}", std::process::id());
                 admin
                     .batch_execute(&format!(
                         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
@@ -174,57 +211,32 @@ fn main() {
                 store.migrate().unwrap();
                 fill(&mut store);
                 let rate = match side {
-                    "blocking" => drain_blocking(&mut store),
-                    _ => {
+                    Side::Blocking => drain_blocking(&mut store),
+                    Side::Async(concurrency) => {
                         drop(store);
-                        let concurrency = if side == "async1" { 1 } else { 16 };
-                        let settings: Vec<(String, String)> = url
-                            .split_whitespace()
-                            .filter_map(|pair| pair.split_once('='))
-                            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-                            .collect();
-                        let setting = |key: &str| {
-                            settings
-                                .iter()
-                                .find(|(name, _)| name == key)
-                                .map(|(_, value)| value.clone())
-                        };
-                        let mut options = sqlx::postgres::PgConnectOptions::new()
-                            .options([("search_path", schema.as_str())]);
-                        if let Some(host) = setting("host") {
-                            options = options.host(&host);
-                        }
-                        if let Some(port) = setting("port") {
-                            options = options.port(port.parse().unwrap());
-                        }
-                        if let Some(user) = setting("user") {
-                            options = options.username(&user);
-                        }
-                        if let Some(database) = setting("dbname") {
-                            options = options.database(&database);
-                        }
                         runtime.block_on(async {
-                            let store =
-                                AsyncPostgresStore::connect_with(options, StoreOptions::default())
-                                    .await
-                                    .unwrap();
+                            let store = AsyncPostgresStore::connect_with(
+                                pg_options(&url, &schema),
+                                StoreOptions::default(),
+                            )
+                            .await
+                            .unwrap();
                             drain_async(store, concurrency).await
                         })
                     }
                 };
-                results.push(rate);
                 admin
                     .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
                     .unwrap();
-            }
-        }
-        table.push(("PostgreSQL", median(blocking), median(one), median(sixteen)));
+                rate
+            }),
+        ));
     }
 
     println!(
         "backend     blocking run_once   async relay (1 send)   async relay (16 sends)   ratio 16/blocking"
     );
-    for (backend, blocking, one, sixteen) in table {
+    for (backend, [blocking, one, sixteen]) in table {
         println!(
             "{backend:<11} {blocking:>12.0}/s {one:>18.0}/s {sixteen:>20.0}/s {:>19.2}",
             sixteen / blocking
