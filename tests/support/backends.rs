@@ -361,11 +361,25 @@ macro_rules! blocking_operations {
     };
 }
 
-/// The store's operations of [`Backend`] for an async store, each awaited
-/// to completion on the suites' runtime.
+/// `exec`, `number` and the store's operations of [`Backend`] for an async
+/// store (its sqlx pool is `store.pool()`), each awaited to completion on the
+/// suites' runtime.
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 macro_rules! async_operations {
     () => {
+        fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError> {
+            let done = block(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut **tx))?;
+            Ok(done.rows_affected())
+        }
+
+        fn number(&mut self, sql: &str) -> i64 {
+            block(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(self.store.pool()),
+            )
+            .unwrap()
+        }
+
         fn options(&self) -> StoreOptions {
             self.store.options()
         }
@@ -714,7 +728,7 @@ pub mod sqlite {
 mod async_sqlite {
     use integration_automation_patterns::store::AsyncDeliveryStore;
     use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
-    use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+    use sqlx::{Sqlite, Transaction};
 
     use super::super::temp_db::TempDb;
     use super::*;
@@ -733,16 +747,6 @@ mod async_sqlite {
             OnRuntime {
                 store: block(AsyncSqliteStore::open(place.path(), options)).unwrap(),
             }
-        }
-
-        fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError> {
-            let done = block(sqlx::query(AssertSqlSafe(sql.to_owned())).execute(&mut **tx))?;
-            Ok(done.rows_affected())
-        }
-
-        fn number(&mut self, sql: &str) -> i64 {
-            block(sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(self.store.pool()))
-                .unwrap()
         }
 
         async_operations!();
@@ -894,7 +898,7 @@ pub mod postgres {
 mod async_postgres {
     use integration_automation_patterns::store::AsyncDeliveryStore;
     use integration_automation_patterns::store::postgres::AsyncPostgresStore;
-    use sqlx::{AssertSqlSafe, Postgres, Transaction};
+    use sqlx::{Postgres, Transaction};
 
     use super::postgres::Schema;
     use super::*;
@@ -914,16 +918,6 @@ mod async_postgres {
             let store = block(AsyncPostgresStore::connect_with(connect, options)).unwrap();
             block(store.migrate()).unwrap();
             OnRuntime { store }
-        }
-
-        fn exec(tx: &mut Self::Tx<'_>, sql: &str) -> Result<u64, StoreError> {
-            let done = block(sqlx::query(AssertSqlSafe(sql.to_owned())).execute(&mut **tx))?;
-            Ok(done.rows_affected())
-        }
-
-        fn number(&mut self, sql: &str) -> i64 {
-            block(sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(self.store.pool()))
-                .unwrap()
         }
 
         async_operations!();
