@@ -150,7 +150,7 @@
 
 pub mod envelope;
 mod observe;
-#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+#[cfg(feature = "async")]
 pub mod relay;
 pub mod retry;
 pub mod slot;

@@ -290,6 +290,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 /// SQL modules name their statements alike, and each store has a `pool`,
 /// `options`, an `enqueue_in` and an `admit_here`. Expanded inside each store's
 /// `impl AsyncDeliveryStore`, where those names resolve.
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 macro_rules! shared_async_operations {
     () => {
         async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
@@ -460,4 +461,5 @@ macro_rules! shared_async_operations {
         }
     };
 }
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub(crate) use shared_async_operations;

@@ -17,7 +17,7 @@
 
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod any_store;
-#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+#[cfg(feature = "async")]
 mod asynchronous;
 mod backend;
 mod error;
@@ -32,7 +32,7 @@ use std::time::Duration;
 
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub use any_store::{AnyStore, AnyTx};
-#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+#[cfg(feature = "async")]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore};
 pub use error::StoreError;
