@@ -156,6 +156,8 @@ pub mod retry;
 pub mod slot;
 pub mod store;
 pub mod sync;
+#[cfg(any(feature = "http", feature = "nats"))]
+pub mod transport;
 
 pub use envelope::state;
 pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};

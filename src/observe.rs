@@ -146,6 +146,16 @@ pub(crate) fn count_dead_letters(count: usize) {
     let _ = count;
 }
 
+/// Logs an inbox effect that failed where the caller cannot see why (an
+/// HTTP inbox answers the sender without the effect's own words).
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) fn effect_failed(source: &str, event_id: &str, reason: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(source, event_id, reason, "iap: the inbox effect failed; nothing was committed");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (source, event_id, reason);
+}
+
 /// Counts an admission answered as a duplicate.
 pub(crate) fn count_duplicate() {
     #[cfg(feature = "metrics")]

@@ -23,6 +23,22 @@ pub enum Field {
     DataSchema,
 }
 
+impl Field {
+    /// The CloudEvents attribute that carries this part.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Field::EventId => "id",
+            Field::EventType => "type",
+            Field::SourceSystem => "source",
+            Field::CorrelationId => "correlationid",
+            Field::SchemaVersion => "schemaversion",
+            Field::TagKey => "tags",
+            Field::Subject => "subject",
+            Field::DataSchema => "dataschema",
+        }
+    }
+}
+
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -93,6 +109,21 @@ pub enum EnvelopeError {
         /// The value given.
         value: String,
     },
+}
+
+impl EnvelopeError {
+    /// The CloudEvents attribute that holds the refused value.
+    pub fn attribute(&self) -> &str {
+        match self {
+            EnvelopeError::Empty { field } | EnvelopeError::ControlCharacter { field, .. } => {
+                field.attribute()
+            }
+            EnvelopeError::ExtensionName { name }
+            | EnvelopeError::ReservedExtension { name }
+            | EnvelopeError::TraceContext { name, .. } => name,
+            EnvelopeError::ContentType { .. } => "datacontenttype",
+        }
+    }
 }
 
 /// Checks that `value` is a usable text part: not empty, no control character.

@@ -32,6 +32,22 @@ impl<P> FailOutcome<P> {
     pub fn is_exhausted(&self) -> bool {
         matches!(self, FailOutcome::Exhausted(_))
     }
+
+    /// The failed event's id.
+    pub fn event_id(&self) -> &str {
+        match self {
+            FailOutcome::Retry(envelope) => envelope.event_id(),
+            FailOutcome::Exhausted(envelope) => envelope.event_id(),
+        }
+    }
+
+    /// Why the attempt failed.
+    pub fn reason(&self) -> &str {
+        match self {
+            FailOutcome::Retry(envelope) => envelope.failure_reason(),
+            FailOutcome::Exhausted(envelope) => envelope.failure_reason(),
+        }
+    }
 }
 
 /// The reason recorded for a failure, skip or redrive given an empty one.

@@ -183,6 +183,22 @@ pub enum FormatError {
     },
 }
 
+impl FormatError {
+    /// The CloudEvents attribute at fault, where the error is about one
+    /// (`id`, `data`, an extension's name): what a receiver names in its
+    /// answer to a sender.
+    pub fn attribute(&self) -> Option<&str> {
+        match self {
+            FormatError::SpecVersion(_) => Some("specversion"),
+            FormatError::MissingAttribute(name) => Some(name),
+            FormatError::Attribute { name, .. } | FormatError::DuplicateMember(name) => Some(name),
+            FormatError::DataTwice | FormatError::Data(_) => Some("data"),
+            FormatError::Text(error) => Some(error.attribute()),
+            _ => None,
+        }
+    }
+}
+
 /// The storage form: the CloudEvent and its `delivery` object.
 impl<S: State, P: Serialize> Serialize for Envelope<S, P> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {

@@ -1,0 +1,170 @@
+//! The HTTP inbox (feature `axum`): an endpoint that receives CloudEvents
+//! in either content mode and admits each into an async store's inbox.
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::Envelope;
+use crate::envelope::FormatError;
+use crate::store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
+
+/// The media type of a success answer.
+const JSON: &str = "application/json";
+
+/// The media type of an error answer (RFC 9457).
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// How long a sender should wait before retrying a busy inbox, in seconds.
+const BUSY_RETRY_SECONDS: u32 = 1;
+
+/// A router that answers `POST path` as an inbox: it reads the request as a
+/// CloudEvent (binary or structured content mode), admits it into `store`
+/// with `effect` (run inside the admitting transaction, as in
+/// [`AsyncDeliveryStore::admit`]), and answers by [`receive`]'s rules.
+/// Merge it into the service's router, or serve it as it is.
+///
+/// ```no_run
+/// # async fn run(store: integration_automation_patterns::store::sqlite::AsyncSqliteStore)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// use integration_automation_patterns::store::sqlx::SqliteConnection;
+/// use integration_automation_patterns::transport::http::inbox_router;
+/// use serde_json::Value;
+///
+/// let app = inbox_router("/events", store, |tx: &mut SqliteConnection, order: &Value| {
+///     let id = order["order_id"].as_i64();
+///     Box::pin(async move {
+///         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)").bind(id).execute(tx).await
+///     })
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn inbox_router<S, P, T, E, F>(path: &str, store: S, effect: F) -> Router
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display + Send + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    let effect = Arc::new(effect);
+    Router::new().route(
+        path,
+        post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            let effect = Arc::clone(&effect);
+            async move { receive(&store, &headers, &body, &*effect).await }
+        }),
+    )
+}
+
+/// Admits one received request into `store` and answers it:
+///
+/// | what happened | answer |
+/// |---|---|
+/// | first delivery: the effect ran and committed | `201 Created` |
+/// | a duplicate (same key, same payload): the effect did not run | `200 OK` |
+/// | the event id reused with another payload | `409 Conflict` |
+/// | not a valid CloudEvent | `400 Bad Request`, naming the attribute |
+/// | the database is busy or full | `503 Service Unavailable`, `Retry-After: 1` |
+/// | the effect failed (nothing committed), or another store error | `500 Internal Server Error` |
+///
+/// Success answers are JSON (`{"id", "source", "admitted"}`); error answers
+/// are `application/problem+json` with a `title`, the `status` and a
+/// `detail` (and, for a bad event, the `attribute` at fault). A failed
+/// effect's own error text is not sent back; with feature `tracing` it is
+/// logged as a warning.
+pub async fn receive<S, P, T, E, F>(
+    store: &S,
+    headers: &HeaderMap,
+    body: &[u8],
+    effect: &F,
+) -> Response
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync,
+    T: Send,
+    E: Display + Send,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+{
+    let envelope: Envelope<_, P> = match Envelope::from_http(headers, body) {
+        Ok(envelope) => envelope,
+        Err(error) => return bad_event(&error),
+    };
+    let id = envelope.event_id().to_owned();
+    let source = envelope.source_system().to_owned();
+    let admitted = |status: StatusCode, how: &str| {
+        let body = json!({ "id": id, "source": source, "admitted": how });
+        json_response(status, JSON, &body)
+    };
+    match store.admit(envelope, Utc::now(), effect).await {
+        Ok(Admission::Processed(..)) => admitted(StatusCode::CREATED, "processed"),
+        Ok(Admission::Duplicate(_)) => admitted(StatusCode::OK, "duplicate"),
+        Ok(Admission::Failed(outcome)) => {
+            crate::observe::effect_failed(&source, &id, outcome.reason());
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The event was not processed",
+                "the receiver could not apply the event; nothing was committed, so sending it again is safe",
+            )
+        }
+        Err(error @ StoreError::KeyReused { .. }) => {
+            problem(StatusCode::CONFLICT, "Event id reused", &error.to_string())
+        }
+        Err(error) if error.is_retryable() => {
+            let mut response = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The inbox is busy",
+                &format!("{error}; nothing was committed"),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECONDS));
+            response
+        }
+        Err(error) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The inbox cannot store the event",
+            &error.to_string(),
+        ),
+    }
+}
+
+/// `400 Bad Request` naming what is wrong with the event.
+fn bad_event(error: &FormatError) -> Response {
+    let mut body = problem_body(StatusCode::BAD_REQUEST, "Not a valid CloudEvent", &error.to_string());
+    if let Some(attribute) = error.attribute() {
+        body["attribute"] = json!(attribute);
+    }
+    json_response(StatusCode::BAD_REQUEST, PROBLEM_JSON, &body)
+}
+
+/// An `application/problem+json` answer.
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    json_response(status, PROBLEM_JSON, &problem_body(status, title, detail))
+}
+
+fn problem_body(status: StatusCode, title: &str, detail: &str) -> serde_json::Value {
+    json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail })
+}
+
+fn json_response(status: StatusCode, media_type: &'static str, body: &serde_json::Value) -> Response {
+    let mut response = (status, Body::from(body.to_string())).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+    response
+}
