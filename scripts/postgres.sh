@@ -30,7 +30,8 @@ stop_postgres() {
   as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1
   rm -rf "$pg_dir"
 }
-trap stop_postgres EXIT
+iap_cleanup="${iap_cleanup:-}stop_postgres;"
+trap 'eval "$iap_cleanup"' EXIT
 as_owner "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
 if ! as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
   -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100" start >/dev/null; then

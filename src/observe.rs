@@ -151,7 +151,12 @@ pub(crate) fn count_dead_letters(count: usize) {
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn effect_failed(source: &str, event_id: &str, reason: &str) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(source, event_id, reason, "iap: the inbox effect failed; nothing was committed");
+    tracing::warn!(
+        source,
+        event_id,
+        reason,
+        "iap: the inbox effect failed; nothing was committed"
+    );
     #[cfg(not(feature = "tracing"))]
     let _ = (source, event_id, reason);
 }

@@ -257,12 +257,19 @@ fn a_message_that_is_not_an_event_names_what_is_missing_or_bad() {
         ),
         "attribute `content-type` is invalid: batched events are not read here; read each event of the batch"
     );
-    assert!(
+    assert_eq!(
         refused(
             &[("content-type", "application/cloudevents+json")],
             b"{\"id\": 5}"
+        ),
+        "attribute `id` is invalid: expected a string, found 5"
+    );
+    assert!(
+        refused(
+            &[("content-type", "application/cloudevents+json")],
+            b"[1, 2]"
         )
-        .starts_with("the data does not read as the payload type"),
+        .starts_with("the event is not a JSON object: invalid type: sequence"),
     );
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::attributes::{DataForm, is_json, is_text};
 use super::cloudevent::CLOUDEVENTS_JSON;
-use super::serde::{FormatError, IncomingData, IncomingEvent, payload_bytes};
+use super::serde::{FormatError, IncomingData, IncomingEvent, Members, payload_bytes};
 use super::state::{Pending, State};
 use super::{AnyEnvelope, Envelope};
 
@@ -267,7 +267,7 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
             });
         }
         let any: AnyEnvelope<P> = if structured {
-            serde_json::from_slice(body).map_err(|error| FormatError::Data(error.to_string()))?
+            IncomingEvent::from_members(Members::from_slice(body)?)?.into_envelope()?
         } else {
             read_binary(binding, headers, body)?.into_envelope()?
         };

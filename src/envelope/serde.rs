@@ -61,6 +61,9 @@ const SPEC_VERSION: &str = "1.0";
 /// Why a serialized envelope was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// The event is not a JSON object (or not JSON at all).
+    #[error("the event is not a JSON object: {0}")]
+    Json(String),
     /// `specversion` is not the CloudEvents version this crate reads.
     #[error("specversion {0:?} is not supported (expected \"1.0\")")]
     SpecVersion(String),
@@ -295,8 +298,10 @@ impl<P: Serialize> Serialize for AnyEnvelope<P> {
 
 impl<'de, P: Deserialize<'de>> Deserialize<'de> for AnyEnvelope<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let event = deserializer.deserialize_map(EventVisitor)?;
-        event.into_envelope().map_err(de::Error::custom)
+        let members = Members::deserialize(deserializer)?;
+        IncomingEvent::from_members(members)
+            .and_then(IncomingEvent::into_envelope)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -375,68 +380,109 @@ fn unique_tags<'de, D: Deserializer<'de>>(
     deserializer.deserialize_map(Tags)
 }
 
-/// Reads the members of a JSON event one by one, so that a duplicate is
-/// refused, `null` attributes are as if absent, and anything this crate does
-/// not know is an extension attribute.
-struct EventVisitor;
+/// The members of a JSON object in document order, a member that appears
+/// twice kept twice (so that the event reader can refuse it).
+pub(super) struct Members(Vec<(String, Value)>);
 
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = IncomingEvent;
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a CloudEvents 1.0 event as a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IncomingEvent, A::Error> {
-        let mut event = IncomingEvent::default();
-        let mut seen: Vec<String> = Vec::with_capacity(12);
-        while let Some(key) = map.next_key::<String>()? {
-            if seen.contains(&key) {
-                return Err(de::Error::custom(FormatError::DuplicateMember(key)));
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a CloudEvents 1.0 event as a JSON object")
             }
-            match key.as_str() {
-                "specversion" => event.specversion = map.next_value()?,
-                "id" => event.id = map.next_value()?,
-                "source" => event.source = map.next_value()?,
-                "type" => event.event_type = map.next_value()?,
-                "subject" => event.subject = map.next_value()?,
-                "time" => event.time = map.next_value()?,
-                "datacontenttype" => event.datacontenttype = map.next_value()?,
-                "dataschema" => event.dataschema = map.next_value()?,
-                "correlationid" => event.correlationid = map.next_value()?,
-                "schemaversion" => event.schemaversion = map.next_value()?,
-                "data" => {
-                    if event.data.is_some() {
-                        return Err(de::Error::custom(FormatError::DataTwice));
-                    }
-                    event.data = Some(IncomingData::Json(map.next_value()?));
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::with_capacity(12);
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
                 }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+impl Members {
+    /// Reads a JSON event, each refusal typed: a body that is no JSON
+    /// object is refused as [`FormatError::Json`].
+    pub(super) fn from_slice(json: &[u8]) -> Result<Members, FormatError> {
+        serde_json::from_slice(json).map_err(|error| FormatError::Json(error.to_string()))
+    }
+}
+
+impl IncomingEvent {
+    /// The event's members sorted out: a duplicate refused, `null`
+    /// attributes as if absent, and anything this crate does not know an
+    /// extension attribute.
+    pub(super) fn from_members(Members(members): Members) -> Result<IncomingEvent, FormatError> {
+        let mut event = IncomingEvent::default();
+        let mut seen: Vec<&str> = Vec::with_capacity(members.len());
+        for (key, _) in &members {
+            if seen.contains(&key.as_str()) {
+                return Err(FormatError::DuplicateMember(key.clone()));
+            }
+            seen.push(key);
+        }
+        for (key, value) in members {
+            let text = |value: Value| string_attribute(&key, value);
+            match key.as_str() {
+                "specversion" => event.specversion = text(value)?,
+                "id" => event.id = text(value)?,
+                "source" => event.source = text(value)?,
+                "type" => event.event_type = text(value)?,
+                "subject" => event.subject = text(value)?,
+                "time" => event.time = text(value)?,
+                "datacontenttype" => event.datacontenttype = text(value)?,
+                "dataschema" => event.dataschema = text(value)?,
+                "correlationid" => event.correlationid = text(value)?,
+                "schemaversion" => event.schemaversion = text(value)?,
+                "data" | "data_base64" if event.data.is_some() => {
+                    return Err(FormatError::DataTwice);
+                }
+                "data" => event.data = Some(IncomingData::Json(value)),
                 "data_base64" => {
-                    if event.data.is_some() {
-                        return Err(de::Error::custom(FormatError::DataTwice));
-                    }
-                    let encoded: Option<String> = map.next_value()?;
-                    if let Some(encoded) = encoded {
+                    if let Some(encoded) = text(value)? {
                         let bytes = BASE64.decode(encoded.trim()).map_err(|error| {
-                            de::Error::custom(FormatError::Attribute {
+                            FormatError::Attribute {
                                 name: "data_base64".into(),
                                 reason: format!("not base64: {error}"),
-                            })
+                            }
                         })?;
                         event.data = Some(IncomingData::Bytes(bytes));
                     }
                 }
-                "delivery" => event.delivery = Some(map.next_value()?),
+                "delivery" => {
+                    let delivery =
+                        serde_json::from_value(value).map_err(|error| FormatError::Attribute {
+                            name: "delivery".into(),
+                            reason: error.to_string(),
+                        })?;
+                    event.delivery = Some(delivery);
+                }
                 _ => {
-                    let value: Value = map.next_value()?;
-                    if let Some(value) = extension_value(&key, value).map_err(de::Error::custom)? {
-                        event.extensions.insert(key.clone(), value);
+                    if let Some(value) = extension_value(&key, value)? {
+                        event.extensions.insert(key, value);
                     }
                 }
             }
-            seen.push(key);
         }
         Ok(event)
+    }
+}
+
+/// A string attribute's value; `None` for `null` (unset).
+fn string_attribute(name: &str, value: Value) -> Result<Option<String>, FormatError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text)),
+        other => Err(FormatError::Attribute {
+            name: name.to_owned(),
+            reason: format!("expected a string, found {other}"),
+        }),
     }
 }
 

@@ -37,14 +37,17 @@ const BUSY_RETRY_SECONDS: u32 = 1;
 /// ```no_run
 /// # async fn run(store: integration_automation_patterns::store::sqlite::AsyncSqliteStore)
 /// # -> Result<(), Box<dyn std::error::Error>> {
-/// use integration_automation_patterns::store::sqlx::SqliteConnection;
-/// use integration_automation_patterns::transport::http::inbox_router;
+/// use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
+/// use integration_automation_patterns::transport::http::{axum, inbox_router};
 /// use serde_json::Value;
 ///
-/// let app = inbox_router("/events", store, |tx: &mut SqliteConnection, order: &Value| {
+/// let app = inbox_router("/events", store, |tx: &mut Transaction<'static, Sqlite>, order: &Value| {
 ///     let id = order["order_id"].as_i64();
 ///     Box::pin(async move {
-///         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)").bind(id).execute(tx).await
+///         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
+///             .bind(id)
+///             .execute(&mut **tx)
+///             .await
 ///     })
 /// });
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
@@ -145,7 +148,11 @@ where
 
 /// `400 Bad Request` naming what is wrong with the event.
 fn bad_event(error: &FormatError) -> Response {
-    let mut body = problem_body(StatusCode::BAD_REQUEST, "Not a valid CloudEvent", &error.to_string());
+    let mut body = problem_body(
+        StatusCode::BAD_REQUEST,
+        "Not a valid CloudEvent",
+        &error.to_string(),
+    );
     if let Some(attribute) = error.attribute() {
         body["attribute"] = json!(attribute);
     }
@@ -161,7 +168,11 @@ fn problem_body(status: StatusCode, title: &str, detail: &str) -> serde_json::Va
     json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail })
 }
 
-fn json_response(status: StatusCode, media_type: &'static str, body: &serde_json::Value) -> Response {
+fn json_response(
+    status: StatusCode,
+    media_type: &'static str,
+    body: &serde_json::Value,
+) -> Response {
     let mut response = (status, Body::from(body.to_string())).into_response();
     response
         .headers_mut()

@@ -6,10 +6,14 @@ mod inbox;
 mod sender;
 mod status;
 
+/// The web framework the inbox is built on, to serve its router: the exact
+/// version this crate uses.
+#[cfg(feature = "axum")]
+pub use axum;
 #[cfg(feature = "axum")]
 pub use inbox::{inbox_router, receive};
-pub use sender::HttpSender;
-pub use status::{outcome_of_response, retry_after};
 /// The HTTP client the sender is built on, for
 /// [`HttpSender::with_client`]: the exact version this crate uses.
 pub use reqwest;
+pub use sender::HttpSender;
+pub use status::{outcome_of_response, retry_after};

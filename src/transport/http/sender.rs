@@ -152,10 +152,13 @@ impl HttpSender {
             });
         let url = self.url.clone();
         async move {
-            let response = request?.send().await.map_err(|error| SendError::Transient {
-                reason: no_response(&url, &error),
-                retry_after: None,
-            })?;
+            let response = request?
+                .send()
+                .await
+                .map_err(|error| SendError::Transient {
+                    reason: no_response(&url, &error),
+                    retry_after: None,
+                })?;
             let status = response.status();
             let headers = response.headers().clone();
             let body = if status.is_success() {
@@ -192,16 +195,20 @@ async fn read_excerpt(mut response: reqwest::Response) -> Vec<u8> {
     body
 }
 
-/// Why a send got no response, in words an operator can act on.
+/// Why a send got no response, in words an operator can act on. reqwest's
+/// own message only repeats the address; its sources say what went wrong.
 fn no_response(url: &reqwest::Url, error: &reqwest::Error) -> String {
     let what = if error.is_timeout() {
-        "no response in time"
+        "no response in time from"
     } else if error.is_connect() {
-        "cannot connect"
+        "cannot connect to"
     } else {
-        "the request failed"
+        "the request failed to"
     };
-    format!("{what} from {url}: {}", error_chain(error))
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{what} {url}: {}", error_chain(cause)),
+        None => format!("{what} {url}: {error}"),
+    }
 }
 
 /// An error and its sources, joined: reqwest's own message alone ("error

@@ -160,7 +160,13 @@ mod tests {
         let body = format!("bad\n\n  input {}", "x".repeat(500));
         let reason = describe(StatusCode::UNPROCESSABLE_ENTITY, body.as_bytes());
         assert!(reason.starts_with("HTTP 422 Unprocessable Entity: bad input xxx"));
-        assert_eq!(reason.chars().count(), "HTTP 422 Unprocessable Entity: ".len() + 201);
-        assert_eq!(describe(StatusCode::from_u16(599).unwrap_or_default(), b" "), "HTTP 599");
+        assert_eq!(
+            reason.chars().count(),
+            "HTTP 422 Unprocessable Entity: ".len() + 201
+        );
+        assert_eq!(
+            describe(StatusCode::from_u16(599).unwrap_or_default(), b" "),
+            "HTTP 599"
+        );
     }
 }

@@ -23,8 +23,8 @@
 mod consumer;
 mod sender;
 
-pub use consumer::{ConsumerReport, NatsConsumer, Rejected};
-pub use sender::NatsSender;
 /// The NATS client the transport is built on: the exact version this crate
 /// uses, to connect and to set up streams and consumers.
 pub use async_nats;
+pub use consumer::{ConsumerReport, NatsConsumer, Rejected};
+pub use sender::NatsSender;

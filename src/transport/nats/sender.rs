@@ -136,7 +136,11 @@ impl<P: Serialize + Send + Sync + 'static> Sender<P> for NatsSender {
 }
 
 /// A failed publish: permanent only when the message can never fit.
-fn publish_failed(subject: &str, kind: PublishErrorKind, error: &dyn std::fmt::Display) -> SendError {
+fn publish_failed(
+    subject: &str,
+    kind: PublishErrorKind,
+    error: &dyn std::fmt::Display,
+) -> SendError {
     match kind {
         PublishErrorKind::MaxPayloadExceeded => SendError::Permanent {
             reason: format!("the message is larger than the NATS server accepts: {error}"),
@@ -212,7 +216,15 @@ mod tests {
     #[test]
     fn subjects_that_cannot_be_published_to_are_refused() {
         assert!(check_subject("orders.events").is_ok());
-        for bad in ["", "orders.", ".orders", "orders..x", "orders.*", "orders.>", "order s"] {
+        for bad in [
+            "",
+            "orders.",
+            ".orders",
+            "orders..x",
+            "orders.*",
+            "orders.>",
+            "order s",
+        ] {
             assert!(check_subject(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -1,0 +1,269 @@
+//! The HTTP inbox, served on a local port and sent the requests the curl
+//! commands in its docs send: every answer (201, 200, 409, 400, 503, 500)
+//! in both content modes, and what each leaves in the database.
+#![cfg(all(feature = "axum", feature = "async-sqlite"))]
+
+#[path = "support/temp_db.rs"]
+mod temp_db;
+
+use std::time::Duration;
+
+use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
+use integration_automation_patterns::store::sqlite::rusqlite;
+use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
+use integration_automation_patterns::store::{BoxFuture, StoreOptions};
+use integration_automation_patterns::transport::http::reqwest::{Client, RequestBuilder};
+use integration_automation_patterns::transport::http::{axum, inbox_router};
+use serde_json::{Value, json};
+use temp_db::TempDb;
+
+/// The effect: one shipment per order; an order without an id fails, after
+/// writing (so that a rollback shows).
+fn ship<'t>(
+    tx: &'t mut Transaction<'static, Sqlite>,
+    order: &'t Value,
+) -> BoxFuture<'t, Result<(), String>> {
+    let order_id = order["order_id"].as_i64();
+    Box::pin(async move {
+        sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(|error| error.to_string())?;
+        match order_id {
+            Some(_) => Ok(()),
+            None => Err("the order has no order_id".to_owned()),
+        }
+    })
+}
+
+/// An inbox served on a free port, its database, and its address.
+struct Inbox {
+    db: TempDb,
+    store: AsyncSqliteStore,
+    url: String,
+}
+
+async fn serve_inbox(options: StoreOptions) -> Inbox {
+    let db = TempDb::new("http-inbox");
+    let store = AsyncSqliteStore::open(db.path(), options).await.unwrap();
+    sqlx::query("CREATE TABLE shipments (order_id INTEGER)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let app = inbox_router("/events", store.clone(), ship);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Inbox { db, store, url }
+}
+
+impl Inbox {
+    async fn shipments(&self) -> Vec<Option<i64>> {
+        sqlx::query_scalar("SELECT order_id FROM shipments ORDER BY rowid")
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// `curl -X POST URL -H 'ce-specversion: 1.0' -H 'ce-id: ID' -H 'ce-source:
+/// /shop' -H 'ce-type: shop.order.placed' -H 'content-type: application/json'
+/// -d DATA`
+fn binary(url: &str, id: &str, data: &str) -> RequestBuilder {
+    Client::new()
+        .post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/shop")
+        .header("ce-type", "shop.order.placed")
+        .header("content-type", "application/json")
+        .body(data.to_owned())
+}
+
+/// `curl -X POST URL -H 'content-type: application/cloudevents+json' -d EVENT`
+fn structured(url: &str, event: &Value) -> RequestBuilder {
+    Client::new()
+        .post(url)
+        .header("content-type", "application/cloudevents+json")
+        .body(event.to_string())
+}
+
+fn structured_event(id: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "/shop",
+        "type": "shop.order.placed", "data": data
+    })
+}
+
+/// The status, the content type and the body of an answer.
+async fn answer(request: RequestBuilder) -> (u16, String, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    (status, content_type, body)
+}
+
+#[tokio::test]
+async fn first_delivery_is_201_and_a_duplicate_200_in_binary_mode() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let request = || binary(&inbox.url, "order-1", r#"{"order_id": 1}"#);
+    let (status, content_type, body) = answer(request()).await;
+    assert_eq!((status, content_type.as_str()), (201, "application/json"));
+    assert_eq!(
+        body,
+        json!({ "id": "order-1", "source": "/shop", "admitted": "processed" })
+    );
+    let (status, _, body) = answer(request()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["admitted"], "duplicate");
+    assert_eq!(inbox.shipments().await, [Some(1)]);
+}
+
+#[tokio::test]
+async fn first_delivery_is_201_and_a_duplicate_200_in_structured_mode() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let event = structured_event("order-2", json!({ "order_id": 2 }));
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 201);
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 200);
+    // The same event in the other mode is the same key: a duplicate too.
+    assert_eq!(
+        answer(binary(&inbox.url, "order-2", r#"{"order_id": 2}"#))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(inbox.shipments().await, [Some(2)]);
+}
+
+#[tokio::test]
+async fn an_id_reused_with_another_payload_is_409_in_both_modes() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    assert_eq!(
+        answer(binary(&inbox.url, "order-3", r#"{"order_id": 3}"#))
+            .await
+            .0,
+        201
+    );
+    let (status, content_type, body) =
+        answer(binary(&inbox.url, "order-3", r#"{"order_id": 33}"#)).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (409, "application/problem+json")
+    );
+    assert_eq!(body["status"], 409);
+    assert_eq!(body["title"], "Event id reused");
+    let event = structured_event("order-3", json!({ "order_id": 34 }));
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 409);
+    assert_eq!(inbox.shipments().await, [Some(3)]);
+}
+
+#[tokio::test]
+async fn a_bad_event_is_400_naming_the_attribute() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let missing_type = Client::new()
+        .post(&inbox.url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "order-4")
+        .header("ce-source", "/shop")
+        .header("content-type", "application/json")
+        .body(r#"{"order_id": 4}"#);
+    let bad_json = binary(&inbox.url, "order-4", "{not json");
+    let old_version = structured(
+        &inbox.url,
+        &json!({ "specversion": "0.3", "id": "order-4", "source": "/shop", "type": "t" }),
+    );
+    let empty_id = structured(&inbox.url, &structured_event("", json!({ "order_id": 4 })));
+    for (request, attribute) in [
+        (missing_type, "type"),
+        (bad_json, "data"),
+        (old_version, "specversion"),
+        (empty_id, "id"),
+    ] {
+        let (status, content_type, body) = answer(request).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (400, "application/problem+json")
+        );
+        assert_eq!(body["title"], "Not a valid CloudEvent");
+        assert_eq!(body["attribute"], attribute, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(attribute),
+            "{body}"
+        );
+    }
+    assert!(inbox.shipments().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_busy_database_is_503_with_retry_after_in_both_modes() {
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..StoreOptions::default()
+    };
+    let inbox = serve_inbox(options).await;
+    let blocker = rusqlite::Connection::open(inbox.db.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let event = structured_event("order-5", json!({ "order_id": 5 }));
+    for request in [
+        binary(&inbox.url, "order-5", r#"{"order_id": 5}"#),
+        structured(&inbox.url, &event),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(body["title"], "The inbox is busy");
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 201);
+    assert_eq!(inbox.shipments().await, [Some(5)]);
+}
+
+#[tokio::test]
+async fn a_failed_effect_is_500_and_commits_nothing_in_both_modes() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let event = structured_event("order-6", json!({ "sku": "no id" }));
+    for request in [
+        binary(&inbox.url, "order-6", r#"{"sku": "no id"}"#),
+        structured(&inbox.url, &event),
+    ] {
+        let (status, content_type, body) = answer(request).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (500, "application/problem+json")
+        );
+        assert_eq!(body["title"], "The event was not processed");
+        assert!(
+            !body["detail"].as_str().unwrap().contains("order_id"),
+            "{body}"
+        );
+    }
+    // Nothing was committed: no shipment, and no key, so the event is not
+    // taken for a duplicate when it comes again.
+    assert!(inbox.shipments().await.is_empty());
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 500);
+}
+
+#[tokio::test]
+async fn other_methods_and_paths_are_not_the_inbox() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let client = Client::new();
+    assert_eq!(
+        client
+            .get(&inbox.url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        405
+    );
+    let elsewhere = inbox.url.replace("/events", "/other");
+    let response = client.post(&elsewhere).body("{}").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
