@@ -59,9 +59,9 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let dir = ScratchDir::new()?;
     println!("{orders} orders from the shop to the warehouse");
 
-    let client = async_nats::connect(&nats_url)
-        .await
-        .map_err(|error| format!("cannot connect to NATS at {nats_url} ({error}); start one with scripts/nats.sh"))?;
+    let client = async_nats::connect(&nats_url).await.map_err(|error| {
+        format!("cannot connect to NATS at {nats_url} ({error}); start one with scripts/nats.sh")
+    })?;
     let jetstream = async_nats::jetstream::new(client);
     let name = format!("broker_pipeline_{}", std::process::id());
     let stream = jetstream
@@ -107,7 +107,13 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         let url = format!("http://{}/events", listener.local_addr()?);
         let app = inbox_router("/events", warehouse.store.clone(), ship);
         let serving = tokio::spawn(async move { axum::serve(listener, app).await });
-        let tally = leg(&dir.path().join("shop-http.db"), orders, HttpSender::new(&url)?, &warehouse).await?;
+        let tally = leg(
+            &dir.path().join("shop-http.db"),
+            orders,
+            HttpSender::new(&url)?,
+            &warehouse,
+        )
+        .await?;
         serving.abort();
         tally
     };

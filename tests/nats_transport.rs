@@ -67,7 +67,10 @@ async fn durable_consumer(stream: &stream::Stream) -> PullConsumer {
 /// The effect: one shipment per order; `fail` makes every effect fail.
 fn effect(
     fail: bool,
-) -> impl for<'t> Fn(&'t mut Transaction<'static, Sqlite>, &'t Value) -> BoxFuture<'t, Result<(), String>>
+) -> impl for<'t> Fn(
+    &'t mut Transaction<'static, Sqlite>,
+    &'t Value,
+) -> BoxFuture<'t, Result<(), String>>
 + Send
 + Sync {
     move |tx, order| {
@@ -87,7 +90,9 @@ fn effect(
 }
 
 async fn inbox(db: &TempDb) -> AsyncSqliteStore {
-    let store = AsyncSqliteStore::open(db.path(), StoreOptions::default()).await.unwrap();
+    let store = AsyncSqliteStore::open(db.path(), StoreOptions::default())
+        .await
+        .unwrap();
     sqlx::query("CREATE TABLE IF NOT EXISTS shipments (order_id INTEGER)")
         .execute(store.pool())
         .await
@@ -142,11 +147,22 @@ async fn a_publish_carries_the_event_in_the_nats_binding_with_its_key_as_message
     let name = unique_name("carry");
     let stream = new_stream(&js, &name).await;
     let sender = NatsSender::new(js, &format!("{name}.orders")).unwrap();
-    assert_eq!(sender.publish(&order_event(1)).await, Ok(Delivery::Acknowledged));
+    assert_eq!(
+        sender.publish(&order_event(1)).await,
+        Ok(Delivery::Acknowledged)
+    );
     let message = stream.get_raw_message(1).await.unwrap();
     assert_eq!(message.subject.as_str(), format!("{name}.orders"));
-    let header = |name: &str| message.headers.get(name).map(|value| value.as_str().to_owned());
-    assert_eq!(header("Nats-Msg-Id").as_deref(), Some("shop/order-1-placed"));
+    let header = |name: &str| {
+        message
+            .headers
+            .get(name)
+            .map(|value| value.as_str().to_owned())
+    };
+    assert_eq!(
+        header("Nats-Msg-Id").as_deref(),
+        Some("shop/order-1-placed")
+    );
     assert_eq!(header("ce-id").as_deref(), Some("order-1-placed"));
     assert_eq!(header("ce-type").as_deref(), Some("shop.order.placed"));
     assert_eq!(header("ce-specversion").as_deref(), Some("1.0"));
@@ -162,9 +178,15 @@ async fn a_resend_within_the_duplicate_window_is_dropped_by_the_stream() {
     let mut stream = new_stream(&js, &name).await;
     let sender = NatsSender::new(js, &format!("{name}.orders")).unwrap();
     for _ in 0..3 {
-        assert_eq!(sender.publish(&order_event(2)).await, Ok(Delivery::Acknowledged));
+        assert_eq!(
+            sender.publish(&order_event(2)).await,
+            Ok(Delivery::Acknowledged)
+        );
     }
-    assert_eq!(sender.publish(&order_event(3)).await, Ok(Delivery::Acknowledged));
+    assert_eq!(
+        sender.publish(&order_event(3)).await,
+        Ok(Delivery::Acknowledged)
+    );
     assert_eq!(stream.info().await.unwrap().state.messages, 2);
 }
 
@@ -175,9 +197,15 @@ async fn by_event_type_routes_each_type_and_refuses_a_type_that_is_no_token() {
     let name = unique_name("bytype");
     let stream = new_stream(&js, &name).await;
     let sender = NatsSender::by_event_type(js, &name).unwrap();
-    assert_eq!(sender.publish(&order_event(4)).await, Ok(Delivery::Acknowledged));
+    assert_eq!(
+        sender.publish(&order_event(4)).await,
+        Ok(Delivery::Acknowledged)
+    );
     let message = stream.get_raw_message(1).await.unwrap();
-    assert_eq!(message.subject.as_str(), format!("{name}.shop.order.placed"));
+    assert_eq!(
+        message.subject.as_str(),
+        format!("{name}.shop.order.placed")
+    );
     let odd = Envelope::builder()
         .event_id("odd-1")
         .event_type("order placed")
@@ -199,7 +227,9 @@ async fn a_subject_no_stream_listens_on_is_transient() {
     let js = jetstream(&url).await;
     let sender = NatsSender::new(js, &format!("{}.orders", unique_name("nostream"))).unwrap();
     match sender.publish(&order_event(5)).await {
-        Err(SendError::Transient { retry_after: None, .. }) => {}
+        Err(SendError::Transient {
+            retry_after: None, ..
+        }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -218,10 +248,14 @@ async fn the_consumer_admits_each_message_once_and_acknowledges_it() {
     let store = inbox(&db).await;
     let mut pull = durable_consumer(&stream).await;
     let consumer = NatsConsumer::new(pull.clone(), store.clone()).batch(20);
-    let (report, rejected) = consume_until(consumer, false, || async { shipments(&store).await == 50 }).await;
+    let (report, rejected) =
+        consume_until(consumer, false, || async { shipments(&store).await == 50 }).await;
     assert_eq!(shipments(&store).await, 50);
     assert_eq!(report.admitted, 50);
-    assert_eq!((report.duplicates, report.rejected, report.redelivered), (0, 0, 0));
+    assert_eq!(
+        (report.duplicates, report.rejected, report.redelivered),
+        (0, 0, 0)
+    );
     assert!(rejected.is_empty());
     // Every message was acknowledged: none pending, none awaiting its ack.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -285,7 +319,13 @@ async fn a_message_that_is_no_cloudevent_is_terminated_and_named() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].stream_sequence, 1);
     assert_eq!(rejected[0].subject, format!("{name}.orders"));
-    assert!(rejected[0].reason.starts_with("not a CloudEvent: the event is not a JSON object"), "{}", rejected[0].reason);
+    assert!(
+        rejected[0]
+            .reason
+            .starts_with("not a CloudEvent: the event is not a JSON object"),
+        "{}",
+        rejected[0].reason
+    );
     assert_eq!(pull.info().await.unwrap().num_redelivered, 0);
 }
 
