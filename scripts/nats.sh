@@ -20,7 +20,8 @@ fi
 nats_dir=$(mktemp -d "${TMPDIR:-/tmp}/iap-nats.XXXXXX")
 stop_nats() {
   if [ -n "${nats_pid:-}" ]; then
-    kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+    kill "$nats_pid" 2>/dev/null || true
+    wait "$nats_pid" 2>/dev/null || true
   fi
   rm -rf "$nats_dir"
 }

@@ -27,7 +27,7 @@ else
   as_owner() { "$@"; }
 fi
 stop_postgres() {
-  as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1
+  as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$pg_dir"
 }
 iap_cleanup="${iap_cleanup:-}stop_postgres;"

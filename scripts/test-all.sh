@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Runs every test, the PostgreSQL ones included. Unless IAP_POSTGRES_URL names
-# a server already, starts a throw-away PostgreSQL cluster on a local port for
-# the run and stops it afterwards (as the current user; root is not needed).
-# Extra arguments go to `cargo test`.
+# Runs every test, the PostgreSQL and NATS ones included. Unless
+# IAP_POSTGRES_URL names a server already, starts a throw-away PostgreSQL
+# cluster on a local port for the run, and unless NATS_URL does, a throw-away
+# nats-server with JetStream; both are stopped afterwards (run as the current
+# user; root is not needed). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${IAP_POSTGRES_URL:-}" ]; then
   # shellcheck source=scripts/postgres.sh
   source scripts/postgres.sh
+fi
+if [ -z "${NATS_URL:-}" ]; then
+  # shellcheck source=scripts/nats.sh
+  source scripts/nats.sh
 fi
 echo "Running every test: about 5 minutes of compiling on 2 cores the first time, then about 2;"
 echo "the compile-fail suite (tests/compile_rules.rs) prints nothing for a minute or two."

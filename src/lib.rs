@@ -27,7 +27,11 @@
 //! | `sqlite` | `store::sqlite::SqliteStore` (bundled SQLite) |
 //! | `postgres` | `store::postgres::PostgresStore` |
 //! | `async-sqlite`, `async-postgres` | the async stores on sqlx, and `relay::Relay` |
-//! | `http` | CloudEvents on the `http` crate's `HeaderMap` |
+//! | `async` | `relay::Relay` and `store::AsyncDeliveryStore` alone, for a store of your own |
+//! | `http` | CloudEvents on the `http` crate's `HeaderMap`, and `transport::http::HttpSender` |
+//! | `axum` | `transport::http::inbox_router`, an HTTP inbox |
+//! | `nats` | `transport::nats`: a JetStream sender and consumer |
+//! | `cli` | the operator CLI `iap` |
 //! | `cloudevents` | conversions to and from `cloudevents::Event` |
 //! | `tracing`, `metrics` | spans, counters and gauges |
 //!
@@ -165,14 +169,16 @@ pub use retry::RetryPolicy;
 pub use state::DeliveryStatus;
 pub use sync::{RecordAuthority, Side, SyncBoundary, SyncConflict};
 
-/// The README's examples, run as doctests (they use every store, so they
-/// run with every feature, as `scripts/test-all.sh` does).
+/// The README's examples, run as doctests (they use every store and
+/// transport, so they run with every feature, as `scripts/test-all.sh` does).
 #[cfg(all(
     doctest,
     feature = "sqlite",
     feature = "postgres",
     feature = "async-sqlite",
-    feature = "async-postgres"
+    feature = "async-postgres",
+    feature = "axum",
+    feature = "nats"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
