@@ -380,9 +380,14 @@ fn unique_tags<'de, D: Deserializer<'de>>(
     deserializer.deserialize_map(Tags)
 }
 
-/// The members of a JSON object in document order, a member that appears
-/// twice kept twice (so that the event reader can refuse it).
-pub(super) struct Members(Vec<(String, Value)>);
+/// The members of a JSON event in document order, a member that appears
+/// twice kept twice (so that the event reader can refuse it). The stored
+/// `delivery` member is read as it goes, so that its own checks (a tag that
+/// appears twice) see the text; its place in `members` holds `null`.
+pub(super) struct Members {
+    members: Vec<(String, Value)>,
+    delivery: Option<IncomingDelivery>,
+}
 
 impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -396,10 +401,17 @@ impl<'de> Deserialize<'de> for Members {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
                 let mut members = Vec::with_capacity(12);
-                while let Some(member) = map.next_entry::<String, Value>()? {
-                    members.push(member);
+                let mut delivery = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = if key == "delivery" {
+                        delivery = Some(map.next_value()?);
+                        Value::Null
+                    } else {
+                        map.next_value()?
+                    };
+                    members.push((key, value));
                 }
-                Ok(Members(members))
+                Ok(Members { members, delivery })
             }
         }
         deserializer.deserialize_map(MembersVisitor)
@@ -418,8 +430,13 @@ impl IncomingEvent {
     /// The event's members sorted out: a duplicate refused, `null`
     /// attributes as if absent, and anything this crate does not know an
     /// extension attribute.
-    pub(super) fn from_members(Members(members): Members) -> Result<IncomingEvent, FormatError> {
-        let mut event = IncomingEvent::default();
+    pub(super) fn from_members(
+        Members { members, delivery }: Members,
+    ) -> Result<IncomingEvent, FormatError> {
+        let mut event = IncomingEvent {
+            delivery,
+            ..IncomingEvent::default()
+        };
         let mut seen: Vec<&str> = Vec::with_capacity(members.len());
         for (key, _) in &members {
             if seen.contains(&key.as_str()) {
@@ -455,14 +472,7 @@ impl IncomingEvent {
                         event.data = Some(IncomingData::Bytes(bytes));
                     }
                 }
-                "delivery" => {
-                    let delivery =
-                        serde_json::from_value(value).map_err(|error| FormatError::Attribute {
-                            name: "delivery".into(),
-                            reason: error.to_string(),
-                        })?;
-                    event.delivery = Some(delivery);
-                }
+                "delivery" => {}
                 _ => {
                     if let Some(value) = extension_value(&key, value)? {
                         event.extensions.insert(key, value);

@@ -128,9 +128,13 @@ where
             problem(StatusCode::CONFLICT, "Event id reused", &error.to_string())
         }
         Err(error) if error.is_retryable() => {
+            let title = match error {
+                StoreError::StorageFull { .. } => "The inbox's storage is full",
+                _ => "The inbox is busy",
+            };
             let mut response = problem(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "The inbox is busy",
+                title,
                 &format!("{error}; nothing was committed"),
             );
             response

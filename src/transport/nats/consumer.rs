@@ -223,7 +223,9 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
                         );
                         reject(message, reason, on_rejected, report);
                     } else {
-                        let wait = self.retry.jittered_wait(outcome.event_id(), deliveries - 1);
+                        let wait = self
+                            .retry
+                            .jittered_wait(outcome.event_id(), deliveries.saturating_sub(1));
                         settle(message, AckKind::Nak(Some(wait)), report).await;
                         report.redelivered += 1;
                     }
