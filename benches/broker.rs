@@ -8,6 +8,9 @@
 //!
 //! `bash scripts/nats.sh cargo bench --features async-sqlite,nats,axum --bench broker`
 
+#[path = "../tests/support/warehouse.rs"]
+mod warehouse;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,14 +18,14 @@ use chrono::Utc;
 use integration_automation_patterns::relay::{Relay, Sender};
 use integration_automation_patterns::state::Dispatched;
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
-use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
 use integration_automation_patterns::store::{
-    AsyncDeliveryStore, BoxFuture, Delivery, SendError, StoreOptions,
+    AsyncDeliveryStore, Delivery, SendError, StoreOptions,
 };
 use integration_automation_patterns::transport::http::{HttpSender, axum, inbox_router};
 use integration_automation_patterns::transport::nats::{NatsConsumer, NatsSender, async_nats};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
+use warehouse::{ScratchDir, create_shipments, ship, shipments};
 
 const EVENTS: i64 = 5_000;
 const ROUNDS: usize = 3;
@@ -59,16 +62,13 @@ async fn main() {
 /// One round: fills an outbox, starts the receiving side and `relays` relay
 /// tasks, and times the drain; events a second.
 async fn measure(transport: Transport, relays: usize, nats_url: &str, round: usize) -> f64 {
-    let dir = std::env::temp_dir().join(format!("iap-broker-bench-{}-{round}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let shop = fill(&dir.join("shop.db")).await;
-    let warehouse = AsyncSqliteStore::open(dir.join("warehouse.db"), StoreOptions::default())
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE shipments (order_id INTEGER NOT NULL)")
-        .execute(warehouse.pool())
-        .await
-        .unwrap();
+    let dir = ScratchDir::new(&format!("broker-bench-{relays}-{round}"));
+    let shop = fill(&dir.path().join("shop.db")).await;
+    let warehouse =
+        AsyncSqliteStore::open(dir.path().join("warehouse.db"), StoreOptions::default())
+            .await
+            .unwrap();
+    create_shipments(&warehouse).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = move || {
         let mut stopped = stopped.clone();
@@ -137,7 +137,7 @@ async fn measure(transport: Transport, relays: usize, nats_url: &str, round: usi
     loop {
         let done = match transport {
             Transport::DatabaseOnly => delivered(&shop).await,
-            Transport::Nats | Transport::Http => shipped(&warehouse).await,
+            Transport::Nats | Transport::Http => shipments(&warehouse).await.1,
         };
         if done >= EVENTS {
             break;
@@ -154,13 +154,11 @@ async fn measure(transport: Transport, relays: usize, nats_url: &str, round: usi
     }
     if matches!(transport, Transport::Nats | Transport::Http) {
         assert_eq!(
-            shipped(&warehouse).await,
+            shipments(&warehouse).await.0,
             EVENTS,
             "an event was shipped twice"
         );
     }
-    drop((shop, warehouse));
-    std::fs::remove_dir_all(&dir).unwrap();
     EVENTS as f64 / elapsed.as_secs_f64()
 }
 
@@ -216,25 +214,4 @@ async fn delivered(shop: &AsyncSqliteStore) -> i64 {
         .iter()
         .map(|status| counts.outbox.get(status).copied().unwrap_or(0) as i64)
         .sum()
-}
-
-async fn shipped(warehouse: &AsyncSqliteStore) -> i64 {
-    sqlx::query_scalar("SELECT count(DISTINCT order_id) FROM shipments")
-        .fetch_one(warehouse.pool())
-        .await
-        .unwrap()
-}
-
-fn ship<'t>(
-    tx: &'t mut Transaction<'static, Sqlite>,
-    order: &'t Value,
-) -> BoxFuture<'t, Result<(), sqlx::Error>> {
-    let order_id = order["order_id"].as_i64();
-    Box::pin(async move {
-        sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await
-            .map(|_| ())
-    })
 }

@@ -12,6 +12,8 @@
 
 #[path = "support/temp_db.rs"]
 mod temp_db;
+#[path = "support/warehouse.rs"]
+mod warehouse;
 
 use std::error::Error;
 use std::net::TcpListener;
@@ -24,13 +26,14 @@ use async_nats::jetstream::{self, stream};
 use chrono::Utc;
 use integration_automation_patterns::relay::{Relay, RelayConfig, RelayWaker};
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
-use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
-use integration_automation_patterns::store::{AsyncDeliveryStore, BoxFuture, StoreOptions};
+use integration_automation_patterns::store::sqlx;
+use integration_automation_patterns::store::{AsyncDeliveryStore, StoreOptions};
 use integration_automation_patterns::transport::nats::{NatsConsumer, NatsSender, async_nats};
 use integration_automation_patterns::{DeliveryStatus, Envelope, RetryPolicy};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 use tokio::sync::oneshot;
+use warehouse::{ScratchDir, create_shipments, ship, shipments};
 
 const ORDERS: u32 = 20_000;
 /// Orders placed in one transaction of the shop.
@@ -93,7 +96,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// its progress, and checks the end state.
 async fn supervise() -> Result<String, Failure> {
     let started = Instant::now();
-    let store_dir = ScratchDir::new("broker-faults-nats")?;
+    let store_dir = ScratchDir::new("broker-faults-nats");
     let mut server = NatsServer::start(store_dir.path())?;
     let jetstream = connect(&server.url()).await?;
     let stream = jetstream
@@ -114,9 +117,7 @@ async fn supervise() -> Result<String, Failure> {
 
     let inbox_db = TempDb::new("broker-faults-inbox");
     let inbox = AsyncSqliteStore::open(inbox_db.path(), StoreOptions::default()).await?;
-    sqlx::query("CREATE TABLE shipments (order_id INTEGER NOT NULL)")
-        .execute(inbox.pool())
-        .await?;
+    create_shipments(&inbox).await;
     let mut consumer = ConsumerProcess::start(&server.url(), inbox_db.path())?;
 
     let shop_db = TempDb::new("broker-faults-shop");
@@ -149,7 +150,7 @@ async fn supervise() -> Result<String, Failure> {
     let mut log = Vec::new();
     loop {
         let delivered = delivered(&shop).await?;
-        let (shipments, _) = shipments(&inbox).await?;
+        let (shipments, _) = shipments(&inbox).await;
         if let Some((share, fault)) = faults.peek() {
             let progress = match fault {
                 Fault::KillServer => delivered as f64,
@@ -182,7 +183,7 @@ async fn supervise() -> Result<String, Failure> {
     // warehouse has shipped every order, then a little more for a late
     // duplicate to show.
     let settle_deadline = Instant::now() + Duration::from_secs(60);
-    while shipments(&inbox).await?.1 < i64::from(ORDERS) && Instant::now() < settle_deadline {
+    while shipments(&inbox).await.1 < i64::from(ORDERS) && Instant::now() < settle_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -192,7 +193,7 @@ async fn supervise() -> Result<String, Failure> {
     server.kill()?;
 
     let counts = shop.counts().await?;
-    let (shipments, orders_shipped) = shipments(&inbox).await?;
+    let (shipments, orders_shipped) = shipments(&inbox).await;
     let dead_letters = counts
         .outbox
         .get(&DeliveryStatus::Failed)
@@ -272,13 +273,6 @@ async fn delivered(shop: &AsyncSqliteStore) -> Result<u64, Failure> {
         .unwrap_or(0))
 }
 
-/// Shipments written, and the distinct orders they ship.
-async fn shipments(inbox: &AsyncSqliteStore) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as("SELECT count(*), count(DISTINCT order_id) FROM shipments")
-        .fetch_one(inbox.pool())
-        .await
-}
-
 /// The consumer process: admits what the durable consumer delivers until it
 /// is killed, starting over whenever its connection gives up.
 async fn consume(url: &str, inbox: &Path) -> Result<(), Failure> {
@@ -309,21 +303,6 @@ async fn consume(url: &str, inbox: &Path) -> Result<(), Failure> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-/// One shipment for the order, in the admitting transaction.
-fn ship<'t>(
-    tx: &'t mut Transaction<'static, Sqlite>,
-    order: &'t Value,
-) -> BoxFuture<'t, Result<(), sqlx::Error>> {
-    let order_id = order["order_id"].as_i64();
-    Box::pin(async move {
-        sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await
-            .map(|_| ())
-    })
 }
 
 /// A JetStream context that keeps reconnecting quickly while the server is
@@ -432,26 +411,5 @@ impl ConsumerProcess {
     fn kill(&mut self) -> std::io::Result<()> {
         self.child.kill()?;
         self.child.wait().map(drop)
-    }
-}
-
-/// A directory removed at the end.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> std::io::Result<ScratchDir> {
-        let path = std::env::temp_dir().join(format!("iap-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
-        Ok(ScratchDir(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

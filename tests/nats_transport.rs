@@ -140,6 +140,16 @@ where
     (report, rejected)
 }
 
+/// Whether the server has the stream's first message settled: acknowledged
+/// or terminated, so never to be delivered again.
+fn first_message_settled(pull: &PullConsumer) -> impl Fn() -> BoxFuture<'static, bool> {
+    let pull = pull.clone();
+    move || {
+        let mut pull = pull.clone();
+        Box::pin(async move { pull.info().await.unwrap().ack_floor.stream_sequence == 1 })
+    }
+}
+
 #[tokio::test]
 async fn a_publish_carries_the_event_in_the_nats_binding_with_its_key_as_message_id() {
     let Some(url) = nats_url() else { return };
@@ -285,11 +295,7 @@ async fn a_message_redelivered_after_its_commit_is_a_duplicate_and_acknowledged(
         .unwrap();
     let mut pull = durable_consumer(&stream).await;
     let consumer = NatsConsumer::new(pull.clone(), store.clone());
-    let (report, _) = consume_until(consumer, false, || {
-        let mut pull = pull.clone();
-        async move { pull.info().await.unwrap().ack_floor.stream_sequence == 1 }
-    })
-    .await;
+    let (report, _) = consume_until(consumer, false, first_message_settled(&pull)).await;
     assert_eq!((report.admitted, report.duplicates), (0, 1));
     assert_eq!(shipments(&store).await, 1);
     assert_eq!(pull.info().await.unwrap().num_ack_pending, 0);
@@ -310,11 +316,7 @@ async fn a_message_that_is_no_cloudevent_is_terminated_and_named() {
     let store = inbox(&db).await;
     let mut pull = durable_consumer(&stream).await;
     let consumer = NatsConsumer::new(pull.clone(), store.clone());
-    let (report, rejected) = consume_until(consumer, false, || {
-        let mut pull = pull.clone();
-        async move { pull.info().await.unwrap().ack_floor.stream_sequence == 1 }
-    })
-    .await;
+    let (report, rejected) = consume_until(consumer, false, first_message_settled(&pull)).await;
     assert_eq!(report.rejected, 1);
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].stream_sequence, 1);
@@ -349,11 +351,7 @@ async fn a_failing_effect_is_redelivered_until_its_budget_is_spent_then_rejected
         .build()
         .unwrap();
     let consumer = NatsConsumer::new(pull.clone(), store.clone()).retry_policy(policy);
-    let (report, rejected) = consume_until(consumer, true, || {
-        let mut pull = pull.clone();
-        async move { pull.info().await.unwrap().ack_floor.stream_sequence == 1 }
-    })
-    .await;
+    let (report, rejected) = consume_until(consumer, true, first_message_settled(&pull)).await;
     assert_eq!((report.redelivered, report.rejected), (2, 1));
     assert_eq!(
         rejected[0].reason,

@@ -106,11 +106,12 @@ pub enum Delivery {
 }
 
 /// A failed send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// A failure that may pass (a timeout, a 503): retried while the budget
     /// lasts. A `retry_after` from the receiver wins over the policy's wait
     /// when it is later.
+    #[error("the send failed, for now: {reason}")]
     Transient {
         /// Why.
         reason: String,
@@ -118,6 +119,7 @@ pub enum SendError {
         retry_after: Option<DateTime<Utc>>,
     },
     /// A failure retrying cannot fix (a rejected payload): a dead letter at once.
+    #[error("the send failed for good: {reason}")]
     Permanent {
         /// Why.
         reason: String,
