@@ -14,6 +14,6 @@ if [ -z "${NATS_URL:-}" ]; then
   # shellcheck source=scripts/nats.sh
   source scripts/nats.sh
 fi
-echo "Running every test: about 5 minutes of compiling on 2 cores the first time, then about 2;"
+echo "Running every test: several minutes of compiling on 2 cores the first time, then about 2;"
 echo "the compile-fail suite (tests/compile_rules.rs) prints nothing for a minute or two."
 cargo test --all-features "$@"
