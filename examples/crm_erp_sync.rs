@@ -210,9 +210,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Apply the plans, store the new bases, and reconcile again.
     for plan in batch.plans() {
         crm.apply(plan.record_id(), &plan.patch_a(), now);
-        erp.apply(plan.record_id(), &plan.patch_b(), now);
-        bases.insert(plan.record_id().to_owned(), plan.new_base());
     }
+    let batch = batch.applied_a();
+    for plan in batch.plans() {
+        erp.apply(plan.record_id(), &plan.patch_b(), now);
+    }
+    bases.extend(batch.applied_b().new_bases());
     let second =
         boundary.reconcile_batch_at(&snapshots(&bases, &crm, &erp), now + TimeDelta::minutes(5));
     let unsettled = second

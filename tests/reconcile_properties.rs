@@ -161,6 +161,14 @@ fn mirrored(decision: &FieldDecision) -> FieldDecision {
     }
 }
 
+/// A record's values, times aside (a patch writes values, not times).
+fn values(record: &Record) -> Vec<(&String, &Value)> {
+    record
+        .iter()
+        .map(|(field, versioned)| (field, &versioned.value))
+        .collect()
+}
+
 fn review_fields(plan: &ReconcilePlan) -> Vec<(String, Decision)> {
     plan.review_items()
         .map(|item| (item.field.to_string(), item.decision.clone()))
@@ -176,12 +184,47 @@ proptest! {
         let (mut a, mut b) = (record.a.clone(), record.b.clone());
         apply(&mut a, &plan.patch_a());
         apply(&mut b, &plan.patch_b());
-        let base = plan.new_base();
+        let base = plan.clone().applied_a().applied_b().new_base();
         let again = boundary.reconcile_at(&record.record_id, &a, &b, &base, now());
         prop_assert!(again.is_settled(), "{:#?}", again.decisions());
         prop_assert!(again.patch_a().is_empty() && again.patch_b().is_empty());
-        prop_assert_eq!(again.new_base(), base);
+        prop_assert_eq!(again.clone().applied_a().applied_b().new_base(), base);
         prop_assert_eq!(review_fields(&again), review_fields(&plan));
+    }
+
+    #[test]
+    fn a_partial_base_makes_the_next_run_finish_what_the_first_began(
+        boundary in boundary(),
+        record in snapshot(),
+        written_first in prop_oneof![Just(Side::A), Just(Side::B)],
+    ) {
+        let plan = boundary.reconcile_at(&record.record_id, &record.a, &record.b, &record.base, now());
+        // Both patches written: where the record ends.
+        let (mut a_full, mut b_full) = (record.a.clone(), record.b.clone());
+        apply(&mut a_full, &plan.patch_a());
+        apply(&mut b_full, &plan.patch_b());
+        // Only `written_first`'s patch written, the other write failed: the
+        // partial base goes to the next run, which writes both its patches.
+        let (mut a, mut b) = (record.a.clone(), record.b.clone());
+        let partial = match written_first {
+            Side::A => {
+                apply(&mut a, &plan.patch_a());
+                plan.clone().applied_a().partial_base()
+            }
+            Side::B => {
+                apply(&mut b, &plan.patch_b());
+                plan.clone().applied_b().partial_base()
+            }
+        };
+        let next = boundary.reconcile_at(&record.record_id, &a, &b, &partial, now());
+        apply(&mut a, &next.patch_a());
+        apply(&mut b, &next.patch_b());
+        prop_assert_eq!(values(&a), values(&a_full));
+        prop_assert_eq!(values(&b), values(&b_full));
+        prop_assert_eq!(
+            next.applied_a().applied_b().new_base(),
+            plan.applied_a().applied_b().new_base()
+        );
     }
 
     #[test]
@@ -192,7 +235,10 @@ proptest! {
         prop_assert_eq!(swapped.decisions(), &expected[..]);
         prop_assert_eq!(swapped.patch_a(), plan.patch_b());
         prop_assert_eq!(swapped.patch_b(), plan.patch_a());
-        prop_assert_eq!(swapped.new_base(), plan.new_base());
+        prop_assert_eq!(
+            swapped.applied_a().applied_b().new_base(),
+            plan.applied_a().applied_b().new_base()
+        );
     }
 
     #[test]

@@ -288,7 +288,10 @@ fn a_non_owner_change_is_reverted_and_recorded_or_reviewed_from_either_side() {
             }
         );
         assert!(reviewed.patch_a().is_empty() && reviewed.patch_b().is_empty());
-        assert_eq!(reviewed.new_base(), base(Some(&old)));
+        assert_eq!(
+            reviewed.applied_a().applied_b().new_base(),
+            base(Some(&old))
+        );
     }
 }
 
@@ -315,7 +318,7 @@ fn absent_is_not_null_and_a_delete_propagates_as_a_removal() {
     );
     assert_eq!(removed.patch_b()["f"], Change::Remove);
     assert!(removed.decisions()[0].decision.is_delete());
-    assert!(removed.new_base().is_empty());
+    assert!(removed.applied_a().applied_b().new_base().is_empty());
 }
 
 #[test]

@@ -42,3 +42,29 @@ pub fn failed() -> Envelope<Failed> {
 pub fn skipped() -> Envelope<Skipped> {
     pending().skip("duplicate")
 }
+
+/// A plan for one contact whose email the CRM changed.
+pub fn plan() -> integration_automation_patterns::sync::ReconcilePlan {
+    batch().into_plans().remove(0)
+}
+
+/// The same as a batch of one record.
+pub fn batch() -> integration_automation_patterns::sync::BatchPlan {
+    use integration_automation_patterns::sync::{RecordSnapshot, Versioned};
+    use integration_automation_patterns::{RecordAuthority, SyncBoundary};
+    let boundary = SyncBoundary::builder()
+        .record_type("contact")
+        .system_a("crm")
+        .system_b("erp")
+        .field("email", RecordAuthority::SystemA)
+        .build()
+        .unwrap();
+    let email = |value: &str| [("email".to_owned(), Versioned::new(serde_json::json!(value)))].into();
+    let record = RecordSnapshot {
+        record_id: "contact-42".into(),
+        a: email("ada@new.example"),
+        b: email("ada@old.example"),
+        base: [("email".to_owned(), serde_json::json!("ada@old.example"))].into(),
+    };
+    boundary.reconcile_batch_at([&record], chrono::Utc::now())
+}

@@ -5,6 +5,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::applied::{
+    Applied, AppliedToA, AppliedToB, ApplyState, AwaitsA, AwaitsB, NotApplied, OneSideApplied,
+};
 use super::boundary::SyncBoundary;
 use super::reconcile::{Base, DecisionKind, ReconcilePlan, Record};
 
@@ -117,21 +120,27 @@ impl fmt::Display for GuardTripped {
 }
 
 /// The plans of a batch of records, in input order, with counts per decision.
+///
+/// Like a [`ReconcilePlan`], a batch records which side's patches are written
+/// (`A`, `B`): [`new_bases`](Self::new_bases) once both are,
+/// [`partial_bases`](Self::partial_bases) when only one side's writes went
+/// through.
 #[must_use = "a plan does nothing until its patches and bases are applied"]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchPlan<V = serde_json::Value> {
-    plans: Vec<ReconcilePlan<V>>,
+#[serde(bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>"))]
+pub struct BatchPlan<V = serde_json::Value, A = NotApplied, B = NotApplied> {
+    plans: Vec<ReconcilePlan<V, A, B>>,
     counts: DecisionCounts,
 }
 
-impl<V: Clone> BatchPlan<V> {
+impl<V: Clone, A: ApplyState, B: ApplyState> BatchPlan<V, A, B> {
     /// One plan per record, in input order.
-    pub fn plans(&self) -> &[ReconcilePlan<V>] {
+    pub fn plans(&self) -> &[ReconcilePlan<V, A, B>] {
         &self.plans
     }
 
-    /// Takes the plans out.
-    pub fn into_plans(self) -> Vec<ReconcilePlan<V>> {
+    /// Takes the plans out, to apply and settle each record on its own.
+    pub fn into_plans(self) -> Vec<ReconcilePlan<V, A, B>> {
         self.plans
     }
 
@@ -153,6 +162,62 @@ impl<V: Clone> BatchPlan<V> {
         } else {
             Ok(())
         }
+    }
+
+    /// Records that every record's patch for system A is written.
+    pub fn applied_a(self) -> BatchPlan<V, Applied, B>
+    where
+        A: AwaitsA,
+    {
+        BatchPlan {
+            plans: self
+                .plans
+                .into_iter()
+                .map(ReconcilePlan::applied_a)
+                .collect(),
+            counts: self.counts,
+        }
+    }
+
+    /// Records that every record's patch for system B is written.
+    pub fn applied_b(self) -> BatchPlan<V, A, Applied>
+    where
+        B: AwaitsB,
+    {
+        BatchPlan {
+            plans: self
+                .plans
+                .into_iter()
+                .map(ReconcilePlan::applied_b)
+                .collect(),
+            counts: self.counts,
+        }
+    }
+
+    /// Each record's id and the base to store, now that both sides' patches
+    /// are written; see [`ReconcilePlan::new_base`].
+    pub fn new_bases(&self) -> Vec<(String, Base<V>)>
+    where
+        A: AppliedToA,
+        B: AppliedToB,
+    {
+        self.plans
+            .iter()
+            .map(|plan| (plan.record_id().to_owned(), plan.new_base()))
+            .collect()
+    }
+
+    /// Each record's id and the base to store when one side's patches are
+    /// written and the other side's failed; see
+    /// [`ReconcilePlan::partial_base`].
+    pub fn partial_bases(&self) -> Vec<(String, Base<V>)>
+    where
+        (A, B): OneSideApplied<A, B>,
+    {
+        self.plans
+            .iter()
+            .map(|plan| (plan.record_id().to_owned(), plan.partial_base()))
+            .collect()
     }
 }
 

@@ -29,6 +29,7 @@
 //! decision (`Decision::Overwrite::overwritten`), and a change that is not
 //! applied stays a review item until a person decides.
 
+pub mod applied;
 mod authority;
 mod batch;
 mod boundary;

@@ -5,11 +5,15 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, btree_map};
 use std::iter::Peekable;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::applied::{
+    Applied, AppliedToA, AppliedToB, ApplyState, AwaitsA, AwaitsB, NotApplied, OneSideApplied,
+};
 use super::authority::{RecordAuthority, Side};
 use super::boundary::{FieldRule, SyncBoundary};
 use super::present::present;
@@ -272,15 +276,43 @@ pub struct UnmappedField {
 
 /// What to do to sync one record: one decision per synced field, in the
 /// boundary's declaration order, and the fields it does not know.
+///
+/// `A` and `B` say whether each side's patch has been written
+/// ([`NotApplied`] for a new plan). The base that says both systems agree is
+/// taken only from a plan whose two patches are applied:
+///
+/// ```
+/// # use integration_automation_patterns::sync::{Base, Patch, ReconcilePlan};
+/// # fn write_to_crm(patch: Patch) -> Result<(), String> { Ok(()) }
+/// # fn write_to_erp(patch: Patch) -> Result<(), String> { Ok(()) }
+/// # fn store(base: Base) {}
+/// fn apply(plan: ReconcilePlan) -> Result<(), String> {
+///     write_to_crm(plan.patch_a())?;
+///     let plan = plan.applied_a();
+///     match write_to_erp(plan.patch_b()) {
+///         Ok(()) => store(plan.applied_b().new_base()),
+///         // What the CRM's write settled, and nothing else: the next run
+///         // plans the ERP's side again.
+///         Err(error) => {
+///             store(plan.partial_base());
+///             return Err(error);
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
 #[must_use = "a plan does nothing until its patches and base are applied"]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReconcilePlan<V = serde_json::Value> {
+#[serde(bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>"))]
+pub struct ReconcilePlan<V = serde_json::Value, A = NotApplied, B = NotApplied> {
     record_id: String,
     decisions: Vec<FieldDecision<V>>,
     unmapped: Vec<UnmappedField>,
+    #[serde(skip)]
+    applied: PhantomData<(A, B)>,
 }
 
-impl<V: Clone> ReconcilePlan<V> {
+impl<V: Clone, A: ApplyState, B: ApplyState> ReconcilePlan<V, A, B> {
     /// The record.
     pub fn record_id(&self) -> &str {
         &self.record_id
@@ -325,19 +357,12 @@ impl<V: Clone> ReconcilePlan<V> {
         self.patch(Side::B)
     }
 
-    /// The fields that need a person, with their reasons.
+    /// The fields that need a person, with their reasons. They stay out of
+    /// every base (the old base value is kept) until a person decides.
     pub fn review_items(&self) -> impl Iterator<Item = &FieldDecision<V>> {
         self.decisions
             .iter()
             .filter(|d| matches!(d.decision, Decision::Review { .. }))
-    }
-
-    /// The base to store once both patches are applied.
-    pub fn new_base(&self) -> Base<V> {
-        self.decisions
-            .iter()
-            .filter_map(|d| Some((d.field.to_string(), d.new_base()?)))
-            .collect()
     }
 
     /// Whether there is nothing to apply: no patch and no change of base.
@@ -346,6 +371,70 @@ impl<V: Clone> ReconcilePlan<V> {
         self.decisions
             .iter()
             .all(|d| matches!(d.decision, Decision::Nothing | Decision::Review { .. }))
+    }
+
+    /// Records that system A's patch is written. Once per plan.
+    pub fn applied_a(self) -> ReconcilePlan<V, Applied, B>
+    where
+        A: AwaitsA,
+    {
+        self.into_state()
+    }
+
+    /// Records that system B's patch is written. Once per plan.
+    pub fn applied_b(self) -> ReconcilePlan<V, A, Applied>
+    where
+        B: AwaitsB,
+    {
+        self.into_state()
+    }
+
+    /// The base to store now that both patches are written: for each
+    /// field, the value both systems hold (a review item keeps its old base).
+    pub fn new_base(&self) -> Base<V>
+    where
+        A: AppliedToA,
+        B: AppliedToB,
+    {
+        self.base_where(|_| true)
+    }
+
+    /// The base to store when one side's patch is written and the other's
+    /// failed: what the written side settled (the fields it received, and
+    /// those both sides already agreed on), with the old base for every
+    /// field the other side still has to receive. The next run then plans
+    /// that side's changes again, so nothing is lost.
+    pub fn partial_base(&self) -> Base<V>
+    where
+        (A, B): OneSideApplied<A, B>,
+    {
+        let pending = <(A, B) as OneSideApplied<A, B>>::SIDE.other();
+        self.base_where(|decision| decision.decision.change_for(pending).is_none())
+    }
+
+    /// The base with the new value of each field `settled` accepts, the old
+    /// value of the others.
+    fn base_where(&self, settled: impl Fn(&FieldDecision<V>) -> bool) -> Base<V> {
+        self.decisions
+            .iter()
+            .filter_map(|d| {
+                let value = if settled(d) {
+                    d.new_base()
+                } else {
+                    d.base.clone()
+                };
+                Some((d.field.to_string(), value?))
+            })
+            .collect()
+    }
+
+    fn into_state<A2, B2>(self) -> ReconcilePlan<V, A2, B2> {
+        ReconcilePlan {
+            record_id: self.record_id,
+            decisions: self.decisions,
+            unmapped: self.unmapped,
+            applied: PhantomData,
+        }
     }
 }
 
@@ -443,6 +532,7 @@ impl SyncBoundary {
             record_id: record_id.to_owned(),
             decisions,
             unmapped,
+            applied: PhantomData,
         }
     }
 
