@@ -10,6 +10,7 @@ use super::applied::{
 };
 use super::boundary::SyncBoundary;
 use super::reconcile::{Base, DecisionKind, ReconcilePlan, Record};
+use super::value::SyncValue;
 
 /// One record's two copies and its last-synced base, for a batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,7 +225,7 @@ impl<V: Clone, A: ApplyState, B: ApplyState> BatchPlan<V, A, B> {
 impl SyncBoundary {
     /// Plans the sync of every record in `records` at time `now`; each plan is
     /// the one [`reconcile_at`](Self::reconcile_at) gives for that record.
-    pub fn reconcile_batch_at<'r, V: PartialEq + Clone + 'r>(
+    pub fn reconcile_batch_at<'r, V: SyncValue + 'r>(
         &self,
         records: impl IntoIterator<Item = &'r RecordSnapshot<V>>,
         now: DateTime<Utc>,

@@ -10,6 +10,7 @@ use super::authority::{RecordAuthority, Side};
 use super::builder::side_index;
 use super::conflict::SyncConflict;
 use super::field_index::{FieldEntry, FieldIndex};
+use super::value::{Compare, SyncValue};
 
 /// Which system owns each field of one record type shared by two systems, and
 /// which fields are never synced.
@@ -34,11 +35,12 @@ pub struct SyncBoundary {
     pub(crate) max_clock_skew: Duration,
 }
 
-/// One synced field and its owner.
+/// One synced field, its owner, and how its values compare.
 #[derive(Clone, Debug)]
 pub(crate) struct FieldRule {
     pub(crate) name: Arc<str>,
     pub(crate) authority: RecordAuthority,
+    pub(crate) compare: Compare,
 }
 
 /// A name a boundary needs.
@@ -66,7 +68,7 @@ impl fmt::Display for NamePart {
 }
 
 /// Why a [`SyncBoundary`] could not be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum BoundaryError {
     /// A name was empty.
     #[error("{part} must not be empty")]
@@ -101,6 +103,24 @@ pub enum BoundaryError {
         /// The field.
         field: String,
     },
+    /// A comparison was set for a field the boundary does not sync.
+    #[error(
+        "field {field:?} has a comparison but is not synced; declare it with `.field(name, authority)`"
+    )]
+    CompareUnsynced {
+        /// The field.
+        field: String,
+    },
+    /// A numeric tolerance that is negative or not finite.
+    #[error(
+        "field {field:?} has the tolerance {tolerance}; a tolerance is finite and not negative"
+    )]
+    BadTolerance {
+        /// The field.
+        field: String,
+        /// The tolerance given.
+        tolerance: f64,
+    },
 }
 
 impl SyncBoundary {
@@ -131,6 +151,14 @@ impl SyncBoundary {
     pub fn authority_for(&self, field: &str) -> Option<RecordAuthority> {
         match self.index.get(field)? {
             FieldEntry::Synced(position) => Some(self.fields[position].authority),
+            FieldEntry::Excluded => None,
+        }
+    }
+
+    /// How `field`'s values are compared, if it is synced.
+    pub fn comparison_for(&self, field: &str) -> Option<Compare> {
+        match self.index.get(field)? {
+            FieldEntry::Synced(position) => Some(self.fields[position].compare),
             FieldEntry::Excluded => None,
         }
     }
@@ -188,6 +216,7 @@ impl SyncBoundary {
                 .map(|rule| FieldRule {
                     name: Arc::clone(&rule.name),
                     authority: rule.authority.mirrored(),
+                    compare: rule.compare,
                 })
                 .collect(),
             by_name: self.by_name.clone(),
@@ -219,7 +248,7 @@ impl SyncBoundary {
     /// assert!(boundary.detect_conflict("contact-42", "phone", &crm, &base, Some(&base)).is_none());
     /// # Ok::<(), integration_automation_patterns::sync::BoundaryError>(())
     /// ```
-    pub fn detect_conflict<V: PartialEq + Clone>(
+    pub fn detect_conflict<V: SyncValue>(
         &self,
         record_id: &str,
         field: &str,
@@ -232,7 +261,7 @@ impl SyncBoundary {
     }
 
     /// [`detect_conflict`](Self::detect_conflict), with the detection time given.
-    pub fn detect_conflict_at<V: PartialEq + Clone>(
+    pub fn detect_conflict_at<V: SyncValue>(
         &self,
         record_id: &str,
         field: &str,
@@ -244,7 +273,7 @@ impl SyncBoundary {
         self.detect(record_id, field, value_a, value_b, last_sync, || now)
     }
 
-    fn detect<V: PartialEq + Clone>(
+    fn detect<V: SyncValue>(
         &self,
         record_id: &str,
         field: &str,
@@ -268,24 +297,25 @@ impl SyncBoundary {
     }
 
     /// The position of `field` if it is synced and its values conflict.
-    fn conflicting_field<V: PartialEq>(
+    fn conflicting_field<V: SyncValue>(
         &self,
         field: &str,
         value_a: &V,
         value_b: &V,
         last_sync: Option<&V>,
     ) -> Option<usize> {
-        if value_a == value_b {
+        let FieldEntry::Synced(position) = self.index.get(field)? else {
+            return None;
+        };
+        let same = |x, y| self.fields[position].compare.same(x, y);
+        if same(value_a, value_b) {
             return None;
         }
         if let Some(base) = last_sync
-            && (value_a == base || value_b == base)
+            && (same(value_a, base) || same(value_b, base))
         {
             return None;
         }
-        match self.index.get(field)? {
-            FieldEntry::Synced(position) => Some(position),
-            FieldEntry::Excluded => None,
-        }
+        Some(position)
     }
 }

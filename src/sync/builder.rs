@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::authority::{RecordAuthority, Side};
 use super::boundary::{BoundaryError, FieldRule, NamePart, SyncBoundary};
 use super::field_index::{FieldEntry, FieldIndex};
+use super::value::Compare;
 use crate::slot::{Given, IsSet, IsUnset, Unset};
 
 /// Markers naming the required parts of a [`SyncBoundaryBuilder`], as they
@@ -43,6 +44,7 @@ pub struct SyncBoundaryBuilder<R = Unset, A = Unset, B = Unset> {
 #[derive(Clone, Debug, Default)]
 struct Parts {
     fields: Vec<(String, RecordAuthority)>,
+    comparisons: Vec<(String, Compare)>,
     excluded: Vec<String>,
     review_overrides: [bool; 2],
     max_clock_skew: Duration,
@@ -141,6 +143,31 @@ impl<R, A, B> SyncBoundaryBuilder<R, A, B> {
         self
     }
 
+    /// Compares `name`'s values as `compare` says (by meaning unless told):
+    /// a difference `compare` calls the same is no change, so nothing is
+    /// written for it. The field must be synced.
+    ///
+    /// ```
+    /// use integration_automation_patterns::sync::{Compare, Record, Versioned};
+    /// use integration_automation_patterns::{RecordAuthority, SyncBoundary};
+    /// use serde_json::json;
+    ///
+    /// let boundary = SyncBoundary::builder()
+    ///     .record_type("contact").system_a("crm").system_b("erp")
+    ///     .field("email", RecordAuthority::SystemA)
+    ///     .compare("email", Compare::TrimmedCaseInsensitive)
+    ///     .build()?;
+    /// let crm: Record = [("email".into(), Versioned::new(json!("Ada@Example.com")))].into();
+    /// let erp: Record = [("email".into(), Versioned::new(json!("ada@example.com ")))].into();
+    /// let plan = boundary.reconcile("contact-42", &crm, &erp, &Default::default());
+    /// assert!(plan.patch_a().is_empty() && plan.patch_b().is_empty());
+    /// # Ok::<(), integration_automation_patterns::sync::BoundaryError>(())
+    /// ```
+    pub fn compare(mut self, name: impl Into<String>, compare: Compare) -> Self {
+        self.parts.comparisons.push((name.into(), compare));
+        self
+    }
+
     /// Never syncs `name`, even where both systems have it.
     pub fn exclude(mut self, name: impl Into<String>) -> Self {
         self.parts.excluded.push(name.into());
@@ -166,7 +193,8 @@ impl<R, A, B> SyncBoundaryBuilder<R, A, B> {
 
     /// The boundary, or the first rule it breaks: an empty name, system A
     /// equal to system B, no field, a field mapped twice, excluded twice, or
-    /// both mapped and excluded.
+    /// both mapped and excluded, a comparison for a field that is not synced
+    /// or with a tolerance that is no tolerance.
     pub fn build(self) -> Result<SyncBoundary, BoundaryError>
     where
         R: IsSet<field::record_type, Value = String>,
@@ -209,7 +237,25 @@ impl<R, A, B> SyncBoundaryBuilder<R, A, B> {
                     field: name.to_string(),
                 });
             }
-            fields.push(FieldRule { name, authority });
+            fields.push(FieldRule {
+                name,
+                authority,
+                compare: Compare::default(),
+            });
+        }
+        for (name, compare) in parts.comparisons {
+            if let Compare::Tolerance(tolerance) = compare
+                && !(tolerance.is_finite() && tolerance >= 0.0)
+            {
+                return Err(BoundaryError::BadTolerance {
+                    field: name,
+                    tolerance,
+                });
+            }
+            match index.get(&name) {
+                Some(FieldEntry::Synced(position)) => fields[position].compare = compare,
+                _ => return Err(BoundaryError::CompareUnsynced { field: name }),
+            }
         }
         let mut excluded = Vec::with_capacity(parts.excluded.len());
         for name in parts.excluded {

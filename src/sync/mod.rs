@@ -28,6 +28,16 @@
 //! Nothing is lost: a value that a decision replaces is recorded in the
 //! decision (`Decision::Overwrite::overwritten`), and a change that is not
 //! applied stays a review item until a person decides.
+//!
+//! "Equal" and "changed" compare values by meaning ([`SyncValue`]): JSON
+//! numbers by value (`1` is `1.0`), a NaN the same as a NaN. A field may
+//! loosen that with a [`Compare`] on the boundary (case-insensitive, trimmed,
+//! a numeric tolerance): a difference its comparison calls the same is no
+//! change. So a plan settles: once its patches are applied and its base
+//! stored, the next reconcile has nothing to write.
+//!
+//! A plan's new base is stored only once both patches are written: the plan
+//! records each side's application in its type ([`applied`]).
 
 pub mod applied;
 mod authority;
@@ -38,6 +48,7 @@ mod conflict;
 mod field_index;
 mod present;
 mod reconcile;
+mod value;
 
 pub use authority::{RecordAuthority, Side};
 pub use batch::{BatchPlan, DecisionCounts, GuardLimits, GuardTripped, RecordSnapshot};
@@ -48,3 +59,4 @@ pub use reconcile::{
     Base, Change, Decision, DecisionKind, FieldDecision, Patch, ReconcilePlan, Record,
     ReviewReason, Rule, UnmappedField, Versioned,
 };
+pub use value::{Compare, SyncValue};

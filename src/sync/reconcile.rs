@@ -17,6 +17,7 @@ use super::applied::{
 use super::authority::{RecordAuthority, Side};
 use super::boundary::{FieldRule, SyncBoundary};
 use super::present::present;
+use super::value::SyncValue;
 
 /// A field's value in one system, and when that system last changed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,7 +443,7 @@ impl SyncBoundary {
     /// Plans the sync of one record, from system A's copy `a`, system B's copy
     /// `b` and the last-synced `base`, reading the clock for the future-time
     /// check. See [`reconcile_at`](Self::reconcile_at).
-    pub fn reconcile<V: PartialEq + Clone>(
+    pub fn reconcile<V: SyncValue>(
         &self,
         record_id: &str,
         a: &Record<V>,
@@ -479,7 +480,7 @@ impl SyncBoundary {
     /// assert_eq!(plan.patch_a()["credit_limit"], Change::Set(json!(5000)));
     /// # Ok::<(), integration_automation_patterns::sync::BoundaryError>(())
     /// ```
-    pub fn reconcile_at<V: PartialEq + Clone>(
+    pub fn reconcile_at<V: SyncValue>(
         &self,
         record_id: &str,
         a: &Record<V>,
@@ -559,21 +560,22 @@ impl SyncBoundary {
         }
     }
 
-    fn decide<V: PartialEq + Clone>(
+    fn decide<V: SyncValue>(
         &self,
         rule: &FieldRule,
         inputs: &Inputs<'_, V>,
         now: DateTime<Utc>,
     ) -> (Rule, Decision<V>) {
         let (a, b, base) = (inputs.value(Side::A), inputs.value(Side::B), inputs.base);
-        if a == b {
-            return if a == base {
+        let same = |x, y| rule.compare.same_present(x, y);
+        if same(a, b) {
+            return if same(a, base) {
                 (Rule::Unchanged, Decision::Nothing)
             } else {
                 (Rule::Agreed, Decision::Converged { value: a.cloned() })
             };
         }
-        let changed = |side: Side| inputs.value(side) != base;
+        let changed = |side: Side| !same(inputs.value(side), base);
         let one_sided = match (changed(Side::A), changed(Side::B)) {
             (true, false) => Some(Side::A),
             (false, true) => Some(Side::B),
