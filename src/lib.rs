@@ -66,6 +66,13 @@
 //! envelope.acknowledge(); // error: an envelope in state `Pending` cannot be acknowledged
 //! ```
 //!
+//! The rules come from one transition table, [`DeliveryStatus::TRANSITIONS`],
+//! which also draws the lifecycle ([`DeliveryStatus::mermaid_diagram`]).
+//! Dropping an envelope or a [`FailOutcome`] is an `unused_must_use` warning:
+//! deny it in your crate (`#![deny(unused_must_use)]`), and clippy's
+//! `let_underscore_must_use` with it, since rustc's suggestion for the warning,
+//! `let _ = ...`, compiles and drops the event all the same.
+//!
 //! # The sync boundary
 //!
 //! ```

@@ -226,6 +226,51 @@ fn the_runtime_transition_table_agrees_with_the_typed_transitions() {
     assert_eq!(allowed.len(), 12);
 }
 
+/// The runtime operations do what the table says, transition by transition:
+/// each is accepted exactly from the states its row starts from, and leads
+/// to one of its row's targets.
+#[test]
+fn the_runtime_operations_follow_the_transition_table() {
+    let operations = [
+        Operation::Dispatch,
+        Operation::Acknowledge,
+        Operation::Process,
+        Operation::Fail("x".into()),
+        Operation::FailPermanently("x".into()),
+        Operation::Skip("x".into()),
+        Operation::Redrive("x".into()),
+    ];
+    for envelope in one_of_each() {
+        let allowed: Vec<&str> = envelope
+            .allowed_transitions()
+            .map(|rule| rule.name)
+            .collect();
+        for operation in &operations {
+            let rule = DeliveryStatus::TRANSITIONS
+                .iter()
+                .find(|rule| rule.name == operation.name())
+                .expect("every operation has a row");
+            let from = envelope.status();
+            match envelope.clone().apply_at(operation.clone(), at(50)) {
+                Ok(next) => {
+                    assert!(rule.starts_from(from), "{} from {from}", rule.name);
+                    assert!(
+                        rule.leads_to(next.status()),
+                        "{} to {}",
+                        rule.name,
+                        next.status()
+                    );
+                    assert!(allowed.contains(&rule.name));
+                }
+                Err(_) => {
+                    assert!(!rule.starts_from(from), "{} refused from {from}", rule.name);
+                    assert!(!allowed.contains(&rule.name));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn skipped_envelopes_have_no_attempts_beyond_what_was_dispatched() {
     assert_eq!(skipped().attempt_count(), 0);

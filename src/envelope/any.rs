@@ -11,6 +11,7 @@ use super::history::Transition;
 use super::lifecycle::FailOutcome;
 use super::state::{
     Acknowledged, DeliveryStatus, Dispatched, Failed, Pending, Processed, Retrying, Skipped, State,
+    TransitionRule,
 };
 use crate::retry::RetryPolicy;
 
@@ -86,6 +87,28 @@ impl<P> AnyEnvelope<P> {
     /// The delivery state.
     pub fn status(&self) -> DeliveryStatus {
         each_state!(self, e => e.status())
+    }
+
+    /// The transitions that may start from this envelope's state, in the
+    /// order of [`DeliveryStatus::TRANSITIONS`]: what a UI offers, or what
+    /// [`apply_at`](Self::apply_at) accepts.
+    ///
+    /// ```
+    /// use integration_automation_patterns::{AnyEnvelope, Envelope};
+    ///
+    /// let envelope = Envelope::builder()
+    ///     .event_id("evt-1")
+    ///     .event_type("crm.contact.updated")
+    ///     .source_system("crm")
+    ///     .payload(serde_json::json!({}))
+    ///     .build()?;
+    /// let any = AnyEnvelope::from(envelope.dispatch());
+    /// let names: Vec<&str> = any.allowed_transitions().map(|rule| rule.name).collect();
+    /// assert_eq!(names, ["acknowledge", "process", "fail", "fail_permanently"]);
+    /// # Ok::<(), integration_automation_patterns::EnvelopeError>(())
+    /// ```
+    pub fn allowed_transitions(&self) -> impl Iterator<Item = &'static TransitionRule> + use<P> {
+        self.status().allowed_transitions()
     }
 
     /// See [`Envelope::event_id`].

@@ -12,12 +12,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::Envelope;
 use super::history::Transition;
 use super::state::{
-    Acknowledged, AwaitsRetry, CanAcknowledge, CanDispatch, CanFail, CanProcess, CanRedrive,
-    CanSkip, Dispatched, Failed, HasFailed, Pending, Processed, Retrying, Skipped, State,
-    WasSkipped,
+    Acknowledged, AwaitsRetry, CanAcknowledge, CanDispatch, CanFail, CanFailPermanently,
+    CanProcess, CanRedrive, CanSkip, Dispatched, Failed, HasFailed, Pending, Processed, Retrying,
+    Skipped, State, WasSkipped,
 };
 
 /// Where a failed delivery attempt leads, decided by the retry budget.
+///
+/// Dropping it drops the event: deny `unused_must_use` in your crate, and
+/// clippy's `let_underscore_must_use`, since rustc's suggestion for the
+/// warning (`let _ = envelope.fail(..)`) compiles and loses the event just
+/// the same.
 #[must_use = "a failed envelope must be scheduled for retry or sent to the dead letters"]
 #[derive(Clone, Debug, PartialEq)]
 pub enum FailOutcome<P = serde_json::Value> {
@@ -188,7 +193,7 @@ impl<S: State, P> Envelope<S, P> {
     /// left. From `Dispatched` or `Acknowledged`.
     pub fn fail_permanently(self, reason: impl Into<String>) -> Envelope<Failed, P>
     where
-        S: CanFail,
+        S: CanFailPermanently,
     {
         self.fail_permanently_at(reason, Utc::now())
     }
@@ -201,7 +206,7 @@ impl<S: State, P> Envelope<S, P> {
         at: DateTime<Utc>,
     ) -> Envelope<Failed, P>
     where
-        S: CanFail,
+        S: CanFailPermanently,
     {
         self.record(at, Some(reason.into()))
     }

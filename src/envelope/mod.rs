@@ -6,6 +6,7 @@ mod audit;
 mod binary;
 mod builder;
 mod cloudevent;
+mod diagram;
 mod error;
 mod history;
 #[cfg(feature = "http")]

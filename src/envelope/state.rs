@@ -3,18 +3,31 @@
 //! Each state is a zero-sized marker type. An [`Envelope<S>`](crate::Envelope)
 //! carries its state only in its type, so a transition that is not legal from
 //! `S` is a method that does not exist for that envelope. The rules live in one
-//! place: the capability traits below (`CanDispatch`, `CanAcknowledge`, ...),
-//! each implemented by exactly the states the transition may start from.
+//! place, the transition table ([`DeliveryStatus::TRANSITIONS`]): each
+//! transition, the states it may start from and the states it leads to. The
+//! capability traits below (`CanDispatch`, `CanAcknowledge`, ...) are derived
+//! from it, each implemented by exactly the states its transition may start
+//! from, and so are [`DeliveryStatus::can_transition_to`] and this diagram
+//! ([`DeliveryStatus::mermaid_diagram`], Mermaid source; a test holds it to the
+//! table, and `cargo run --example state_diagram -- dot` prints Graphviz DOT):
 //!
 //! ```text
-//! Pending ──dispatch──▶ Dispatched ──acknowledge──▶ Acknowledged
-//!    │                   │      │                    │      │
-//!   skip           process    fail                 fail   process
-//!    ▼                   ▼      ▼                    ▼      ▼
-//! Skipped          Processed  FailOutcome ◀──────────┘   Processed
-//!                               ├─ Retry ─────▶ Retrying ──dispatch──▶ Dispatched
-//!                               │                  └──skip──▶ Skipped
-//!                               └─ Exhausted ─▶ Failed ──redrive──▶ Pending
+//! stateDiagram-v2
+//!     [*] --> Pending
+//!     Pending --> Dispatched: dispatch
+//!     Retrying --> Dispatched: dispatch
+//!     Dispatched --> Acknowledged: acknowledge
+//!     Dispatched --> Processed: process
+//!     Acknowledged --> Processed: process
+//!     Dispatched --> Retrying: fail
+//!     Dispatched --> Failed: fail, fail_permanently
+//!     Acknowledged --> Retrying: fail
+//!     Acknowledged --> Failed: fail, fail_permanently
+//!     Pending --> Skipped: skip
+//!     Retrying --> Skipped: skip
+//!     Failed --> Pending: redrive
+//!     Processed --> [*]
+//!     Skipped --> [*]
 //! ```
 //!
 //! [`DeliveryStatus`] is the same set of states as a plain runtime value, for
@@ -91,23 +104,26 @@ impl DeliveryStatus {
         )
     }
 
-    /// Whether an envelope may move from `self` to `to` in one transition.
-    ///
-    /// This is the runtime mirror of the capability traits, used to check the
-    /// history of an envelope read from storage. The test suite checks that
-    /// it agrees with the typed transitions.
+    /// Whether an envelope may move from `self` to `to` in one transition,
+    /// by [`TRANSITIONS`](Self::TRANSITIONS): used to check the history of
+    /// an envelope read from storage.
     pub const fn can_transition_to(self, to: DeliveryStatus) -> bool {
-        use DeliveryStatus::*;
-        matches!(
-            (self, to),
-            (Pending | Retrying, Dispatched)
-                | (Dispatched, Acknowledged)
-                | (Dispatched | Acknowledged, Processed)
-                | (Dispatched | Acknowledged, Retrying)
-                | (Dispatched | Acknowledged, Failed)
-                | (Pending | Retrying, Skipped)
-                | (Failed, Pending)
-        )
+        let mut i = 0;
+        while i < Self::TRANSITIONS.len() {
+            let rule = &Self::TRANSITIONS[i];
+            if rule.starts_from(self) && rule.leads_to(to) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// The transitions that may start from `self`, in table order.
+    pub fn allowed_transitions(self) -> impl Iterator<Item = &'static TransitionRule> {
+        Self::TRANSITIONS
+            .iter()
+            .filter(move |rule| rule.starts_from(self))
     }
 }
 
@@ -146,67 +162,117 @@ states! {
     Skipped => Skipped;
 }
 
-// The capability traits: the transition rules, one trait per transition, each
-// implemented by exactly the states the transition may start from. The
-// attribute is what rustc prints when a transition is called from another state.
+/// One row of the transition table: a transition, the states it may start
+/// from, and the states it may lead to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransitionRule {
+    /// The transition, as the envelope's method is named (`"dispatch"`).
+    pub name: &'static str,
+    /// The states it may start from.
+    pub from: &'static [DeliveryStatus],
+    /// The states it may lead to: one, except for `fail`, which leads to
+    /// `Retrying` while the retry budget lasts and to `Failed` once it is spent.
+    pub to: &'static [DeliveryStatus],
+}
 
-/// States from which an envelope may be dispatched: `Pending` and `Retrying`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot be dispatched",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Pending` or `Retrying` envelope can be dispatched"
-)]
-pub trait CanDispatch: State {}
-impl CanDispatch for Pending {}
-impl CanDispatch for Retrying {}
+impl TransitionRule {
+    /// Whether the transition may start from `status`.
+    pub const fn starts_from(&self, status: DeliveryStatus) -> bool {
+        contains(self.from, status)
+    }
 
-/// States from which an envelope may be acknowledged: `Dispatched`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot be acknowledged",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Dispatched` envelope can be acknowledged"
-)]
-pub trait CanAcknowledge: State {}
-impl CanAcknowledge for Dispatched {}
+    /// Whether the transition may lead to `status`.
+    pub const fn leads_to(&self, status: DeliveryStatus) -> bool {
+        contains(self.to, status)
+    }
+}
 
-/// States from which an envelope may be processed: `Dispatched` and `Acknowledged`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot be processed",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Dispatched` or `Acknowledged` envelope can be processed"
-)]
-pub trait CanProcess: State {}
-impl CanProcess for Dispatched {}
-impl CanProcess for Acknowledged {}
+const fn contains(states: &[DeliveryStatus], status: DeliveryStatus) -> bool {
+    let mut i = 0;
+    while i < states.len() {
+        if states[i] as u8 == status as u8 {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
 
-/// States from which a delivery attempt may fail: `Dispatched` and `Acknowledged`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot fail",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Dispatched` or `Acknowledged` envelope can fail"
-)]
-pub trait CanFail: State {}
-impl CanFail for Dispatched {}
-impl CanFail for Acknowledged {}
+/// Declares the transition table: for each transition, its capability trait
+/// (implemented by exactly the states it may start from, with the message
+/// rustc prints when it is called from another state), its source states and
+/// its target states. From this one declaration come the trait impls,
+/// [`DeliveryStatus::TRANSITIONS`] and so [`DeliveryStatus::can_transition_to`]
+/// and the diagrams.
+macro_rules! transition_table {
+    ($(
+        $name:ident: $capability:ident [$($from:ident),+] => [$($to:ident),+],
+            message = $message:literal, note = $note:literal;
+    )+) => {
+        $(
+            #[doc = concat!(
+                "States from which an envelope may `", stringify!($name), "`: ",
+                $("`", stringify!($from), "` ",)+
+                "(a row of [`DeliveryStatus::TRANSITIONS`])."
+            )]
+            #[diagnostic::on_unimplemented(
+                message = $message,
+                label = "this envelope is in state `{Self}`",
+                note = $note
+            )]
+            pub trait $capability: State {}
+            $(#[diagnostic::do_not_recommend] impl $capability for $from {})+
+        )+
 
-/// States from which an envelope may be skipped: `Pending` and `Retrying`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot be skipped",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Pending` or `Retrying` envelope can be skipped"
-)]
-pub trait CanSkip: State {}
-impl CanSkip for Pending {}
-impl CanSkip for Retrying {}
+        impl DeliveryStatus {
+            /// The transition table, one row per transition, in the order of
+            /// the lifecycle. The capability traits are derived from it, so
+            /// it is exactly what the compiler allows.
+            pub const TRANSITIONS: &'static [TransitionRule] = &[$(
+                TransitionRule {
+                    name: stringify!($name),
+                    from: &[$(DeliveryStatus::$from),+],
+                    to: &[$(DeliveryStatus::$to),+],
+                },
+            )+];
+        }
 
-/// States from which an operator may redrive an envelope: `Failed`.
-#[diagnostic::on_unimplemented(
-    message = "an envelope in state `{Self}` cannot be redriven",
-    label = "this envelope is in state `{Self}`",
-    note = "only a `Failed` envelope (a dead letter) can be redriven"
-)]
-pub trait CanRedrive: State {}
-impl CanRedrive for Failed {}
+        /// Each capability's name, the states that implement it, and the
+        /// note its compile error prints, for the test that holds the notes
+        /// to the table.
+        #[cfg(test)]
+        const NOTES: &[(&str, &[DeliveryStatus], &str)] = &[$(
+            (stringify!($capability), &[$(DeliveryStatus::$from),+], $note),
+        )+];
+    };
+}
+
+// The transition table. Each `Can…` trait is implemented by exactly the
+// states its transition may start from; its message and note are what rustc
+// prints when the transition is called from another state.
+transition_table! {
+    dispatch: CanDispatch [Pending, Retrying] => [Dispatched],
+        message = "an envelope in state `{Self}` cannot be dispatched",
+        note = "only a `Pending` or `Retrying` envelope can be dispatched";
+    acknowledge: CanAcknowledge [Dispatched] => [Acknowledged],
+        message = "an envelope in state `{Self}` cannot be acknowledged",
+        note = "only a `Dispatched` envelope can be acknowledged";
+    process: CanProcess [Dispatched, Acknowledged] => [Processed],
+        message = "an envelope in state `{Self}` cannot be processed",
+        note = "only a `Dispatched` or `Acknowledged` envelope can be processed";
+    fail: CanFail [Dispatched, Acknowledged] => [Retrying, Failed],
+        message = "an envelope in state `{Self}` cannot fail",
+        note = "only a `Dispatched` or `Acknowledged` envelope can fail";
+    fail_permanently: CanFailPermanently [Dispatched, Acknowledged] => [Failed],
+        message = "an envelope in state `{Self}` cannot fail permanently",
+        note = "only a `Dispatched` or `Acknowledged` envelope can fail permanently";
+    skip: CanSkip [Pending, Retrying] => [Skipped],
+        message = "an envelope in state `{Self}` cannot be skipped",
+        note = "only a `Pending` or `Retrying` envelope can be skipped";
+    redrive: CanRedrive [Failed] => [Pending],
+        message = "an envelope in state `{Self}` cannot be redriven",
+        note = "only a `Failed` envelope (a dead letter) can be redriven";
+}
 
 /// States that wait for a next attempt: `Retrying`.
 #[diagnostic::on_unimplemented(
@@ -235,3 +301,31 @@ impl WasSkipped for Skipped {}
 pub trait HasFailed: State {}
 impl HasFailed for Retrying {}
 impl HasFailed for Failed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each compile error's note names exactly the states of its row.
+    #[test]
+    fn every_note_names_the_states_its_capability_is_implemented_for() {
+        for (capability, from, note) in NOTES {
+            let names: Vec<String> = from.iter().map(|state| format!("`{state:?}`")).collect();
+            let expected = format!("only a {} envelope", names.join(" or "));
+            assert!(
+                note.starts_with(&expected),
+                "{capability}: {note:?} does not start with {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn terminal_states_start_no_transition_and_every_other_state_does() {
+        for status in DeliveryStatus::ALL {
+            let leaves = status.allowed_transitions().next().is_some();
+            let terminal_for_good =
+                matches!(status, DeliveryStatus::Processed | DeliveryStatus::Skipped);
+            assert_eq!(leaves, !terminal_for_good, "{status}");
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Rule: only a `Dispatched` or `Acknowledged` envelope can fail, permanently or not.
+//! Rule: only a `Dispatched` or `Acknowledged` envelope can fail permanently.
+//! (Generated from the transition table by tests/transition_table.rs.)
 #[path = "../support.rs"]
 mod support;
 

@@ -1,7 +1,8 @@
-//! Rule: only a `Failed` envelope (a dead letter) can be redriven.
+//! Rule: only a `Failed` envelope can be redriven.
+//! (Generated from the transition table by tests/transition_table.rs.)
 #[path = "../support.rs"]
 mod support;
 
 fn main() {
-    let _ = support::acknowledged().redrive("fixed");
+    let _ = support::acknowledged().redrive("fixed upstream");
 }

@@ -1,4 +1,5 @@
 //! Rule: only a `Pending` or `Retrying` envelope can be skipped.
+//! (Generated from the transition table by tests/transition_table.rs.)
 #[path = "../support.rs"]
 mod support;
 
