@@ -127,11 +127,25 @@ impl fmt::Display for GuardTripped {
 /// [`partial_bases`](Self::partial_bases) when only one side's writes went
 /// through.
 #[must_use = "a plan does nothing until its patches and bases are applied"]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>"))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound(serialize = "V: Serialize"))]
 pub struct BatchPlan<V = serde_json::Value, A = NotApplied, B = NotApplied> {
     plans: Vec<ReconcilePlan<V, A, B>>,
     counts: DecisionCounts,
+}
+
+/// A stored batch reads back not applied, as a stored plan does.
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for BatchPlan<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "BatchPlan", bound(deserialize = "V: Deserialize<'de>"))]
+        struct Stored<V> {
+            plans: Vec<ReconcilePlan<V>>,
+            counts: DecisionCounts,
+        }
+        let Stored { plans, counts } = Stored::deserialize(deserializer)?;
+        Ok(BatchPlan { plans, counts })
+    }
 }
 
 impl<V: Clone, A: ApplyState, B: ApplyState> BatchPlan<V, A, B> {

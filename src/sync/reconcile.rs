@@ -303,14 +303,39 @@ pub struct UnmappedField {
 /// }
 /// ```
 #[must_use = "a plan does nothing until its patches and base are applied"]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>"))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound(serialize = "V: Serialize"))]
 pub struct ReconcilePlan<V = serde_json::Value, A = NotApplied, B = NotApplied> {
     record_id: String,
     decisions: Vec<FieldDecision<V>>,
     unmapped: Vec<UnmappedField>,
     #[serde(skip)]
     applied: PhantomData<(A, B)>,
+}
+
+/// A stored plan reads back not applied: that a side's patch is written is
+/// known to the code that wrote it, never to the data.
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for ReconcilePlan<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "ReconcilePlan", bound(deserialize = "V: Deserialize<'de>"))]
+        struct Stored<V> {
+            record_id: String,
+            decisions: Vec<FieldDecision<V>>,
+            unmapped: Vec<UnmappedField>,
+        }
+        let Stored {
+            record_id,
+            decisions,
+            unmapped,
+        } = Stored::deserialize(deserializer)?;
+        Ok(ReconcilePlan {
+            record_id,
+            decisions,
+            unmapped,
+            applied: PhantomData,
+        })
+    }
 }
 
 impl<V: Clone, A: ApplyState, B: ApplyState> ReconcilePlan<V, A, B> {
