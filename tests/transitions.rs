@@ -188,13 +188,9 @@ fn terminal_states_are_processed_failed_and_skipped() {
     );
 }
 
-/// The runtime table used to check stored histories agrees with the typed
-/// transitions: the (from, to) pairs that the operations reach from every
-/// state are exactly the pairs the table allows, and a refused operation hands
-/// the envelope back unchanged.
-#[test]
-fn the_runtime_transition_table_agrees_with_the_typed_transitions() {
-    let operations = [
+/// One of each runtime operation.
+fn every_operation() -> [Operation; 7] {
+    [
         Operation::Dispatch,
         Operation::Acknowledge,
         Operation::Process,
@@ -202,7 +198,16 @@ fn the_runtime_transition_table_agrees_with_the_typed_transitions() {
         Operation::FailPermanently("x".into()),
         Operation::Skip("x".into()),
         Operation::Redrive("x".into()),
-    ];
+    ]
+}
+
+/// The runtime table used to check stored histories agrees with the typed
+/// transitions: the (from, to) pairs that the operations reach from every
+/// state are exactly the pairs the table allows, and a refused operation hands
+/// the envelope back unchanged.
+#[test]
+fn the_runtime_transition_table_agrees_with_the_typed_transitions() {
+    let operations = every_operation();
     let mut reached = BTreeSet::new();
     for envelope in one_of_each() {
         for operation in &operations {
@@ -231,15 +236,7 @@ fn the_runtime_transition_table_agrees_with_the_typed_transitions() {
 /// to one of its row's targets.
 #[test]
 fn the_runtime_operations_follow_the_transition_table() {
-    let operations = [
-        Operation::Dispatch,
-        Operation::Acknowledge,
-        Operation::Process,
-        Operation::Fail("x".into()),
-        Operation::FailPermanently("x".into()),
-        Operation::Skip("x".into()),
-        Operation::Redrive("x".into()),
-    ];
+    let operations = every_operation();
     for envelope in one_of_each() {
         let allowed: Vec<&str> = envelope
             .allowed_transitions()
