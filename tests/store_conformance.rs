@@ -17,7 +17,7 @@ use std::time::Duration;
 use backends::Backend;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::state::{Failed, Pending, Processed, Retrying};
-use integration_automation_patterns::store::{Admission, Delivery, SendError, StoreError};
+use integration_automation_patterns::store::{Admission, Delivery, Outcome, SendError, StoreError};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use serde_json::{Value, json};
 
@@ -28,6 +28,7 @@ for_each_backend!(
     a_spent_budget_or_a_permanent_failure_makes_a_dead_letter_that_can_be_redriven,
     a_claim_whose_worker_died_is_taken_over_when_its_lease_runs_out,
     a_lost_claim_that_spends_the_budget_becomes_a_dead_letter,
+    a_batch_of_outcomes_is_recorded_in_one_commit_and_a_stale_claim_refused_alone,
     typed_loads_name_the_state_that_was_found,
     counts_and_the_oldest_due_age_are_there_for_monitoring,
     the_inbox_applies_an_effect_once_however_often_the_event_arrives,
@@ -290,6 +291,73 @@ fn a_claim_whose_worker_died_is_taken_over_when_its_lease_runs_out<B: Backend>()
     );
     store.record(second.envelope.process_at(at(41))).unwrap();
     assert_eq!(status_of(&mut store, 0), DeliveryStatus::Processed);
+}
+
+fn a_batch_of_outcomes_is_recorded_in_one_commit_and_a_stale_claim_refused_alone<B: Backend>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("record_batch", 5) else {
+        return;
+    };
+    let mut first = store.claim_due::<Value>(at(0), 5).unwrap().claims;
+    assert_eq!(first.len(), 5);
+    first.sort_by(|x, y| x.envelope.event_id().cmp(y.envelope.event_id()));
+    // Order 0's lease runs out and another worker takes it over: the first
+    // worker's claim on it is stale.
+    let taken_over = store
+        .claim_due::<Value>(at(31), 1)
+        .unwrap()
+        .claims
+        .remove(0);
+    assert_eq!(taken_over.envelope.event_id(), "order-0-placed");
+    // The first worker extended the other four leases, and records all five.
+    for claim in &mut first[1..] {
+        store.extend_lease(claim, at(29)).unwrap();
+    }
+    let results = [
+        Ok(Delivery::Processed),
+        Ok(Delivery::Processed),
+        Ok(Delivery::Acknowledged),
+        Err(SendError::Transient {
+            reason: "503".into(),
+            retry_after: Some(at(600)),
+        }),
+        Err(SendError::Permanent {
+            reason: "rejected".into(),
+        }),
+    ];
+    let outcomes: Vec<_> = first
+        .into_iter()
+        .zip(results)
+        .map(|(claim, result)| Outcome::of_send(claim.envelope, result, at(40)))
+        .collect();
+    let recorded = store.record_batch(&outcomes).unwrap();
+    assert!(
+        matches!(&recorded[0], Err(StoreError::ClaimLost { attempt: 1, event_id, .. }) if event_id == "order-0-placed"),
+        "{recorded:?}"
+    );
+    assert!(recorded[1..].iter().all(Result::is_ok), "{recorded:?}");
+    let statuses: Vec<_> = (0..5).map(|n| status_of(&mut store, n)).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Dispatched,
+            DeliveryStatus::Processed,
+            DeliveryStatus::Acknowledged,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Failed,
+        ]
+    );
+    // The worker that took order 0 over records it; then the receiver's
+    // "not before" on order 3 is the only time left, as after a single record.
+    store
+        .record(taken_over.envelope.process_at(at(41)))
+        .unwrap();
+    assert_eq!(store.next_due_at().unwrap(), Some(at(600)));
+    let retrying = store
+        .load::<Retrying, Value>("webshop", "order-3-placed")
+        .unwrap();
+    assert_eq!(retrying.attempt_count(), 1);
+    // An empty batch records nothing and is no error.
+    assert!(store.record_batch::<Value>(&[]).unwrap().is_empty());
 }
 
 fn a_lost_claim_that_spends_the_budget_becomes_a_dead_letter<B: Backend>() {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::backend::{RELEASE_PAUSE, RELEASE_TRIES};
+use super::backend::{RELEASE_PAUSE, RELEASE_TRIES, Recorded};
 use super::rows::typed;
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
@@ -118,6 +118,12 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         outcome: AnyEnvelope<P>,
         retry_after: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// See [`DeliveryStore::record_batch`](super::DeliveryStore::record_batch).
+    fn record_batch<P: Serialize + Send + Sync>(
+        &self,
+        outcomes: &[Outcome<P>],
+    ) -> impl Future<Output = Result<Vec<Recorded>, StoreError>> + Send;
 
     /// See [`DeliveryStore::extend_lease`](super::DeliveryStore::extend_lease).
     fn extend_lease<P: Send + Sync>(
@@ -324,14 +330,38 @@ macro_rules! shared_async_operations {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-            if updated == 0 {
-                return Err(claim_lost(
-                    outcome.source_system(),
-                    outcome.event_id(),
-                    outcome.attempt_count(),
-                ));
+            recorded(updated, &outcome)
+        }
+
+        async fn record_batch<P: Serialize + Send + Sync>(
+            &self,
+            outcomes: &[Outcome<P>],
+        ) -> Result<Vec<Recorded>, StoreError> {
+            let mut tx = self.pool.begin().await?;
+            let mut results = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                let (due_at, text) = match record_values(outcome) {
+                    Ok(values) => values,
+                    Err(refused) => {
+                        results.push(Err(refused));
+                        continue;
+                    }
+                };
+                let envelope = &outcome.envelope;
+                let updated = sqlx::query(sql::RECORD)
+                    .bind(envelope.source_system())
+                    .bind(envelope.event_id())
+                    .bind(envelope.status().as_str())
+                    .bind(due_at)
+                    .bind(text)
+                    .bind(i64::from(envelope.attempt_count()))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                results.push(recorded(updated, envelope));
             }
-            Ok(())
+            tx.commit().await?;
+            Ok(results)
         }
 
         async fn extend_lease<P: Send + Sync>(

@@ -90,6 +90,22 @@ pub trait DeliveryStore {
         retry_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
+    /// Records the outcomes of many claims in one transaction, with one
+    /// synced commit: what [`record_not_before`](Self::record_not_before)
+    /// does for each, for the cost of one commit. The results are in input
+    /// order; a claim no longer held is [`StoreError::ClaimLost`] in its
+    /// place and does not stop the others. On a database error nothing is
+    /// recorded.
+    ///
+    /// What a crash may cost: recorded one by one, at most the envelope
+    /// whose record was under way is sent again when its lease runs out; in
+    /// a batch, every envelope of the batch is (delivery is at least once
+    /// either way, and the inbox takes the copies as duplicates).
+    fn record_batch<P: Serialize>(
+        &mut self,
+        outcomes: &[Outcome<P>],
+    ) -> Result<Vec<Recorded>, StoreError>;
+
     /// Moves the lease of a claim this worker still holds to `now` plus
     /// [`StoreOptions::lease`], for a send that takes longer than the lease
     /// (a heartbeat). Refused with [`StoreError::ClaimLost`] if the claim is
@@ -311,3 +327,7 @@ fn release_after<S: DeliveryStore + ?Sized, P>(
 
 /// The result of one envelope of a [`DeliveryStore::admit_batch`].
 pub type AdmissionResult<T, P = serde_json::Value> = Result<Admission<T, P>, StoreError>;
+
+/// Whether one outcome of a [`record_batch`](DeliveryStore::record_batch) was
+/// recorded, or why not (a claim no longer held, say).
+pub type Recorded = Result<(), StoreError>;

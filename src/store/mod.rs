@@ -34,7 +34,7 @@ use std::time::Duration;
 pub use any_store::{AnyStore, AnyTx};
 #[cfg(feature = "async")]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
-pub use backend::{AdmissionResult, DeliveryStore};
+pub use backend::{AdmissionResult, DeliveryStore, Recorded};
 pub use error::StoreError;
 pub use outcome::{
     Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,

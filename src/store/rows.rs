@@ -363,6 +363,29 @@ pub(crate) fn settle_effect<P, T, E: std::fmt::Display>(
 }
 
 /// The error for a claim on an event's attempt that is no longer held.
+/// What recording `outcome` writes (its due time in microseconds, if it
+/// waits, and its text), or why this one outcome cannot be recorded.
+pub(crate) fn record_values<P: Serialize>(
+    outcome: &super::Outcome<P>,
+) -> Result<(Option<i64>, String), StoreError> {
+    let due_at = outcome_due_at(&outcome.envelope, outcome.retry_after)?.map(micros);
+    Ok((due_at, encode_any(&outcome.envelope)?))
+}
+
+/// Whether a record statement that changed `updated` rows recorded
+/// `outcome`: none means the claim is no longer held.
+pub(crate) fn recorded<P>(updated: u64, outcome: &AnyEnvelope<P>) -> Result<(), StoreError> {
+    if updated == 0 {
+        Err(claim_lost(
+            outcome.source_system(),
+            outcome.event_id(),
+            outcome.attempt_count(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn claim_lost(source_system: &str, event_id: &str, attempt: u32) -> StoreError {
     StoreError::ClaimLost {
         source_system: source_system.to_owned(),

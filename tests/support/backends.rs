@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use integration_automation_patterns::state::{Dispatched, Pending, State};
 use integration_automation_patterns::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, QuarantinedRow, Redriven,
-    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
+    Recorded, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 use serde::Serialize;
@@ -80,6 +80,11 @@ pub trait Backend: Sized {
         &mut self,
         outcome: impl Into<AnyEnvelope<P>> + Send,
     ) -> Result<(), StoreError>;
+
+    fn record_batch<P: Serialize + Send + Sync>(
+        &mut self,
+        outcomes: &[Outcome<P>],
+    ) -> Result<Vec<Recorded>, StoreError>;
 
     fn run_once<P, F>(
         &mut self,
@@ -224,6 +229,13 @@ macro_rules! blocking_operations {
             outcome: impl Into<AnyEnvelope<P>> + Send,
         ) -> Result<(), StoreError> {
             DeliveryStore::record(self, outcome)
+        }
+
+        fn record_batch<P: Serialize + Send + Sync>(
+            &mut self,
+            outcomes: &[Outcome<P>],
+        ) -> Result<Vec<Recorded>, StoreError> {
+            DeliveryStore::record_batch(self, outcomes)
         }
 
         fn run_once<P, F>(
@@ -423,6 +435,13 @@ macro_rules! async_operations {
             outcome: impl Into<AnyEnvelope<P>> + Send,
         ) -> Result<(), StoreError> {
             block(self.store.record(outcome))
+        }
+
+        fn record_batch<P: Serialize + Send + Sync>(
+            &mut self,
+            outcomes: &[Outcome<P>],
+        ) -> Result<Vec<Recorded>, StoreError> {
+            block(self.store.record_batch(outcomes))
         }
 
         fn run_once<P, F>(

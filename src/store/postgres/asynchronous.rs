@@ -16,12 +16,12 @@ use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
-    settle_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
+    recorded, release_due_at, settle_effect, subtract, typed, waited_since,
 };
 use crate::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, QuarantinedRow, Redriven,
-    StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Outcome, QuarantinedRow, Recorded,
+    Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::{AnyEnvelope, Envelope};
 

@@ -57,12 +57,12 @@ pub use tokio_postgres;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
-    run_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
+    recorded, release_due_at, run_effect, subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, QuarantinedRow,
-    Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Outcome,
+    QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::admission_span;
@@ -422,15 +422,44 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     &i64::from(outcome.attempt_count()),
                 ],
             )?;
-            if updated == 0 {
-                return Err(claim_lost(
-                    outcome.source_system(),
-                    outcome.event_id(),
-                    outcome.attempt_count(),
-                ));
-            }
+            recorded(updated, &outcome)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn record_batch<P: Serialize>(
+        &mut self,
+        outcomes: &[Outcome<P>],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let record = tx.prepare(sql::RECORD)?;
+            let mut results = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                let (due_at, text) = match record_values(outcome) {
+                    Ok(values) => values,
+                    Err(refused) => {
+                        results.push(Err(refused));
+                        continue;
+                    }
+                };
+                let envelope = &outcome.envelope;
+                let updated = tx.execute(
+                    &record,
+                    &[
+                        &envelope.source_system(),
+                        &envelope.event_id(),
+                        &envelope.status().as_str(),
+                        &due_at,
+                        &text,
+                        &i64::from(envelope.attempt_count()),
+                    ],
+                )?;
+                results.push(recorded(updated, envelope));
+            }
+            tx.commit()?;
+            Ok(results)
         })
     }
 

@@ -56,12 +56,12 @@ pub use rusqlite;
 
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, release_due_at,
-    run_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
+    recorded, release_due_at, run_effect, subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability,
-    QuarantinedRow, Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, Outcome,
+    QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::admission_span;
@@ -267,15 +267,41 @@ impl DeliveryStore for SqliteStore {
                 outcome.attempt_count(),
             ],
         )?;
-        if updated == 0 {
-            return Err(claim_lost(
-                outcome.source_system(),
-                outcome.event_id(),
-                outcome.attempt_count(),
-            ));
-        }
+        recorded(updated as u64, &outcome)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn record_batch<P: Serialize>(
+        &mut self,
+        outcomes: &[Outcome<P>],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let tx = self.begin()?;
+        let mut results = Vec::with_capacity(outcomes.len());
+        {
+            let mut record = tx.prepare_cached(sql::RECORD)?;
+            for outcome in outcomes {
+                let (due_at, text) = match record_values(outcome) {
+                    Ok(values) => values,
+                    Err(refused) => {
+                        results.push(Err(refused));
+                        continue;
+                    }
+                };
+                let envelope = &outcome.envelope;
+                let updated = record.execute(params![
+                    envelope.source_system(),
+                    envelope.event_id(),
+                    envelope.status().as_str(),
+                    due_at,
+                    text,
+                    envelope.attempt_count(),
+                ])?;
+                results.push(recorded(updated as u64, envelope));
+            }
+        }
+        tx.commit()?;
+        Ok(results)
     }
 
     fn extend_lease<P>(
