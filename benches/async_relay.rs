@@ -2,8 +2,10 @@
 //! 5,000 trivial envelopes drained from an SQLite file (every commit durable)
 //! and, with `IAP_POSTGRES_URL` set, from PostgreSQL. The blocking side is
 //! `run_once` in a loop on one connection; the async side is `Relay` on a
-//! pool, with 1 and with 16 sends at once. Prints envelopes per second and
-//! the async-to-blocking ratio, median of 3 rounds.
+//! pool, with 1 and with 16 sends at once; each recording one outcome per
+//! commit, and (`run_once_batched`, `Recording::Batched`) a pass's outcomes
+//! in one commit. Prints envelopes per second and the ratios, median of 3
+//! rounds.
 //!
 //! `cargo bench --all-features --bench async_relay`
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use integration_automation_patterns::Envelope;
-use integration_automation_patterns::relay::{Relay, RelayConfig};
+use integration_automation_patterns::relay::{Recording, Relay, RelayConfig};
 use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::store::postgres::{AsyncPostgresStore, PostgresStore};
 use integration_automation_patterns::store::sqlite::{AsyncSqliteStore, SqliteStore};
@@ -51,17 +53,18 @@ fn fill<S: DeliveryStore>(store: &mut S) {
     }
 }
 
-/// Drains with the blocking `run_once`, batches of 50; envelopes a second.
-fn drain_blocking<S: DeliveryStore>(store: &mut S) -> f64 {
+/// Drains with the blocking `run_once` (or `run_once_batched`), batches of
+/// 50; envelopes a second.
+fn drain_blocking<S: DeliveryStore>(store: &mut S, recording: Recording) -> f64 {
     let started = Instant::now();
     let mut delivered = 0;
+    let send = |_: &Envelope<_, Value>| Ok::<_, SendError>(Delivery::Processed);
     while delivered < ENVELOPES as usize {
-        delivered += store
-            .run_once(Utc::now(), 50, |_: &Envelope<_, Value>| {
-                Ok::<_, SendError>(Delivery::Processed)
-            })
-            .unwrap()
-            .delivered;
+        let pass = match recording {
+            Recording::EachOutcome => store.run_once(Utc::now(), 50, send),
+            Recording::Batched => store.run_once_batched(Utc::now(), 50, send),
+        };
+        delivered += pass.unwrap().delivered;
     }
     ENVELOPES as f64 / started.elapsed().as_secs_f64()
 }
@@ -69,7 +72,11 @@ fn drain_blocking<S: DeliveryStore>(store: &mut S) -> f64 {
 /// Drains with the async `Relay`; envelopes a second. The relay is told to
 /// stop once the sender has seen every envelope, and stops after recording
 /// the sends in flight.
-async fn drain_async<S: AsyncDeliveryStore>(store: S, concurrency: usize) -> f64 {
+async fn drain_async<S: AsyncDeliveryStore>(
+    store: S,
+    concurrency: usize,
+    recording: Recording,
+) -> f64 {
     let started = Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
     let all_sent = Arc::new(Notify::new());
@@ -86,6 +93,7 @@ async fn drain_async<S: AsyncDeliveryStore>(store: S, concurrency: usize) -> f64
         batch: 50,
         concurrency,
         idle_poll: Duration::from_millis(5),
+        recording,
         ..RelayConfig::default()
     });
     let report = relay
@@ -117,20 +125,27 @@ fn remove(path: &Path) {
 }
 
 /// How a round drains the outbox: the blocking `run_once`, or the async
-/// `Relay` with this many sends at once.
+/// `Relay` with this many sends at once; each recording every outcome in its
+/// own commit or a pass's outcomes in one.
 #[derive(Clone, Copy)]
 enum Side {
-    Blocking,
-    Async(usize),
+    Blocking(Recording),
+    Async(usize, Recording),
 }
 
-/// The table's three columns.
-const SIDES: [Side; 3] = [Side::Blocking, Side::Async(1), Side::Async(16)];
+/// The table's columns.
+const SIDES: [Side; 5] = [
+    Side::Blocking(Recording::EachOutcome),
+    Side::Async(1, Recording::EachOutcome),
+    Side::Async(16, Recording::EachOutcome),
+    Side::Blocking(Recording::Batched),
+    Side::Async(16, Recording::Batched),
+];
 
 /// Envelopes a second on each side, the median of `ROUNDS` rounds, each
 /// round on a fresh store that `round` fills and drains.
-fn measure(mut round: impl FnMut(usize, Side) -> f64) -> [f64; 3] {
-    let mut rates: [Vec<f64>; 3] = Default::default();
+fn measure(mut round: impl FnMut(usize, Side) -> f64) -> [f64; 5] {
+    let mut rates: [Vec<f64>; 5] = Default::default();
     for number in 0..ROUNDS {
         for (column, side) in SIDES.into_iter().enumerate() {
             rates[column].push(round(number, side));
@@ -168,7 +183,7 @@ fn main() {
         measure(|round, side| {
             let path = temp_file(
                 round,
-                if matches!(side, Side::Blocking) {
+                if matches!(side, Side::Blocking(_)) {
                     "blocking"
                 } else {
                     "async"
@@ -178,14 +193,14 @@ fn main() {
             let mut store = SqliteStore::open(&path).unwrap();
             fill(&mut store);
             let rate = match side {
-                Side::Blocking => drain_blocking(&mut store),
-                Side::Async(concurrency) => {
+                Side::Blocking(recording) => drain_blocking(&mut store, recording),
+                Side::Async(concurrency, recording) => {
                     drop(store);
                     runtime.block_on(async {
                         let store = AsyncSqliteStore::open(&path, StoreOptions::default())
                             .await
                             .unwrap();
-                        drain_async(store, concurrency).await
+                        drain_async(store, concurrency, recording).await
                     })
                 }
             };
@@ -211,8 +226,8 @@ fn main() {
                 store.migrate().unwrap();
                 fill(&mut store);
                 let rate = match side {
-                    Side::Blocking => drain_blocking(&mut store),
-                    Side::Async(concurrency) => {
+                    Side::Blocking(recording) => drain_blocking(&mut store, recording),
+                    Side::Async(concurrency, recording) => {
                         drop(store);
                         runtime.block_on(async {
                             let store = AsyncPostgresStore::connect_with(
@@ -221,7 +236,7 @@ fn main() {
                             )
                             .await
                             .unwrap();
-                            drain_async(store, concurrency).await
+                            drain_async(store, concurrency, recording).await
                         })
                     }
                 };
@@ -233,13 +248,25 @@ fn main() {
         ));
     }
 
+    println!("one commit per outcome:");
     println!(
         "backend     blocking run_once   async relay (1 send)   async relay (16 sends)   ratio 16/blocking"
     );
-    for (backend, [blocking, one, sixteen]) in table {
+    for (backend, [blocking, one, sixteen, ..]) in &table {
         println!(
             "{backend:<11} {blocking:>12.0}/s {one:>18.0}/s {sixteen:>20.0}/s {:>19.2}",
             sixteen / blocking
+        );
+    }
+    println!("one commit per pass of 50 (batched outcomes):");
+    println!(
+        "backend     blocking run_once_batched   ratio to run_once   async relay (16 sends)   ratio to one by one"
+    );
+    for (backend, [blocking, _, sixteen, blocking_batched, async_batched]) in &table {
+        println!(
+            "{backend:<11} {blocking_batched:>20.0}/s {:>19.2} {async_batched:>22.0}/s {:>21.2}",
+            blocking_batched / blocking,
+            async_batched / sixteen
         );
     }
 }

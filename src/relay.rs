@@ -87,6 +87,25 @@ pub struct RelayConfig {
     /// The longest sleep when nothing is due; the relay wakes earlier when
     /// the next envelope falls due or it is woken (default 1 s).
     pub idle_poll: Duration,
+    /// How outcomes are made durable (default [`Recording::EachOutcome`]).
+    pub recording: Recording,
+}
+
+/// How a [`Relay`] records the outcomes of its sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recording {
+    /// Each outcome in its own commit, as its send finishes. After a crash
+    /// at most the envelope whose record was under way is sent again.
+    #[default]
+    EachOutcome,
+    /// The outcomes of a whole pass (up to [`RelayConfig::batch`] sends) in
+    /// one commit, once its last send finishes
+    /// ([`record_batch`](crate::store::AsyncDeliveryStore::record_batch)):
+    /// one synced commit for the pass instead of one per envelope. After a
+    /// crash every envelope of the pass under way may be sent again (the
+    /// inbox takes the copies as duplicates); a claim another worker took
+    /// over meanwhile is counted in [`RunReport::lost`] and not recorded.
+    Batched,
 }
 
 impl Default for RelayConfig {
@@ -96,6 +115,7 @@ impl Default for RelayConfig {
             concurrency: 16,
             send_timeout: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
+            recording: Recording::EachOutcome,
         }
     }
 }
@@ -251,6 +271,8 @@ where
         let mut waiting: std::collections::VecDeque<Claim<P>> = claims.into();
         let mut in_flight: Vec<Option<Claim<P>>> = Vec::new();
         let mut sends: JoinSet<(usize, Result<Delivery, SendError>)> = JoinSet::new();
+        let mut outcomes: Vec<Outcome<P>> = Vec::new();
+        let mut sent: Vec<Claim<P>> = Vec::new();
         let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
         renew.tick().await;
         let mut stopping = false;
@@ -290,26 +312,27 @@ where
                         }))
                     });
                     if let Some(claim) = in_flight.get_mut(slot).and_then(Option::take) {
-                                                let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
-                        let status = outcome.envelope.status();
-                        let span = observe::record_span(outcome.envelope.event_id(), status);
-                        if let Err(error) = self
-                            .store
-                            .record_not_before(outcome.envelope, outcome.retry_after)
-                            .in_span(span)
-                            .await
-                        {
-                            let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
-                            let _ = self.store.release_unsent(&unsent).await;
-                            return Err(error);
+                        match self.config.recording {
+                            Recording::EachOutcome => {
+                                let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
+                                if let Err(error) = self.record_one(outcome, report).await {
+                                    let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
+                                    let _ = self.store.release_unsent(&unsent).await;
+                                    return Err(error);
+                                }
+                            }
+                            // Held (and its lease kept) until the pass records.
+                            Recording::Batched => {
+                                let envelope = claim.envelope.clone();
+                                outcomes.push(Outcome::of_send(envelope, result, Utc::now()));
+                                sent.push(claim);
+                            }
                         }
-                                                report.sent.count(status);
-                        observe::count_outcome(status);
                     }
                 }
                 _ = renew.tick() => {
                     let now = Utc::now();
-                    for claim in in_flight.iter_mut().flatten() {
+                    for claim in in_flight.iter_mut().flatten().chain(sent.iter_mut()) {
                         if claim.lease_until - now < TimeDelta::from_std(lease / 2).unwrap_or_default()
                             && self.store.extend_lease(claim, now).await.is_ok()
                         {
@@ -324,6 +347,54 @@ where
                 }
             }
         }
+        if !outcomes.is_empty() {
+            self.record_pass(&outcomes, report).await?;
+        }
         Ok(stopping)
+    }
+
+    /// Records one outcome in its own commit, and counts it.
+    async fn record_one<P>(
+        &self,
+        outcome: Outcome<P>,
+        report: &mut RelayReport,
+    ) -> Result<(), StoreError>
+    where
+        P: Serialize + Send + Sync,
+    {
+        let status = outcome.envelope.status();
+        let span = observe::record_span(outcome.envelope.event_id(), status);
+        self.store
+            .record_not_before(outcome.envelope, outcome.retry_after)
+            .in_span(span)
+            .await?;
+        report.sent.count(status);
+        observe::count_outcome(status);
+        Ok(())
+    }
+
+    /// Records a pass's outcomes in one commit, and counts each: a claim
+    /// another worker took over is counted as lost.
+    async fn record_pass<P>(
+        &self,
+        outcomes: &[Outcome<P>],
+        report: &mut RelayReport,
+    ) -> Result<(), StoreError>
+    where
+        P: Serialize + Send + Sync,
+    {
+        let recorded = self.store.record_batch(outcomes).await?;
+        for (outcome, recorded) in outcomes.iter().zip(recorded) {
+            match recorded {
+                Ok(()) => {
+                    let status = outcome.envelope.status();
+                    report.sent.count(status);
+                    observe::count_outcome(status);
+                }
+                Err(StoreError::ClaimLost { .. }) => report.sent.lost += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::relay::{Relay, RelayConfig, RelayReport, Sender};
+use integration_automation_patterns::relay::{Recording, Relay, RelayConfig, RelayReport, Sender};
 use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
 use integration_automation_patterns::store::{
@@ -108,6 +108,7 @@ fn quick() -> RelayConfig {
         concurrency: 4,
         send_timeout: Duration::from_millis(300),
         idle_poll: Duration::from_millis(50),
+        recording: Recording::EachOutcome,
     }
 }
 
@@ -146,7 +147,64 @@ async fn a_relay_drains_what_is_due_and_stops_when_told() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batched_relay_records_the_outcomes_one_by_one_recording_would() {
+    let db = TempDb::new("relay-batched");
+    let store = store_with_orders(&db, 30, StoreOptions::default()).await;
+    let relay = Relay::new(store.clone(), |envelope: &Envelope<Dispatched, Value>| {
+        let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
+        async move {
+            match n % 3 {
+                0 => Ok(Delivery::Processed),
+                1 => Err(SendError::Transient {
+                    reason: "503".into(),
+                    retry_after: None,
+                }),
+                _ => Err(SendError::Permanent {
+                    reason: "422: unknown SKU".into(),
+                }),
+            }
+        }
+    })
+    .with_config(RelayConfig {
+        recording: Recording::Batched,
+        ..quick()
+    });
+    let running = Running::start(relay);
+    until_settled(&store).await;
+    let report = running.finish().await;
+    assert_eq!(report.sent.claimed, 30);
+    assert_eq!(
+        (
+            report.sent.delivered,
+            report.sent.retried,
+            report.sent.dead_lettered
+        ),
+        (10, 10, 10)
+    );
+    assert_eq!(report.sent.lost, 0);
+    for n in 0..30 {
+        let expected = match n % 3 {
+            0 => DeliveryStatus::Processed,
+            1 => DeliveryStatus::Retrying,
+            _ => DeliveryStatus::Failed,
+        };
+        assert_eq!(load(&store, n).await.status(), expected, "order {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() {
+    stop_mid_batch(Recording::EachOutcome).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batched_relay_told_to_stop_records_what_it_sent_and_gives_back_the_rest() {
+    stop_mid_batch(Recording::Batched).await;
+}
+
+/// Stops a relay with three sends in flight and seven claims waiting, then
+/// restarts it: the three are recorded, the seven given back unspent.
+async fn stop_mid_batch(recording: Recording) {
     let db = TempDb::new("relay-stop");
     let store = store_with_orders(&db, 10, StoreOptions::default()).await;
     let started = Arc::new(Mutex::new(HashSet::new()));
@@ -184,6 +242,7 @@ async fn stopping_mid_batch_loses_nothing_and_spends_no_attempt_of_the_unsent() 
         // Long enough that no send in flight times out (and frees its slot)
         // before the relay has taken in the stop, however busy the machine.
         send_timeout: Duration::from_secs(2),
+        recording,
         ..quick()
     });
     let mut running = Running::start(relay);

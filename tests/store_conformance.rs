@@ -17,7 +17,9 @@ use std::time::Duration;
 use backends::Backend;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::state::{Failed, Pending, Processed, Retrying};
-use integration_automation_patterns::store::{Admission, Delivery, Outcome, SendError, StoreError};
+use integration_automation_patterns::store::{
+    Admission, Delivery, DeliveryStore, Outcome, SendError, StoreError,
+};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use serde_json::{Value, json};
 
@@ -41,6 +43,12 @@ for_each_backend!(
     a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
     every_cloudevents_attribute_is_kept_through_the_store,
 );
+
+/// The rules of the blocking stores' own operations.
+mod blocking {
+    use super::*;
+    for_each_blocking_backend!(a_batched_relay_pass_records_what_one_by_one_passes_would);
+}
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
@@ -358,6 +366,48 @@ fn a_batch_of_outcomes_is_recorded_in_one_commit_and_a_stale_claim_refused_alone
     assert_eq!(retrying.attempt_count(), 1);
     // An empty batch records nothing and is no error.
     assert!(store.record_batch::<Value>(&[]).unwrap().is_empty());
+}
+
+fn a_batched_relay_pass_records_what_one_by_one_passes_would<B: Backend + DeliveryStore>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("run_batched", 6) else {
+        return;
+    };
+    let report =
+        DeliveryStore::run_once_batched(&mut store, at(0), 10, |envelope: &Envelope<_, Value>| {
+            match envelope.payload()["order_id"].as_u64().unwrap_or_default() % 3 {
+                0 => Ok(Delivery::Processed),
+                1 => Err(SendError::Transient {
+                    reason: "503".into(),
+                    retry_after: None,
+                }),
+                _ => Err(SendError::Permanent {
+                    reason: "422".into(),
+                }),
+            }
+        })
+        .unwrap();
+    assert_eq!(report.claimed, 6);
+    assert_eq!(
+        (
+            report.delivered,
+            report.retried,
+            report.dead_lettered,
+            report.lost
+        ),
+        (2, 2, 2, 0)
+    );
+    let statuses: Vec<_> = (0..6).map(|n| status_of(&mut store, n)).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Processed,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Processed,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Failed,
+        ]
+    );
 }
 
 fn a_lost_claim_that_spends_the_budget_becomes_a_dead_letter<B: Backend>() {

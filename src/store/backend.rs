@@ -164,6 +164,51 @@ pub trait DeliveryStore {
         Ok(report)
     }
 
+    /// [`run_once`](Self::run_once) with the pass's outcomes recorded in one
+    /// transaction ([`record_batch`](Self::record_batch)) once every claim is
+    /// sent: one synced commit per pass instead of one per envelope. A claim
+    /// another worker took over meanwhile is counted in [`RunReport::lost`].
+    /// If the batch cannot be recorded, nothing of it is: every envelope of
+    /// the pass stays claimed and is sent again when its lease runs out.
+    fn run_once_batched<P, F>(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        mut send: F,
+    ) -> Result<RunReport, StoreError>
+    where
+        P: Serialize + DeserializeOwned,
+        F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError>,
+    {
+        let claimed = self.claim_due::<P>(now, limit)?;
+        let mut report = RunReport {
+            claimed: claimed.claims.len(),
+            dead_lettered: claimed.dead_lettered,
+            quarantined: claimed.quarantined.len(),
+            ..RunReport::default()
+        };
+        let outcomes: Vec<Outcome<P>> = claimed
+            .claims
+            .into_iter()
+            .map(|Claim { envelope, .. }| {
+                let result = send(&envelope);
+                Outcome::of_send(envelope, result, now)
+            })
+            .collect();
+        for (outcome, recorded) in outcomes.iter().zip(self.record_batch(&outcomes)?) {
+            match recorded {
+                Ok(()) => {
+                    let status = outcome.envelope.status();
+                    report.count(status);
+                    crate::observe::count_outcome(status);
+                }
+                Err(StoreError::ClaimLost { .. }) => report.lost += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(report)
+    }
+
     /// Admits a received envelope through the inbox at `now`: records its key
     /// (source and event id) and runs `effect` in the same transaction, so the
     /// effect happens once however often the event is redelivered.

@@ -179,6 +179,10 @@ pub struct RunReport {
     pub dead_lettered: usize,
     /// Rows quarantined because they do not read back.
     pub quarantined: usize,
+    /// Sends whose claim another worker took over before the outcome was
+    /// recorded (a batch recorded after the lease ran out): not recorded,
+    /// the other worker sends them again.
+    pub lost: usize,
 }
 
 /// How many stored envelopes are in each state, for monitoring.
