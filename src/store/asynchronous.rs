@@ -294,7 +294,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
 /// The operations whose code is the same on both async stores: the stores'
 /// SQL modules name their statements alike, and each store has a `pool`,
-/// `options`, an `enqueue_in` and an `admit_here`. Expanded inside each store's
+/// `options`, an `enqueue_in`, an `admit_here` and a `record_rows`. Expanded inside each store's
 /// `impl AsyncDeliveryStore`, where those names resolve.
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 macro_rules! shared_async_operations {
@@ -337,31 +337,13 @@ macro_rules! shared_async_operations {
             &self,
             outcomes: &[Outcome<P>],
         ) -> Result<Vec<Recorded>, StoreError> {
-            let mut tx = self.pool.begin().await?;
-            let mut results = Vec::with_capacity(outcomes.len());
-            for outcome in outcomes {
-                let (due_at, text) = match record_values(outcome) {
-                    Ok(values) => values,
-                    Err(refused) => {
-                        results.push(Err(refused));
-                        continue;
-                    }
-                };
-                let envelope = &outcome.envelope;
-                let updated = sqlx::query(sql::RECORD)
-                    .bind(envelope.source_system())
-                    .bind(envelope.event_id())
-                    .bind(envelope.status().as_str())
-                    .bind(due_at)
-                    .bind(text)
-                    .bind(i64::from(envelope.attempt_count()))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                results.push(recorded(updated, envelope));
-            }
-            tx.commit().await?;
-            Ok(results)
+            let batch = BatchRecord::new(outcomes);
+            let written = if batch.rows().is_empty() {
+                std::collections::HashSet::new()
+            } else {
+                self.record_rows(batch.rows()).await?
+            };
+            Ok(batch.results(&written))
         }
 
         async fn extend_lease<P: Send + Sync>(

@@ -20,6 +20,8 @@ mod any_store;
 #[cfg(feature = "async")]
 mod asynchronous;
 mod backend;
+#[cfg(any(feature = "async-sqlite", feature = "postgres"))]
+mod batch_record;
 mod error;
 mod outcome;
 #[cfg(feature = "postgres")]

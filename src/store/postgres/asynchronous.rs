@@ -2,6 +2,7 @@
 //! same schema, SQL and rules as [`PostgresStore`](super::PostgresStore), on
 //! a pool of sqlx connections.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,14 +11,16 @@ use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
+use super::writes::{RecordColumns, RowWrites};
 use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
+use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
-    recorded, release_due_at, settle_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    release_due_at, settle_effect, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Outcome, QuarantinedRow, Recorded,
@@ -177,6 +180,28 @@ impl AsyncPostgresStore {
     }
 
     /// Enqueues into any open sqlx PostgreSQL transaction or connection of
+    /// Writes the rows of a batch record in one statement; the keys of the
+    /// rows whose claim still held.
+    async fn record_rows(
+        &self,
+        rows: &[RecordRow<'_>],
+    ) -> Result<HashSet<(String, String)>, StoreError> {
+        let columns = RecordColumns::of(rows);
+        let written = sqlx::query(sql::RECORD_ROWS)
+            .bind(&columns.sources)
+            .bind(&columns.event_ids)
+            .bind(&columns.statuses)
+            .bind(&columns.due_ats)
+            .bind(&columns.envelopes)
+            .bind(&columns.attempts)
+            .fetch_all(&self.pool)
+            .await?;
+        written
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// the caller's: see [`AsyncDeliveryStore::enqueue`].
     pub async fn enqueue_in<P: Serialize>(
         connection: &mut PgConnection,
@@ -340,15 +365,16 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         )
         .await?;
         claimed.claims.reserve(due.len());
+        let mut writes = RowWrites::with_capacity(due.len());
         for (_, raw) in due {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
             match claim_step(raw, now, lease_until) {
                 ClaimStep::Claim(claim) => {
-                    write_row(&mut tx, &claim.envelope, Some(lease_until)).await?;
+                    writes.push(&claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
                 }
                 ClaimStep::DeadLetter(failed) => {
-                    write_row(&mut tx, &failed, None).await?;
+                    writes.push(&failed, None)?;
                     claimed.dead_lettered += 1;
                 }
                 ClaimStep::Quarantine(error) => {
@@ -356,6 +382,17 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
                     claimed.quarantined.push(error);
                 }
             }
+        }
+        if !writes.is_empty() {
+            sqlx::query(sql::WRITE_ROWS)
+                .bind(&writes.sources)
+                .bind(&writes.event_ids)
+                .bind(&writes.statuses)
+                .bind(&writes.attempts)
+                .bind(&writes.due_ats)
+                .bind(&writes.envelopes)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(claimed)

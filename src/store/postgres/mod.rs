@@ -34,6 +34,7 @@
 //! ```
 
 use std::borrow::BorrowMut;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,6 +45,7 @@ use serde::de::DeserializeOwned;
 #[cfg(feature = "async-postgres")]
 mod asynchronous;
 mod sql;
+mod writes;
 
 #[cfg(feature = "async-postgres")]
 pub use asynchronous::AsyncPostgresStore;
@@ -55,10 +57,13 @@ pub use postgres;
 #[cfg(feature = "async-postgres")]
 pub use tokio_postgres;
 
+use writes::{RecordColumns, RowWrites};
+
+use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
-    recorded, release_due_at, run_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    release_due_at, run_effect, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Outcome,
@@ -381,15 +386,16 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             }
             let due = select_rows(&mut tx, sql::SELECT_DUE, &[&micros(now), &limit])?;
             claimed.claims.reserve(due.len());
+            let mut writes = RowWrites::with_capacity(due.len());
             for (_, raw) in due {
                 let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
                 match claim_step(raw, now, lease_until) {
                     ClaimStep::Claim(claim) => {
-                        write_row(&mut tx, &claim.envelope, Some(lease_until))?;
+                        writes.push(&claim.envelope, Some(lease_until))?;
                         claimed.claims.push(claim);
                     }
                     ClaimStep::DeadLetter(failed) => {
-                        write_row(&mut tx, &failed, None)?;
+                        writes.push(&failed, None)?;
                         claimed.dead_lettered += 1;
                     }
                     ClaimStep::Quarantine(error) => {
@@ -397,6 +403,19 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                         claimed.quarantined.push(error);
                     }
                 }
+            }
+            if !writes.is_empty() {
+                tx.execute(
+                    sql::WRITE_ROWS,
+                    &[
+                        &writes.sources,
+                        &writes.event_ids,
+                        &writes.statuses,
+                        &writes.attempts,
+                        &writes.due_ats,
+                        &writes.envelopes,
+                    ],
+                )?;
             }
             tx.commit()?;
             Ok(claimed)
@@ -433,33 +452,26 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         outcomes: &[Outcome<P>],
     ) -> Result<Vec<Recorded>, StoreError> {
         off_runtime(|| {
-            let mut tx = self.begin()?;
-            let record = tx.prepare(sql::RECORD)?;
-            let mut results = Vec::with_capacity(outcomes.len());
-            for outcome in outcomes {
-                let (due_at, text) = match record_values(outcome) {
-                    Ok(values) => values,
-                    Err(refused) => {
-                        results.push(Err(refused));
-                        continue;
-                    }
-                };
-                let envelope = &outcome.envelope;
-                let updated = tx.execute(
-                    &record,
+            let batch = BatchRecord::new(outcomes);
+            let mut written = HashSet::new();
+            if !batch.rows().is_empty() {
+                let columns = RecordColumns::of(batch.rows());
+                let rows = self.client()?.query(
+                    sql::RECORD_ROWS,
                     &[
-                        &envelope.source_system(),
-                        &envelope.event_id(),
-                        &envelope.status().as_str(),
-                        &due_at,
-                        &text,
-                        &i64::from(envelope.attempt_count()),
+                        &columns.sources,
+                        &columns.event_ids,
+                        &columns.statuses,
+                        &columns.due_ats,
+                        &columns.envelopes,
+                        &columns.attempts,
                     ],
                 )?;
-                results.push(recorded(updated, envelope));
+                for row in rows {
+                    written.insert((row.try_get(0)?, row.try_get(1)?));
+                }
             }
-            tx.commit()?;
-            Ok(results)
+            Ok(batch.results(&written))
         })
     }
 

@@ -107,6 +107,18 @@ pub(super) const RECORD: &str =
     "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6";
 
+/// Many outcomes over claims that are still held, from parallel arrays of
+/// sources, event ids, statuses, due times, envelope texts and the claims'
+/// attempts; returns the keys of the rows it changed (a key missing is a
+/// claim no longer held).
+pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
+         SET status = w.status, due_at = w.due_at, envelope = w.envelope, renewed_at = NULL
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
+             AS w (source, event_id, status, due_at, envelope, attempts)
+         WHERE o.source = w.source AND o.event_id = w.event_id
+             AND o.status = 'dispatched' AND o.attempts = w.attempts
+         RETURNING o.source, o.event_id";
+
 /// A new lease for a claim that is still held.
 pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = $3, renewed_at = $4
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $5";
@@ -194,6 +206,16 @@ pub(super) const SELECT_KEY: &str = concat!(
 /// An envelope written over its row.
 pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL
          WHERE source = $1 AND event_id = $2";
+
+/// Many rows written back at once, from parallel arrays of sources, event
+/// ids, statuses, attempts, due times and envelope texts: a claim's rows in
+/// one statement.
+pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
+         SET status = w.status, attempts = w.attempts, due_at = w.due_at,
+             envelope = w.envelope, renewed_at = NULL
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+             AS w (source, event_id, status, attempts, due_at, envelope)
+         WHERE o.source = w.source AND o.event_id = w.event_id";
 
 /// A row set aside, with the reason.
 pub(super) const QUARANTINE: &str =

@@ -2,6 +2,7 @@
 //! file, schema, SQL and rules as [`SqliteStore`](super::SqliteStore), on a
 //! pool of sqlx connections.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,14 +16,16 @@ use sqlx::sqlite::{
 };
 use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRef as _};
 
+use super::writes::RowWrites;
 use super::{SqliteStore, raw_row_from, sql, text};
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
+use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
-    recorded, release_due_at, settle_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    release_due_at, settle_effect, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, Outcome, QuarantinedRow,
@@ -97,6 +100,35 @@ impl AsyncSqliteStore {
     /// event enqueued in the caller's transaction commits with it).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Writes the rows of a batch record in one statement; the keys of the
+    /// rows whose claim still held.
+    async fn record_rows(
+        &self,
+        rows: &[RecordRow<'_>],
+    ) -> Result<HashSet<(String, String)>, StoreError> {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!([
+                    row.source,
+                    row.event_id,
+                    row.status,
+                    row.due_at,
+                    row.envelope,
+                    row.attempts
+                ])
+            })
+            .collect();
+        let written = sqlx::query(sql::RECORD_ROWS)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        written
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 
     /// Enqueues into any open sqlx SQLite transaction or connection of the
@@ -239,14 +271,15 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         )
         .await?;
         claimed.claims.reserve(due.len());
+        let mut writes = RowWrites::default();
         for (rowid, raw) in due {
             match claim_step(raw, now, lease_until) {
                 ClaimStep::Claim(claim) => {
-                    write_row(&mut tx, &claim.envelope, Some(lease_until)).await?;
+                    writes.push(&claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
                 }
                 ClaimStep::DeadLetter(failed) => {
-                    write_row(&mut tx, &failed, None).await?;
+                    writes.push(&failed, None)?;
                     claimed.dead_lettered += 1;
                 }
                 ClaimStep::Quarantine(error) => {
@@ -254,6 +287,12 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                     claimed.quarantined.push(error);
                 }
             }
+        }
+        if !writes.is_empty() {
+            sqlx::query(sql::WRITE_ROWS)
+                .bind(writes.into_json())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(claimed)

@@ -47,6 +47,8 @@ use serde::de::DeserializeOwned;
 #[cfg(feature = "async-sqlite")]
 mod asynchronous;
 mod sql;
+#[cfg(feature = "async-sqlite")]
+mod writes;
 
 #[cfg(feature = "async-sqlite")]
 pub use asynchronous::AsyncSqliteStore;

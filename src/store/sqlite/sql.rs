@@ -96,6 +96,28 @@ pub(super) const RECORD: &str =
     "UPDATE iap_outbox SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6";
 
+/// Many rows written back at once, from a JSON array of rows
+/// `[source, event_id, status, attempts, due_at, envelope]`: a claim's rows
+/// in one statement.
+#[cfg(feature = "async-sqlite")]
+pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
+         SET status = w.value ->> 2, attempts = w.value ->> 3, due_at = w.value ->> 4,
+             envelope = w.value ->> 5, renewed_at = NULL
+         FROM json_each(?1) AS w
+         WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
+
+/// Many outcomes over claims that are still held, from a JSON array of rows
+/// `[source, event_id, status, due_at, envelope, attempts]`; returns the
+/// keys of the rows it changed (a key missing is a claim no longer held).
+#[cfg(feature = "async-sqlite")]
+pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox
+         SET status = w.value ->> 2, due_at = w.value ->> 3, envelope = w.value ->> 4,
+             renewed_at = NULL
+         FROM json_each(?1) AS w
+         WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1
+             AND iap_outbox.status = 'dispatched' AND iap_outbox.attempts = w.value ->> 5
+         RETURNING iap_outbox.source, iap_outbox.event_id";
+
 /// A new lease for a claim that is still held.
 pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = ?3, renewed_at = ?4
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?5";
