@@ -34,11 +34,11 @@
 //! ```
 
 use std::borrow::BorrowMut;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Client, Config, NoTls, Statement, ToStatement, Transaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -92,6 +92,9 @@ pub struct PostgresStore<C: BorrowMut<Client> + Send = Client> {
     /// Where to reconnect after the connection breaks, for stores that made it.
     config: Option<Config>,
     options: StoreOptions,
+    /// The hot path's statements, prepared once per connection (each is
+    /// closed on the server when it is dropped).
+    statements: HashMap<&'static str, Statement>,
 }
 
 impl<C: BorrowMut<Client> + Send> std::fmt::Debug for PostgresStore<C> {
@@ -125,6 +128,7 @@ impl PostgresStore {
             client: Some(client),
             config: Some(config),
             options,
+            statements: HashMap::new(),
         })
     }
 
@@ -135,6 +139,7 @@ impl PostgresStore {
             client: Some(client),
             config: None,
             options,
+            statements: HashMap::new(),
         }
     }
 
@@ -164,6 +169,7 @@ impl<'c> PostgresStore<&'c mut Client> {
             client: Some(client),
             config: None,
             options,
+            statements: HashMap::new(),
         }
     }
 }
@@ -225,8 +231,22 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             && let Some(config) = &self.config
         {
             *client = open(config)?;
+            // Prepared on the connection that broke.
+            self.statements.clear();
         }
         Ok(client)
+    }
+
+    /// `sql` prepared on the store's connection, once.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        // Reconnects (and forgets the old statements) first, if need be.
+        self.client()?;
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client()?.prepare(sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
     }
 
     fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
@@ -370,13 +390,18 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         off_runtime(|| {
             let lease_until = add(now, self.options.lease);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let (select_strays, select_due, write_rows) = (
+                self.statement(sql::SELECT_STRAYS)?,
+                self.statement(sql::SELECT_DUE)?,
+                self.statement(sql::WRITE_ROWS)?,
+            );
             let mut tx = self.begin()?;
             let mut claimed = Claimed {
                 claims: Vec::new(),
                 dead_lettered: 0,
                 quarantined: Vec::new(),
             };
-            let strays = select_rows(&mut tx, sql::SELECT_STRAYS, &[&limit])?;
+            let strays = select_rows(&mut tx, &select_strays, &[&limit])?;
             for (_, raw) in strays {
                 let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
                 if let Err(error) = raw.read::<P>() {
@@ -384,7 +409,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     claimed.quarantined.push(error);
                 }
             }
-            let due = select_rows(&mut tx, sql::SELECT_DUE, &[&micros(now), &limit])?;
+            let due = select_rows(&mut tx, &select_due, &[&micros(now), &limit])?;
             claimed.claims.reserve(due.len());
             let mut writes = RowWrites::with_capacity(due.len());
             for (_, raw) in due {
@@ -406,7 +431,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             }
             if !writes.is_empty() {
                 tx.execute(
-                    sql::WRITE_ROWS,
+                    &write_rows,
                     &[
                         &writes.sources,
                         &writes.event_ids,
@@ -429,9 +454,11 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     ) -> Result<(), StoreError> {
         off_runtime(|| {
             let due_at = outcome_due_at(&outcome, retry_after)?.map(micros);
-            let mut tx = self.begin()?;
-            let updated = tx.execute(
-                sql::RECORD,
+            let record = self.statement(sql::RECORD)?;
+            // One statement, so one implicit transaction: no begin and commit
+            // to send on top of it.
+            let updated = self.client()?.execute(
+                &record,
                 &[
                     &outcome.source_system(),
                     &outcome.event_id(),
@@ -441,9 +468,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     &i64::from(outcome.attempt_count()),
                 ],
             )?;
-            recorded(updated, &outcome)?;
-            tx.commit()?;
-            Ok(())
+            recorded(updated, &outcome)
         })
     }
 
@@ -456,8 +481,9 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             let mut written = HashSet::new();
             if !batch.rows().is_empty() {
                 let columns = RecordColumns::of(batch.rows());
+                let record_rows = self.statement(sql::RECORD_ROWS)?;
                 let rows = self.client()?.query(
-                    sql::RECORD_ROWS,
+                    &record_rows,
                     &[
                         &columns.sources,
                         &columns.event_ids,
@@ -903,9 +929,9 @@ fn claim_key<P>(
 }
 
 /// The outbox rows `sql` selects (its columns are [`row_columns!`]), unchecked.
-fn select_rows(
+fn select_rows<T: ?Sized + ToStatement>(
     tx: &mut Transaction<'_>,
-    sql: &str,
+    sql: &T,
     params: &[&(dyn postgres::types::ToSql + Sync)],
 ) -> Result<Vec<(i64, RawRow)>, StoreError> {
     tx.query(sql, params)?.iter().map(raw_row).collect()
