@@ -20,7 +20,7 @@ mod any_store;
 #[cfg(feature = "async")]
 mod asynchronous;
 mod backend;
-#[cfg(any(feature = "async-sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch_record;
 mod error;
 mod outcome;

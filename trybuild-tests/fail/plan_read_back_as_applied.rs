@@ -5,6 +5,5 @@ use integration_automation_patterns::sync::applied::Applied;
 
 fn main() {
     let stored = r#"{"record_id": "contact-42", "decisions": [], "unmapped": []}"#;
-    let _: ReconcilePlan<serde_json::Value, Applied, Applied> =
-        serde_json::from_str(stored).unwrap();
+    let _: ReconcilePlan<i64, Applied, Applied> = serde_json::from_str(stored).unwrap();
 }

@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -56,10 +57,11 @@ pub use asynchronous::AsyncSqliteStore;
 /// the store's transactions: the exact version this crate uses.
 pub use rusqlite;
 
+use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, record_values,
-    recorded, release_due_at, run_effect, subtract, typed, waited_since,
+    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    release_due_at, run_effect, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, Outcome,
@@ -278,32 +280,28 @@ impl DeliveryStore for SqliteStore {
         &mut self,
         outcomes: &[Outcome<P>],
     ) -> Result<Vec<Recorded>, StoreError> {
+        let batch = BatchRecord::new(outcomes);
+        let mut written = HashSet::new();
         let tx = self.begin()?;
-        let mut results = Vec::with_capacity(outcomes.len());
         {
+            // In-process, a statement a row costs no round trip.
             let mut record = tx.prepare_cached(sql::RECORD)?;
-            for outcome in outcomes {
-                let (due_at, text) = match record_values(outcome) {
-                    Ok(values) => values,
-                    Err(refused) => {
-                        results.push(Err(refused));
-                        continue;
-                    }
-                };
-                let envelope = &outcome.envelope;
+            for row in batch.rows() {
                 let updated = record.execute(params![
-                    envelope.source_system(),
-                    envelope.event_id(),
-                    envelope.status().as_str(),
-                    due_at,
-                    text,
-                    envelope.attempt_count(),
+                    row.source,
+                    row.event_id,
+                    row.status,
+                    row.due_at,
+                    row.envelope,
+                    row.attempts,
                 ])?;
-                results.push(recorded(updated as u64, envelope));
+                if updated > 0 {
+                    written.insert((row.source.to_owned(), row.event_id.to_owned()));
+                }
             }
         }
         tx.commit()?;
-        Ok(results)
+        Ok(batch.results(&written))
     }
 
     fn extend_lease<P>(
