@@ -369,7 +369,6 @@ where
             .in_span(span)
             .await?;
         report.sent.count(status);
-        observe::count_outcome(status);
         Ok(())
     }
 
@@ -384,17 +383,6 @@ where
         P: Serialize + Send + Sync,
     {
         let recorded = self.store.record_batch(outcomes).await?;
-        for (outcome, recorded) in outcomes.iter().zip(recorded) {
-            match recorded {
-                Ok(()) => {
-                    let status = outcome.envelope.status();
-                    report.sent.count(status);
-                    observe::count_outcome(status);
-                }
-                Err(StoreError::ClaimLost { .. }) => report.sent.lost += 1,
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        report.sent.count_batch(outcomes, recorded)
     }
 }

@@ -157,12 +157,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     {
         async move {
             let claimed = self.claim_due::<P>(now, limit).await?;
-            let mut report = RunReport {
-                claimed: claimed.claims.len(),
-                dead_lettered: claimed.dead_lettered,
-                quarantined: claimed.quarantined.len(),
-                ..RunReport::default()
-            };
+            let mut report = RunReport::of_claim(&claimed);
             let mut claims = claimed.claims.into_iter();
             while let Some(Claim { envelope, .. }) = claims.next() {
                 let result = send(&envelope).await;
@@ -176,7 +171,6 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
                     return Err(release_after(self, recording, &unsent).await);
                 }
                 report.count(status);
-                crate::observe::count_outcome(status);
             }
             Ok(report)
         }

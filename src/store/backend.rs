@@ -144,12 +144,7 @@ pub trait DeliveryStore {
         F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError>,
     {
         let claimed = self.claim_due::<P>(now, limit)?;
-        let mut report = RunReport {
-            claimed: claimed.claims.len(),
-            dead_lettered: claimed.dead_lettered,
-            quarantined: claimed.quarantined.len(),
-            ..RunReport::default()
-        };
+        let mut report = RunReport::of_claim(&claimed);
         let mut claims = claimed.claims.into_iter();
         while let Some(Claim { envelope, .. }) = claims.next() {
             let result = send(&envelope);
@@ -159,7 +154,6 @@ pub trait DeliveryStore {
                 return Err(release_after(self, recording, claims.collect()));
             }
             report.count(status);
-            crate::observe::count_outcome(status);
         }
         Ok(report)
     }
@@ -181,12 +175,7 @@ pub trait DeliveryStore {
         F: FnMut(&Envelope<Dispatched, P>) -> Result<Delivery, SendError>,
     {
         let claimed = self.claim_due::<P>(now, limit)?;
-        let mut report = RunReport {
-            claimed: claimed.claims.len(),
-            dead_lettered: claimed.dead_lettered,
-            quarantined: claimed.quarantined.len(),
-            ..RunReport::default()
-        };
+        let mut report = RunReport::of_claim(&claimed);
         let outcomes: Vec<Outcome<P>> = claimed
             .claims
             .into_iter()
@@ -195,17 +184,8 @@ pub trait DeliveryStore {
                 Outcome::of_send(envelope, result, now)
             })
             .collect();
-        for (outcome, recorded) in outcomes.iter().zip(self.record_batch(&outcomes)?) {
-            match recorded {
-                Ok(()) => {
-                    let status = outcome.envelope.status();
-                    report.count(status);
-                    crate::observe::count_outcome(status);
-                }
-                Err(StoreError::ClaimLost { .. }) => report.lost += 1,
-                Err(error) => return Err(error),
-            }
-        }
+        let recorded = self.record_batch(&outcomes)?;
+        report.count_batch(&outcomes, recorded)?;
         Ok(report)
     }
 

@@ -197,6 +197,16 @@ pub struct StatusCounts {
 }
 
 impl RunReport {
+    /// The report of a pass that has claimed, before anything is sent.
+    pub(crate) fn of_claim<P>(claimed: &Claimed<P>) -> RunReport {
+        RunReport {
+            claimed: claimed.claims.len(),
+            dead_lettered: claimed.dead_lettered,
+            quarantined: claimed.quarantined.len(),
+            ..RunReport::default()
+        }
+    }
+
     /// Counts a recorded outcome: delivered, retried or dead-lettered.
     pub(crate) fn count(&mut self, status: DeliveryStatus) {
         match status {
@@ -204,6 +214,25 @@ impl RunReport {
             DeliveryStatus::Failed => self.dead_lettered += 1,
             _ => self.delivered += 1,
         }
+        crate::observe::count_outcome(status);
+    }
+
+    /// Counts what a batch record did with `outcomes`: each recorded outcome
+    /// by its state, each claim taken over as lost. Any other refusal ends
+    /// the count with that error.
+    pub(crate) fn count_batch<P>(
+        &mut self,
+        outcomes: &[Outcome<P>],
+        recorded: Vec<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
+        for (outcome, recorded) in outcomes.iter().zip(recorded) {
+            match recorded {
+                Ok(()) => self.count(outcome.envelope.status()),
+                Err(StoreError::ClaimLost { .. }) => self.lost += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 }
 
