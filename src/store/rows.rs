@@ -395,6 +395,31 @@ pub(crate) fn claim_lost(source_system: &str, event_id: &str, attempt: u32) -> S
 }
 
 /// `any` as an `Envelope<S>`, or an error naming the state it is in.
+/// Sorts one page of failed rows (sequence, row) into the dead letters that
+/// read back and the keys (`key` of the row) of those that do not, to be
+/// quarantined once the page is read. Returns the page's last sequence, where
+/// the next page starts, or `None` for an empty page: the last one.
+pub(crate) fn sort_dead_letters<P: DeserializeOwned, K>(
+    rows: Vec<(i64, RawRow)>,
+    letters: &mut Vec<Envelope<Failed, P>>,
+    unreadable: &mut Vec<K>,
+    key: impl Fn(i64, &RawRow) -> K,
+) -> Option<i64> {
+    let mut last = None;
+    for (seq, raw) in rows {
+        last = Some(seq);
+        let key = key(seq, &raw);
+        match raw
+            .read::<P>()
+            .and_then(|checked| typed::<Failed, P>(checked.envelope))
+        {
+            Ok(letter) => letters.push(letter),
+            Err(_) => unreadable.push(key),
+        }
+    }
+    last
+}
+
 pub(crate) fn typed<S: State, P>(any: AnyEnvelope<P>) -> Result<Envelope<S, P>, StoreError> {
     let (source_system, event_id) = (any.source_system().to_owned(), any.event_id().to_owned());
     Envelope::try_from(any).map_err(|wrong| StoreError::WrongState {

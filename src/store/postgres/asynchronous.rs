@@ -20,7 +20,7 @@ use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, settle_effect, subtract, typed, waited_since,
+    release_due_at, settle_effect, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Outcome, QuarantinedRow, Recorded,
@@ -493,19 +493,11 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
                 )
                 .await?
             };
-            if rows.is_empty() {
-                break;
-            }
-            for (seq, raw) in rows {
-                after = seq;
-                let key = (raw.source.clone(), raw.event_id.clone());
-                match raw
-                    .read::<P>()
-                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
-                {
-                    Ok(letter) => letters.push(letter),
-                    Err(_) => unreadable.push(key),
-                }
+            match sort_dead_letters(rows, &mut letters, &mut unreadable, |_, raw| {
+                (raw.source.clone(), raw.event_id.clone())
+            }) {
+                Some(last) => after = last,
+                None => break,
             }
         }
         let mut quarantined = Vec::new();

@@ -63,7 +63,7 @@ use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, run_effect, subtract, typed, waited_since,
+    release_due_at, run_effect, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Outcome,
@@ -676,19 +676,11 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 let rows =
                     select_rows(&mut tx, sql::SELECT_DEAD_LETTERS_AFTER, &[&after, &wanted])?;
                 tx.commit()?;
-                if rows.is_empty() {
-                    break;
-                }
-                for (seq, raw) in rows {
-                    after = seq;
-                    let key = (raw.source.clone(), raw.event_id.clone());
-                    match raw
-                        .read::<P>()
-                        .and_then(|checked| typed::<Failed, P>(checked.envelope))
-                    {
-                        Ok(letter) => letters.push(letter),
-                        Err(_) => unreadable.push(key),
-                    }
+                match sort_dead_letters(rows, &mut letters, &mut unreadable, |_, raw| {
+                    (raw.source.clone(), raw.event_id.clone())
+                }) {
+                    Some(last) => after = last,
+                    None => break,
                 }
             }
             let mut quarantined = Vec::new();

@@ -25,7 +25,7 @@ use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, settle_effect, subtract, typed, waited_since,
+    release_due_at, settle_effect, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, Outcome, QuarantinedRow,
@@ -393,18 +393,9 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 )
                 .await?
             };
-            if rows.is_empty() {
-                break;
-            }
-            for (rowid, raw) in rows {
-                after = rowid;
-                match raw
-                    .read::<P>()
-                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
-                {
-                    Ok(letter) => letters.push(letter),
-                    Err(_) => unreadable.push(rowid),
-                }
+            match sort_dead_letters(rows, &mut letters, &mut unreadable, |rowid, _| rowid) {
+                Some(last) => after = last,
+                None => break,
             }
         }
         let mut quarantined = Vec::new();

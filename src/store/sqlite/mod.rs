@@ -61,7 +61,7 @@ use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, run_effect, subtract, typed, waited_since,
+    release_due_at, run_effect, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, Outcome,
@@ -470,18 +470,9 @@ impl DeliveryStore for SqliteStore {
                 sql::SELECT_DEAD_LETTERS_AFTER,
                 params![after, wanted],
             )?;
-            if rows.is_empty() {
-                break;
-            }
-            for (rowid, raw) in rows {
-                after = rowid;
-                match raw
-                    .read::<P>()
-                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
-                {
-                    Ok(letter) => letters.push(letter),
-                    Err(_) => unreadable.push(rowid),
-                }
+            match sort_dead_letters(rows, &mut letters, &mut unreadable, |rowid, _| rowid) {
+                Some(last) => after = last,
+                None => break,
             }
         }
         let mut quarantined = Vec::new();
