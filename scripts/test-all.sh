@@ -3,7 +3,8 @@
 # IAP_POSTGRES_URL names a server already, starts a throw-away PostgreSQL
 # cluster on a local port for the run, and unless NATS_URL does, a throw-away
 # nats-server with JetStream; both are stopped afterwards (run as the current
-# user; root is not needed). Extra arguments go to `cargo test`.
+# user; root is not needed). Extra arguments go to `cargo test --all-features`
+# and leave out the compile-fail suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${IAP_POSTGRES_URL:-}" ]; then
@@ -15,5 +16,10 @@ if [ -z "${NATS_URL:-}" ]; then
   source scripts/nats.sh
 fi
 echo "Running every test: several minutes of compiling on 2 cores the first time, then about 2;"
-echo "the compile-fail suite (tests/compile_rules.rs) prints nothing for a minute or two."
+echo "the compile-fail suite (compile-rules/tests/compile_rules.rs) prints nothing for a minute or two."
 cargo test --all-features "$@"
+# The compile-fail suite builds the library with no optional feature; with
+# arguments, only what they select runs.
+if [ "$#" -eq 0 ]; then
+  cargo test -p compile-rules
+fi
