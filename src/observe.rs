@@ -161,6 +161,19 @@ pub(crate) fn effect_failed(source: &str, event_id: &str, reason: &str) {
     let _ = (source, event_id, reason);
 }
 
+/// Logs a relay's listening session that failed for good: the relay polls
+/// from then on.
+#[cfg(feature = "async-postgres")]
+pub(crate) fn listener_failed(error: &dyn std::fmt::Display) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        %error,
+        "iap: the relay cannot listen for notifications and polls from now on"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
 /// Counts an admission answered as a duplicate.
 pub(crate) fn count_duplicate() {
     #[cfg(feature = "metrics")]

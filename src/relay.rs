@@ -146,7 +146,8 @@ pub struct RelayReport {
 /// Drives an async store: claims due envelopes in batches, hands each to the
 /// sender with up to [`RelayConfig::concurrency`] sends at once, records
 /// each outcome as [`Outcome::of_send`] maps it, and sleeps until the next
-/// envelope is due (or it is woken). Stopping is graceful: sends in flight
+/// envelope is due, or until an enqueue wakes it (the store's
+/// [`wakeups`](AsyncDeliveryStore::wakeups), or a [`RelayWaker`]). Stopping is graceful: sends in flight
 /// finish and are recorded, claims not yet sent are given back without
 /// spending an attempt, and leases of long sends are extended meanwhile.
 pub struct Relay<S, D> {
@@ -197,6 +198,9 @@ where
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
         let mut report = RelayReport::default();
+        // Subscribed before the first claim: an enqueue that commits after
+        // a claim found nothing still ends the wait that follows.
+        let mut wakeups = self.store.wakeups().await?;
         while !stopping {
             let now = Utc::now();
             let claimed = self
@@ -213,6 +217,7 @@ where
                 tokio::select! {
                     () = &mut shutdown => stopping = true,
                     () = self.waker.0.notified() => {}
+                    () = wakeups.next() => {}
                     () = tokio::time::sleep(wait) => {}
                 }
                 continue;

@@ -168,7 +168,13 @@ fn operate(store: &str) {
     let status = json_of(&iap(store, &["status", "--json"], "").1);
     assert_eq!(status["outbox"]["pending"], 2);
 
-    assert_eq!(iap(store, &["purge"], "").0, 0);
+    let (code, out, _) = iap(store, &["purge", "--json"], "");
+    assert_eq!(code, 0);
+    assert_eq!(
+        json_of(&out),
+        json!({ "purged_inbox_keys": 0, "purged_envelopes": 0 }),
+        "nothing has been settled for 7 days"
+    );
     assert_eq!(iap(store, &["migrate"], "").0, 0);
     assert_eq!(iap(store, &["verify"], "").0, 0);
 

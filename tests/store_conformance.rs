@@ -36,11 +36,13 @@ for_each_backend!(
     the_inbox_applies_an_effect_once_however_often_the_event_arrives,
     a_failed_effect_rolls_back_and_fails_through_the_retry_policy,
     inbox_keys_are_forgotten_after_the_retention_window,
+    delivered_envelopes_are_deleted_after_the_retention_window_and_nothing_else,
     a_batch_admits_each_envelope_by_the_same_rules_in_one_commit,
     an_unreadable_row_is_quarantined_and_named_and_no_other_row_is_touched,
     threads_admitting_the_same_keys_apply_each_effect_once,
     workers_claiming_at_once_never_share_an_envelope,
     a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
+    a_store_of_schema_version_2_is_migrated_and_every_envelope_reads_back_equal,
     every_cloudevents_attribute_is_kept_through_the_store,
 );
 
@@ -577,6 +579,82 @@ fn a_failed_effect_rolls_back_and_fails_through_the_retry_policy<B: Backend>() {
     ));
 }
 
+fn delivered_envelopes_are_deleted_after_the_retention_window_and_nothing_else<B: Backend>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("delivered_retention", 0) else {
+        return;
+    };
+    let window = TimeDelta::from_std(store.options().delivered_retention).unwrap();
+    // More than one purge batch, delivered at 0 s.
+    let bulk: u32 = 1_050;
+    store
+        .write(|tx| {
+            for n in 100..100 + bulk {
+                B::enqueue(tx, &order_event(n), at(0))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let report = store
+        .run_once(at(0), bulk as usize, |_: &Envelope<_, Value>| {
+            Ok(Delivery::Processed)
+        })
+        .unwrap();
+    assert_eq!(report.delivered, bulk as usize);
+    // Then one envelope in each state a row can be in, settled at 2 s or not.
+    store
+        .write(|tx| {
+            for n in 0..5 {
+                B::enqueue(tx, &order_event(n), at(1))?;
+            }
+            B::enqueue(tx, &order_event(5), at(3) + window)
+        })
+        .unwrap();
+    let claimed = store.claim_due::<Value>(at(1), 10).unwrap().claims;
+    assert_eq!(claimed.len(), 5);
+    for claim in claimed {
+        let envelope = claim.envelope;
+        match envelope.event_id() {
+            "order-0-placed" => store.record(envelope.process_at(at(2))).unwrap(),
+            "order-1-placed" => store.record(envelope.acknowledge_at(at(2))).unwrap(),
+            "order-2-placed" => store
+                .record(envelope.fail_permanently_at("422", at(2)))
+                .unwrap(),
+            "order-3-placed" => store.record(envelope.fail_at("timeout", at(2))).unwrap(),
+            _ => {} // order-4 stays in flight
+        }
+    }
+
+    assert_eq!(
+        store.purge_delivered(at(0) + window).unwrap(),
+        0,
+        "nothing has been settled for longer than the window yet"
+    );
+    assert_eq!(
+        store.purge_delivered(at(1) + window).unwrap(),
+        bulk as usize,
+        "the first batch, in several transactions"
+    );
+    assert_eq!(store.purge_delivered(at(2) + window).unwrap(), 0);
+    assert_eq!(
+        store.purge_delivered(at(3) + window).unwrap(),
+        2,
+        "the processed and the acknowledged envelope"
+    );
+
+    let counts = store.counts().unwrap().outbox;
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [
+            (DeliveryStatus::Pending, 1),
+            (DeliveryStatus::Dispatched, 1),
+            (DeliveryStatus::Retrying, 1),
+            (DeliveryStatus::Failed, 1),
+        ],
+        "the due, the in-flight, the retrying envelope and the dead letter are kept"
+    );
+    assert!(store.verify().unwrap().is_empty());
+}
+
 fn inbox_keys_are_forgotten_after_the_retention_window<B: Backend>() {
     let Some((mut store, _place)) = store_with_orders::<B>("retention", 0) else {
         return;
@@ -789,7 +867,17 @@ fn workers_claiming_at_once_never_share_an_envelope<B: Backend>() {
 }
 
 fn a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal<B: Backend>() {
-    let Some((mut store, place)) = store_with_orders::<B>("migrate_v1", 5) else {
+    migrated_from::<B>(1);
+}
+
+fn a_store_of_schema_version_2_is_migrated_and_every_envelope_reads_back_equal<B: Backend>() {
+    migrated_from::<B>(2);
+}
+
+/// A store with an envelope in every stored state, taken back to schema
+/// `version`, opens migrated to the current one with every envelope equal.
+fn migrated_from<B: Backend>(version: i64) {
+    let Some((mut store, place)) = store_with_orders::<B>(&format!("migrate_v{version}"), 5) else {
         return;
     };
     for claim in store.claim_due::<Value>(at(1), 5).unwrap().claims {
@@ -821,14 +909,19 @@ fn a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal<B
     states.sort();
     states.dedup();
     assert_eq!(states.len(), 6, "one envelope in each stored state");
-    // The tables as version 1 of the schema left them.
+    // The tables as that version of the schema left them.
     store
         .write(|tx| {
-            B::exec(tx, "DROP INDEX iap_outbox_stray")?;
-            B::exec(tx, "ALTER TABLE iap_outbox DROP COLUMN renewed_at")?;
+            for statement in B::BACK_TO_VERSION_2 {
+                B::exec(tx, statement)?;
+            }
+            if version == 1 {
+                B::exec(tx, "DROP INDEX iap_outbox_stray")?;
+                B::exec(tx, "ALTER TABLE iap_outbox DROP COLUMN renewed_at")?;
+            }
             B::exec(
                 tx,
-                "UPDATE iap_meta SET value = 1 WHERE name = 'schema_version'",
+                &format!("UPDATE iap_meta SET value = {version} WHERE name = 'schema_version'"),
             )
         })
         .unwrap();
@@ -837,9 +930,14 @@ fn a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal<B
     let mut store = B::open(&place);
     assert_eq!(
         store.number("SELECT value FROM iap_meta WHERE name = 'schema_version'"),
-        2
+        3
     );
     assert_eq!(every_state(&mut store), before);
+    assert_eq!(
+        store.number("SELECT COUNT(*) FROM iap_outbox WHERE settled_at IS NOT NULL"),
+        2,
+        "the processed and the acknowledged envelope count as settled at the migration"
+    );
     assert!(store.verify().unwrap().is_empty());
     let claimed = store.claim_due::<Value>(at(3600), 10).unwrap();
     assert_eq!(

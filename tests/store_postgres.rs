@@ -49,13 +49,19 @@ fn migration_is_explicit_versioned_and_safe_to_run_twice() {
         .write(|tx| {
             PostgresStore::exec(
                 tx,
-                "UPDATE iap_meta SET value = 3 WHERE name = 'schema_version'",
+                &format!(
+                    "UPDATE iap_meta SET value = {} WHERE name = 'schema_version'",
+                    SCHEMA_VERSION + 1
+                ),
             )
         })
         .unwrap();
     assert_eq!(
         store.migrate().unwrap_err().to_string(),
-        "the store schema is version 3, newer than version 2 that this crate reads; upgrade the crate"
+        format!(
+            "the store schema is version {}, newer than version {SCHEMA_VERSION} that this crate reads; upgrade the crate",
+            SCHEMA_VERSION + 1
+        )
     );
 }
 

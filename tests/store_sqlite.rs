@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::store::sqlite::SqliteStore;
+use integration_automation_patterns::store::sqlite::{SCHEMA_VERSION, SqliteStore};
 use integration_automation_patterns::store::{
     Admission, Delivery, DeliveryStore, Durability, SendError, StoreError, StoreOptions,
 };
@@ -88,14 +88,17 @@ fn a_newer_or_unknown_schema_is_refused_not_guessed() {
     drop(SqliteStore::open(newer.path()).unwrap());
     let raw = rusqlite::Connection::open(newer.path()).unwrap();
     raw.execute(
-        "UPDATE iap_meta SET value = 3 WHERE name = 'schema_version'",
-        [],
+        "UPDATE iap_meta SET value = ?1 WHERE name = 'schema_version'",
+        [SCHEMA_VERSION + 1],
     )
     .unwrap();
     drop(raw);
     assert_eq!(
         SqliteStore::open(newer.path()).unwrap_err().to_string(),
-        "the store schema is version 3, newer than version 2 that this crate reads; upgrade the crate"
+        format!(
+            "the store schema is version {}, newer than version {SCHEMA_VERSION} that this crate reads; upgrade the crate",
+            SCHEMA_VERSION + 1
+        )
     );
 
     let unknown = TempDb::new("unknown");

@@ -63,7 +63,8 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Forgets inbox keys older than the retention window.
+    /// Forgets inbox keys older than their retention window, and deletes
+    /// envelopes delivered or skipped longer ago than theirs.
     Purge,
     /// Rows set aside because they do not read back.
     Quarantine {
@@ -203,11 +204,12 @@ fn run(cli: &Cli) -> Result<(), Stop> {
             cli.json,
         ),
         Command::Purge => {
-            let purged = store.purge_inbox(now)?;
+            let keys = store.purge_inbox(now)?;
+            let envelopes = store.purge_delivered(now)?;
             emit(
                 cli.json,
-                json!({ "purged_inbox_keys": purged }),
-                &format!("forgot {purged} inbox keys"),
+                json!({ "purged_inbox_keys": keys, "purged_envelopes": envelopes }),
+                &format!("forgot {keys} inbox keys; deleted {envelopes} delivered envelopes"),
             );
             Ok(())
         }

@@ -212,6 +212,11 @@ impl AnyStore {
         }
     }
 
+    /// See [`DeliveryStore::purge_delivered`].
+    pub fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        on_backend!(self, store => store.purge_delivered(now))
+    }
+
     /// See [`DeliveryStore::purge_inbox`].
     pub fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         on_backend!(self, store => store.purge_inbox(now))

@@ -14,7 +14,7 @@ use super::backend::{RELEASE_PAUSE, RELEASE_TRIES, Recorded};
 use super::rows::typed;
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
-    Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions, Wakeups,
 };
 use crate::envelope::state::{Dispatched, Pending, Retrying, State};
 use crate::{AnyEnvelope, Envelope};
@@ -125,6 +125,13 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         outcomes: &[Outcome<P>],
     ) -> impl Future<Output = Result<Vec<Recorded>, StoreError>> + Send;
 
+    /// A subscription to this store's wakeups, for a relay about to wait
+    /// for work: it completes when an enqueue commits (see [`Wakeups`]).
+    /// Subscribe before the claim that may find nothing, so that an enqueue
+    /// between the two still wakes the waiter. Polling only under
+    /// [`WakeupMode::Poll`](super::WakeupMode::Poll).
+    fn wakeups(&self) -> impl Future<Output = Result<Wakeups, StoreError>> + Send;
+
     /// See [`DeliveryStore::extend_lease`](super::DeliveryStore::extend_lease).
     fn extend_lease<P: Send + Sync>(
         &self,
@@ -206,6 +213,12 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
     /// See [`DeliveryStore::purge_inbox`](super::DeliveryStore::purge_inbox).
     fn purge_inbox(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// See [`DeliveryStore::purge_delivered`](super::DeliveryStore::purge_delivered).
+    fn purge_delivered(
         &self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
@@ -321,6 +334,7 @@ macro_rules! shared_async_operations {
                 .bind(due_at)
                 .bind(text)
                 .bind(i64::from(outcome.attempt_count()))
+                .bind(settled_at(outcome.status(), outcome.last_transition()))
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
@@ -402,6 +416,23 @@ macro_rules! shared_async_operations {
                 .await?
                 .rows_affected();
             Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+        }
+
+        async fn purge_delivered(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+            let cutoff = micros(subtract(now, self.options.delivered_retention));
+            let mut purged = 0;
+            loop {
+                let deleted = sqlx::query(sql::PURGE_SETTLED)
+                    .bind(cutoff)
+                    .bind(i64::from(crate::store::PURGE_BATCH))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                purged += usize::try_from(deleted).unwrap_or(usize::MAX);
+                if crate::store::purge_done(deleted) {
+                    return Ok(purged);
+                }
+            }
         }
 
         async fn delete_quarantined(

@@ -231,6 +231,14 @@ pub trait DeliveryStore {
     /// Forgets inbox keys older than the retention window; returns how many.
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
+    /// Deletes the envelopes delivered (processed or acknowledged) or
+    /// skipped longer than [`StoreOptions::delivered_retention`] before
+    /// `now`; returns how many. Never a dead letter, a quarantined row or an
+    /// envelope still to send. It deletes [`PURGE_BATCH`] rows per
+    /// transaction, so no lock is held for long and other workers go on
+    /// meanwhile; run it now and then (the CLI's `iap purge` does).
+    fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
     /// The stored envelope with this key, in whatever state it is.
     fn load_any<P: DeserializeOwned>(
         &mut self,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::rows::{claim_lost, record_values};
+use super::rows::{claim_lost, record_values, settled_at};
 use super::{Outcome, Recorded, StoreError};
 
 /// One outcome's row: what the record statement matches and writes.
@@ -18,6 +18,8 @@ pub(crate) struct RecordRow<'a> {
     pub(crate) event_id: &'a str,
     pub(crate) status: &'static str,
     pub(crate) due_at: Option<i64>,
+    /// When the outcome settled, if it did (for retention).
+    pub(crate) settled_at: Option<i64>,
     pub(crate) envelope: String,
     /// The claim's attempt: the row is written only while this claim holds it.
     pub(crate) attempts: i64,
@@ -45,6 +47,7 @@ impl<'a, P: Serialize> BatchRecord<'a, P> {
                         event_id: any.event_id(),
                         status: any.status().as_str(),
                         due_at,
+                        settled_at: settled_at(any.status(), any.last_transition()),
                         envelope,
                         attempts: i64::from(any.attempt_count()),
                     });

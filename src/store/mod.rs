@@ -29,6 +29,8 @@ pub mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "async")]
+mod wakeup;
 
 use std::time::Duration;
 
@@ -46,6 +48,41 @@ pub use outcome::{
 /// queries and transactions: the exact version this crate uses.
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use sqlx;
+#[cfg(feature = "async")]
+pub use wakeup::Wakeups;
+
+/// Where a store's relays learn of new work
+/// ([`StoreOptions::wakeups`]); a relay subscribes to them through
+/// `AsyncDeliveryStore::wakeups` (feature `async`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WakeupMode {
+    /// Woken as soon as an enqueue commits: PostgreSQL's `LISTEN/NOTIFY`,
+    /// or the commits of the same process on SQLite (the default).
+    #[default]
+    Notify,
+    /// Polling only. The setting for PostgreSQL behind a proxy that pools
+    /// connections per transaction (PgBouncer's `pool_mode = transaction`),
+    /// where no session stays to listen on.
+    Poll,
+}
+
+/// The migrations, of a backend's list in order (the one at index `v - 1`
+/// takes a store from version `v` to `v + 1`), that take a store at schema
+/// version `found` to the current one.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn migrations_from(migrations: &'static [&'static str], found: i64) -> &'static [&'static str] {
+    let start = usize::try_from(found - 1).unwrap_or(0);
+    migrations.get(start..).unwrap_or_default()
+}
+
+/// How many rows [`DeliveryStore::purge_delivered`] deletes per transaction.
+pub const PURGE_BATCH: u32 = 1000;
+
+/// Whether a purge whose last batch deleted `deleted` rows is done.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn purge_done(deleted: u64) -> bool {
+    deleted < u64::from(PURGE_BATCH)
+}
 
 /// How durable a commit is when the call that made it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,8 +108,14 @@ pub struct StoreOptions {
     pub lease: Duration,
     /// How long the inbox remembers a key (default 7 days).
     pub inbox_retention: Duration,
+    /// How long delivered and skipped envelopes are kept before
+    /// [`purge_delivered`](DeliveryStore::purge_delivered) deletes them
+    /// (default 7 days). Dead letters are kept until an operator acts.
+    pub delivered_retention: Duration,
     /// How long to wait for another connection's write lock (default 5 s).
     pub busy_timeout: Duration,
+    /// How relays learn of new work (default [`WakeupMode::Notify`]).
+    pub wakeups: WakeupMode,
 }
 
 impl Default for StoreOptions {
@@ -81,7 +124,9 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             lease: Duration::from_secs(30),
             inbox_retention: Duration::from_secs(7 * 24 * 3600),
+            delivered_retention: Duration::from_secs(7 * 24 * 3600),
             busy_timeout: Duration::from_secs(5),
+            wakeups: WakeupMode::Notify,
         }
     }
 }

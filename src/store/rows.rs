@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Admission, AdmissionResult, Claim, StoreError};
+use crate::envelope::Transition;
 use crate::envelope::state::{Dispatched, Failed, Pending, State};
 use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
@@ -365,6 +366,18 @@ pub(crate) fn settle_effect<P, T, E: std::fmt::Display>(
 /// The error for a claim on an event's attempt that is no longer held.
 /// What recording `outcome` writes (its due time in microseconds, if it
 /// waits, and its text), or why this one outcome cannot be recorded.
+/// When a row in `status` settled, as stored for retention (microseconds):
+/// the time of the envelope's `last` transition, if `status` is delivered
+/// (processed or acknowledged) or skipped. Dead letters never settle.
+pub(crate) fn settled_at(status: DeliveryStatus, last: Option<&Transition>) -> Option<i64> {
+    match status {
+        DeliveryStatus::Processed | DeliveryStatus::Acknowledged | DeliveryStatus::Skipped => {
+            last.map(|transition| micros(transition.at()))
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn record_values<P: Serialize>(
     outcome: &super::Outcome<P>,
 ) -> Result<(Option<i64>, String), StoreError> {

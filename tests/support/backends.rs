@@ -39,6 +39,10 @@ pub trait Backend: Sized {
     /// The store's write transaction.
     type Tx<'t>;
 
+    /// The statements that take a store of the current schema back to
+    /// schema version 2 as this crate shipped it (without the version).
+    const BACK_TO_VERSION_2: &'static [&'static str];
+
     /// A fresh, empty place for the test `name`; `None` when the backend is
     /// not available here (which fails the test under CI).
     fn place(name: &str) -> Option<Self::Place>;
@@ -121,6 +125,8 @@ pub trait Backend: Sized {
         F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send;
 
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     fn load_any<P: DeserializeOwned + Send + Sync>(
         &mut self,
@@ -283,6 +289,10 @@ macro_rules! blocking_operations {
 
         fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
             DeliveryStore::purge_inbox(self, now)
+        }
+
+        fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+            DeliveryStore::purge_delivered(self, now)
         }
 
         fn load_any<P: DeserializeOwned + Send + Sync>(
@@ -500,6 +510,10 @@ macro_rules! async_operations {
             block(self.store.purge_inbox(now))
         }
 
+        fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+            block(self.store.purge_delivered(now))
+        }
+
         fn load_any<P: DeserializeOwned + Send + Sync>(
             &mut self,
             source_system: &str,
@@ -647,6 +661,22 @@ mod runtime {
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use runtime::block;
 
+/// Schema version 3 undone on SQLite: the settling time.
+const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
+    "DROP INDEX iap_outbox_settled",
+    "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+];
+
+/// Schema version 3 undone on PostgreSQL: the settling time, the fill factor
+/// and the notifications of enqueues.
+const POSTGRES_BACK_TO_VERSION_2: &[&str] = &[
+    "DROP TRIGGER iap_outbox_enqueued ON iap_outbox",
+    "DROP FUNCTION iap_outbox_notify()",
+    "DROP INDEX iap_outbox_settled",
+    "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+    "ALTER TABLE iap_outbox RESET (fillfactor)",
+];
+
 /// An async store, driven by the suites' blocking code.
 pub struct OnRuntime<A> {
     pub store: A,
@@ -666,6 +696,8 @@ pub mod sqlite {
     impl Backend for SqliteStore {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
+
+        const BACK_TO_VERSION_2: &'static [&'static str] = SQLITE_BACK_TO_VERSION_2;
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -757,6 +789,8 @@ mod async_sqlite {
     impl Backend for OnRuntime<AsyncSqliteStore> {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
+
+        const BACK_TO_VERSION_2: &'static [&'static str] = SQLITE_BACK_TO_VERSION_2;
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -855,6 +889,8 @@ pub mod postgres {
         type Place = Schema;
         type Tx<'t> = ::postgres::Transaction<'t>;
 
+        const BACK_TO_VERSION_2: &'static [&'static str] = POSTGRES_BACK_TO_VERSION_2;
+
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "b")
         }
@@ -927,6 +963,8 @@ mod async_postgres {
     impl Backend for OnRuntime<AsyncPostgresStore> {
         type Place = Schema;
         type Tx<'t> = Transaction<'static, Postgres>;
+
+        const BACK_TO_VERSION_2: &'static [&'static str] = POSTGRES_BACK_TO_VERSION_2;
 
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "a")

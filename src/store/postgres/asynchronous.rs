@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::writes::{RecordColumns, RowWrites};
@@ -17,14 +17,15 @@ use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::batch_record::{BatchRecord, RecordRow};
+use crate::store::migrations_from;
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, settle_effect, sort_dead_letters, subtract, typed, waited_since,
+    release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Outcome, QuarantinedRow, Recorded,
-    Redriven, StatusCounts, StoreError, StoreOptions,
+    Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
 };
 use crate::{AnyEnvelope, Envelope};
 
@@ -159,8 +160,10 @@ impl AsyncPostgresStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            Some(1) => {
-                sqlx::raw_sql(sql::MIGRATE_FROM_1).execute(&mut *tx).await?;
+            Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
+                for migration in migrations_from(&sql::MIGRATIONS, found) {
+                    sqlx::raw_sql(*migration).execute(&mut *tx).await?;
+                }
             }
             Some(SCHEMA_VERSION) => {}
             Some(found) if found > SCHEMA_VERSION => {
@@ -179,7 +182,6 @@ impl AsyncPostgresStore {
         Ok(())
     }
 
-    /// Enqueues into any open sqlx PostgreSQL transaction or connection of
     /// Writes the rows of a batch record in one statement; the keys of the
     /// rows whose claim still held.
     async fn record_rows(
@@ -194,6 +196,7 @@ impl AsyncPostgresStore {
             .bind(&columns.due_ats)
             .bind(&columns.envelopes)
             .bind(&columns.attempts)
+            .bind(&columns.settled_ats)
             .fetch_all(&self.pool)
             .await?;
         written
@@ -202,6 +205,7 @@ impl AsyncPostgresStore {
             .collect()
     }
 
+    /// Enqueues into any open sqlx PostgreSQL transaction or connection of
     /// the caller's: see [`AsyncDeliveryStore::enqueue`].
     pub async fn enqueue_in<P: Serialize>(
         connection: &mut PgConnection,
@@ -333,6 +337,21 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
     }
 
     shared_async_operations!();
+
+    /// Listens on the store's channel from a connection of the pool, which
+    /// it keeps while the subscription lives.
+    async fn wakeups(&self) -> Result<Wakeups, StoreError> {
+        if self.options.wakeups == WakeupMode::Poll {
+            return Ok(Wakeups::polling());
+        }
+        let channel: String = sqlx::query(sql::NOTIFY_CHANNEL)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(&channel).await?;
+        Ok(Wakeups::listener(listener))
+    }
 
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         Ok(self.pool.begin().await?)
@@ -722,6 +741,7 @@ async fn write_row<S: State, P: Serialize>(
         .bind(i64::from(envelope.attempt_count()))
         .bind(due_at.map(micros))
         .bind(encode(envelope)?)
+        .bind(settled_at(S::STATUS, envelope.last_transition()))
         .execute(connection)
         .await?;
     Ok(())

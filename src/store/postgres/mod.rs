@@ -63,18 +63,19 @@ use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, run_effect, sort_dead_letters, subtract, typed, waited_since,
+    release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Outcome,
     QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
+use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -194,7 +195,11 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
                     tx.batch_execute(sql::SCHEMA)?;
                     tx.execute(sql::INSERT_VERSION, &[&SCHEMA_VERSION])?;
                 }
-                Some(1) => tx.batch_execute(sql::MIGRATE_FROM_1)?,
+                Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
+                    for migration in migrations_from(&sql::MIGRATIONS, found) {
+                        tx.batch_execute(migration)?;
+                    }
+                }
                 Some(SCHEMA_VERSION) => {}
                 Some(found) if found > SCHEMA_VERSION => {
                     return Err(StoreError::SchemaTooNew {
@@ -466,6 +471,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     &due_at,
                     &encode_any(&outcome)?,
                     &i64::from(outcome.attempt_count()),
+                    &settled_at(outcome.status(), outcome.last_transition()),
                 ],
             )?;
             recorded(updated, &outcome)
@@ -491,6 +497,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                         &columns.due_ats,
                         &columns.envelopes,
                         &columns.attempts,
+                        &columns.settled_ats,
                     ],
                 )?;
                 for row in rows {
@@ -640,6 +647,23 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             let cutoff = micros(subtract(now, self.options.inbox_retention));
             let purged = self.client()?.execute(sql::PURGE_INBOX, &[&cutoff])?;
             Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        off_runtime(|| {
+            let cutoff = micros(subtract(now, self.options.delivered_retention));
+            let purge = self.statement(sql::PURGE_SETTLED)?;
+            let mut purged = 0;
+            loop {
+                let deleted = self
+                    .client()?
+                    .execute(&purge, &[&cutoff, &i64::from(PURGE_BATCH)])?;
+                purged += usize::try_from(deleted).unwrap_or(usize::MAX);
+                if purge_done(deleted) {
+                    return Ok(purged);
+                }
+            }
         })
     }
 
@@ -973,6 +997,7 @@ fn write_row<S: State, P: Serialize>(
             &i64::from(envelope.attempt_count()),
             &due_at.map(micros),
             &encode(envelope)?,
+            &settled_at(S::STATUS, envelope.last_transition()),
         ],
     )?;
     Ok(())

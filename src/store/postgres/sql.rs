@@ -17,6 +17,31 @@ macro_rules! row_columns {
     };
 }
 
+/// Delivered and skipped rows: the ones retention deletes once settled.
+macro_rules! settled_statuses {
+    () => {
+        "('processed', 'acknowledged', 'skipped')"
+    };
+}
+
+/// The function and trigger that notify listening relays when an enqueue
+/// commits, on a channel of the store's schema (`iap_outbox:<schema>`).
+macro_rules! notify_trigger {
+    () => {
+        "
+CREATE FUNCTION iap_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('iap_outbox:' || TG_TABLE_SCHEMA, '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER iap_outbox_enqueued AFTER INSERT ON iap_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION iap_outbox_notify();
+"
+    };
+}
+
+/// The schema of a new store (version 3).
 pub(super) const SCHEMA: &str = concat!(
     "
 CREATE TABLE iap_meta (
@@ -24,19 +49,21 @@ CREATE TABLE iap_meta (
     value BIGINT NOT NULL
 );
 CREATE TABLE iap_outbox (
-    seq       BIGSERIAL,
-    source    TEXT NOT NULL,
-    event_id  TEXT NOT NULL,
-    status    TEXT NOT NULL,
-    attempts  BIGINT NOT NULL,
-    due_at    BIGINT,
-    envelope  TEXT NOT NULL,
-    problem   TEXT,
+    seq        BIGSERIAL,
+    source     TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    attempts   BIGINT NOT NULL,
+    due_at     BIGINT,
+    envelope   TEXT NOT NULL,
+    problem    TEXT,
     renewed_at BIGINT,
+    settled_at BIGINT,
     PRIMARY KEY (source, event_id)
-);
+) WITH (fillfactor = 80);
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
     stray_rows!(),
     ";
@@ -48,7 +75,8 @@ CREATE TABLE iap_inbox (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
-"
+",
+    notify_trigger!()
 );
 
 /// From version 1: lease renewals, and the index of stray rows.
@@ -61,6 +89,32 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 "
 );
+
+/// From version 2: the settling time that retention reads (rows delivered or
+/// skipped before the migration count as settled at it), room on each page
+/// for updated rows, and notifications of enqueues.
+pub(super) const MIGRATE_FROM_2: &str = concat!(
+    "
+ALTER TABLE iap_outbox ADD COLUMN settled_at BIGINT;
+UPDATE iap_outbox SET settled_at = (extract(epoch FROM now()) * 1000000)::bigint
+    WHERE status IN ",
+    settled_statuses!(),
+    ";
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
+ALTER TABLE iap_outbox SET (fillfactor = 80);
+",
+    notify_trigger!(),
+    "
+UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
+"
+);
+
+/// The migrations, in order: the one at index `v - 1` takes a store from
+/// version `v` to `v + 1`.
+pub(super) const MIGRATIONS: [&str; 2] = [MIGRATE_FROM_1, MIGRATE_FROM_2];
+
+/// The notification channel of the store in the current schema.
+pub(super) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
 
 /// Serializes concurrent migrations for the rest of the transaction.
 pub(super) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
@@ -103,18 +157,20 @@ pub(super) const SELECT_DUE: &str = concat!(
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
-pub(super) const RECORD: &str =
-    "UPDATE iap_outbox SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL
+pub(super) const RECORD: &str = "UPDATE iap_outbox
+             SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL, settled_at = $7
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6";
 
 /// Many outcomes over claims that are still held, from parallel arrays of
-/// sources, event ids, statuses, due times, envelope texts and the claims'
-/// attempts; returns the keys of the rows it changed (a key missing is a
-/// claim no longer held).
+/// sources, event ids, statuses, due times, envelope texts, the claims'
+/// attempts and settling times; returns the keys of the rows it changed (a
+/// key missing is a claim no longer held).
 pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
-         SET status = w.status, due_at = w.due_at, envelope = w.envelope, renewed_at = NULL
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
-             AS w (source, event_id, status, due_at, envelope, attempts)
+         SET status = w.status, due_at = w.due_at, envelope = w.envelope, renewed_at = NULL,
+             settled_at = w.settled_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
+                     $7::bigint[])
+             AS w (source, event_id, status, due_at, envelope, attempts, settled_at)
          WHERE o.source = w.source AND o.event_id = w.event_id
              AND o.status = 'dispatched' AND o.attempts = w.attempts
          RETURNING o.source, o.event_id";
@@ -127,6 +183,17 @@ pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = $3, renewe
 pub(super) const RELEASE_CLAIM: &str =
     "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, renewed_at = $6, envelope = $7
                  WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8";
+
+/// At most $2 rows delivered or skipped before $1, skipping rows other
+/// workers hold.
+pub(super) const PURGE_SETTLED: &str = concat!(
+    "DELETE FROM iap_outbox WHERE (source, event_id) IN (
+         SELECT source, event_id FROM iap_outbox
+         WHERE settled_at < $1 AND status IN ",
+    settled_statuses!(),
+    "
+         LIMIT $2 FOR UPDATE SKIP LOCKED)"
+);
 
 /// Inbox keys older than $1.
 pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < $1";
@@ -204,7 +271,9 @@ pub(super) const SELECT_KEY: &str = concat!(
 );
 
 /// An envelope written over its row.
-pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL
+pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
+         SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL,
+             settled_at = $7
          WHERE source = $1 AND event_id = $2";
 
 /// Many rows written back at once, from parallel arrays of sources, event

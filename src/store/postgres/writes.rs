@@ -67,6 +67,7 @@ pub(super) struct RecordColumns<'a> {
     pub(super) due_ats: Vec<Option<i64>>,
     pub(super) envelopes: Vec<&'a str>,
     pub(super) attempts: Vec<i64>,
+    pub(super) settled_ats: Vec<Option<i64>>,
 }
 
 impl<'a> RecordColumns<'a> {
@@ -78,6 +79,7 @@ impl<'a> RecordColumns<'a> {
             due_ats: rows.iter().map(|row| row.due_at).collect(),
             envelopes: rows.iter().map(|row| row.envelope.as_str()).collect(),
             attempts: rows.iter().map(|row| row.attempts).collect(),
+            settled_ats: rows.iter().map(|row| row.settled_at).collect(),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,8 +13,8 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous, SqliteValueRef,
+    SqliteConnectOptions, SqliteJournalMode, SqliteOperation, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous, SqliteValueRef,
 };
 use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRef as _};
 
@@ -25,11 +27,12 @@ use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, settle_effect, sort_dead_letters, subtract, typed, waited_since,
+    release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
+use crate::store::wakeup::LocalSignal;
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, Outcome, QuarantinedRow,
-    Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
+    Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
 };
 use crate::{AnyEnvelope, Envelope};
 
@@ -61,6 +64,8 @@ use crate::{AnyEnvelope, Envelope};
 pub struct AsyncSqliteStore {
     pool: SqlitePool,
     options: StoreOptions,
+    /// Raised by the pool's connections when a commit enqueued.
+    enqueued: LocalSignal,
 }
 
 impl AsyncSqliteStore {
@@ -84,16 +89,29 @@ impl AsyncSqliteStore {
                 Durability::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(options.busy_timeout);
+        let enqueued = LocalSignal::new();
+        let signal = enqueued.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(options.busy_timeout)
+            .after_connect(move |connection, _| {
+                let signal = signal.clone();
+                Box::pin(async move {
+                    signal_enqueueing_commits(connection, signal).await?;
+                    Ok(())
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|error| StoreError::Open {
                 path,
                 reason: error.to_string(),
             })?;
-        Ok(AsyncSqliteStore { pool, options })
+        Ok(AsyncSqliteStore {
+            pool,
+            options,
+            enqueued,
+        })
     }
 
     /// The pool, for the caller's own queries and transactions (an outbox
@@ -117,7 +135,8 @@ impl AsyncSqliteStore {
                     row.status,
                     row.due_at,
                     row.envelope,
-                    row.attempts
+                    row.attempts,
+                    row.settled_at
                 ])
             })
             .collect();
@@ -229,6 +248,33 @@ impl AsyncSqliteStore {
     }
 }
 
+/// Has `connection` raise `signal` at each commit that inserted into the
+/// outbox. SQLite calls the commit hook while the commit is under way, with
+/// the write lock held; a woken relay's claim (`BEGIN IMMEDIATE`) waits for
+/// that lock, so it sees the new rows.
+async fn signal_enqueueing_commits(
+    connection: &mut SqliteConnection,
+    signal: LocalSignal,
+) -> Result<(), sqlx::Error> {
+    let inserted = Arc::new(AtomicBool::new(false));
+    let mut handle = connection.lock_handle().await?;
+    let seen = Arc::clone(&inserted);
+    handle.set_update_hook(move |change| {
+        if change.operation == SqliteOperation::Insert && change.table == "iap_outbox" {
+            seen.store(true, Ordering::Relaxed);
+        }
+    });
+    let committed = Arc::clone(&inserted);
+    handle.set_commit_hook(move || {
+        if committed.swap(false, Ordering::Relaxed) {
+            signal.raise();
+        }
+        true
+    });
+    handle.set_rollback_hook(move || inserted.store(false, Ordering::Relaxed));
+    Ok(())
+}
+
 /// A query with its parameters bound.
 type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
@@ -240,6 +286,13 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
     }
 
     shared_async_operations!();
+
+    async fn wakeups(&self) -> Result<Wakeups, StoreError> {
+        Ok(match self.options.wakeups {
+            WakeupMode::Notify => Wakeups::local(&self.enqueued),
+            WakeupMode::Poll => Wakeups::polling(),
+        })
+    }
 
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
@@ -653,6 +706,7 @@ async fn write_row<S: State, P: Serialize>(
         .bind(i64::from(envelope.attempt_count()))
         .bind(due_at.map(micros))
         .bind(encode(envelope)?)
+        .bind(settled_at(S::STATUS, envelope.last_transition()))
         .execute(connection)
         .await?;
     Ok(())

@@ -61,18 +61,19 @@ use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, run_effect, sort_dead_letters, subtract, typed, waited_since,
+    release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, Outcome,
     QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
+use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::envelope::state::{Failed, Pending, State};
 use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -269,6 +270,7 @@ impl DeliveryStore for SqliteStore {
                 due_at.map(micros),
                 encode_any(&outcome)?,
                 outcome.attempt_count(),
+                settled_at(outcome.status(), outcome.last_transition()),
             ],
         )?;
         recorded(updated as u64, &outcome)?;
@@ -294,6 +296,7 @@ impl DeliveryStore for SqliteStore {
                     row.due_at,
                     row.envelope,
                     row.attempts,
+                    row.settled_at,
                 ])?;
                 if updated > 0 {
                     written.insert((row.source.to_owned(), row.event_id.to_owned()));
@@ -441,6 +444,21 @@ impl DeliveryStore for SqliteStore {
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = micros(subtract(now, self.options.inbox_retention));
         Ok(self.connection.execute(sql::PURGE_INBOX, params![cutoff])?)
+    }
+
+    fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cutoff = micros(subtract(now, self.options.delivered_retention));
+        let mut purged = 0;
+        loop {
+            let deleted = self
+                .connection
+                .prepare_cached(sql::PURGE_SETTLED)?
+                .execute(params![cutoff, PURGE_BATCH])?;
+            purged += deleted;
+            if purge_done(u64::try_from(deleted).unwrap_or(u64::MAX)) {
+                return Ok(purged);
+            }
+        }
     }
 
     fn load_any<P: DeserializeOwned>(
@@ -666,7 +684,11 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch(sql::SCHEMA)?;
             tx.execute(sql::INSERT_VERSION, params![SCHEMA_VERSION])?;
         }
-        Some(1) => tx.execute_batch(sql::MIGRATE_FROM_1)?,
+        Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
+            for migration in migrations_from(&sql::MIGRATIONS, found) {
+                tx.execute_batch(migration)?;
+            }
+        }
         Some(SCHEMA_VERSION) => {}
         Some(found) if found > SCHEMA_VERSION => {
             return Err(StoreError::SchemaTooNew {
@@ -867,6 +889,7 @@ fn write_row<S: State, P: Serialize>(
             envelope.attempt_count(),
             due_at.map(micros),
             encode(envelope)?,
+            settled_at(S::STATUS, envelope.last_transition()),
         ],
     )?;
     Ok(())

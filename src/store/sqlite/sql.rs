@@ -34,10 +34,12 @@ CREATE TABLE iap_outbox (
     envelope   TEXT NOT NULL,
     problem    TEXT,
     renewed_at INTEGER,
+    settled_at INTEGER,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
     stray_rows!(),
     ";
@@ -62,6 +64,20 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 "
 );
+
+/// From version 2: the settling time that retention reads (rows delivered or
+/// skipped before the migration count as settled at it).
+pub(super) const MIGRATE_FROM_2: &str = "
+ALTER TABLE iap_outbox ADD COLUMN settled_at INTEGER;
+UPDATE iap_outbox SET settled_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
+    WHERE status IN ('processed', 'acknowledged', 'skipped');
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
+UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
+";
+
+/// The migrations, in order: the one at index `v - 1` takes a store from
+/// version `v` to `v + 1`.
+pub(super) const MIGRATIONS: [&str; 2] = [MIGRATE_FROM_1, MIGRATE_FROM_2];
 
 /// One row by rowid, unless it is quarantined.
 pub(super) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
@@ -92,8 +108,8 @@ pub(super) const SELECT_DUE: &str = concat!(
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
-pub(super) const RECORD: &str =
-    "UPDATE iap_outbox SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL
+pub(super) const RECORD: &str = "UPDATE iap_outbox
+             SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL, settled_at = ?7
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6";
 
 /// Many rows written back at once, from a JSON array of rows
@@ -107,12 +123,13 @@ pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
 
 /// Many outcomes over claims that are still held, from a JSON array of rows
-/// `[source, event_id, status, due_at, envelope, attempts]`; returns the
-/// keys of the rows it changed (a key missing is a claim no longer held).
+/// `[source, event_id, status, due_at, envelope, attempts, settled_at]`;
+/// returns the keys of the rows it changed (a key missing is a claim no
+/// longer held).
 #[cfg(feature = "async-sqlite")]
 pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox
          SET status = w.value ->> 2, due_at = w.value ->> 3, envelope = w.value ->> 4,
-             renewed_at = NULL
+             renewed_at = NULL, settled_at = w.value ->> 6
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1
              AND iap_outbox.status = 'dispatched' AND iap_outbox.attempts = w.value ->> 5
@@ -126,6 +143,12 @@ pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = ?3, renewe
 pub(super) const RELEASE_CLAIM: &str =
     "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, renewed_at = ?6, envelope = ?7
                  WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?8";
+
+/// At most ?2 rows delivered or skipped before ?1.
+pub(super) const PURGE_SETTLED: &str = "DELETE FROM iap_outbox WHERE rowid IN (
+         SELECT rowid FROM iap_outbox
+         WHERE settled_at < ?1 AND status IN ('processed', 'acknowledged', 'skipped')
+         LIMIT ?2)";
 
 /// Inbox keys older than ?1.
 pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < ?1";
@@ -214,7 +237,9 @@ pub(super) const SELECT_KEY: &str = concat!(
 );
 
 /// An envelope written over its row.
-pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL
+pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
+         SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL,
+             settled_at = ?7
          WHERE source = ?1 AND event_id = ?2";
 
 /// A row set aside, with the reason.
