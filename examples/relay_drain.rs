@@ -47,7 +47,9 @@ impl Mode {
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [backend, mode, workers, envelopes, rounds] = args.as_slice() else {
-        return Err("usage: relay_drain sqlite|postgres each|batched WORKERS ENVELOPES ROUNDS".into());
+        return Err(
+            "usage: relay_drain sqlite|postgres each|batched WORKERS ENVELOPES ROUNDS".into(),
+        );
     };
     let mode = match mode.as_str() {
         "each" => Mode::Each,

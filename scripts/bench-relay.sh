@@ -33,7 +33,7 @@ peer=target/bench-graphile
 if [ ! -d "$peer/node_modules/graphile-worker" ]; then
   echo "installing graphile-worker into $peer" >&2
   mkdir -p "$peer"
-  (cd "$peer" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error graphile-worker pg >/dev/null)
+  (cd "$peer" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error graphile-worker@latest pg >/dev/null)
 fi
 cp scripts/bench/graphile-drain.mjs "$peer/"
 peer_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$peer/node_modules/graphile-worker/package.json")

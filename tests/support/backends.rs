@@ -667,13 +667,16 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
 ];
 
-/// Schema version 3 undone on PostgreSQL: the settling time, the fill factor
-/// and the notifications of enqueues.
+/// Schema version 3 undone on PostgreSQL: the settling time, the narrow
+/// status indexes, the fill factor and the notifications of enqueues.
 const POSTGRES_BACK_TO_VERSION_2: &[&str] = &[
     "DROP TRIGGER iap_outbox_enqueued ON iap_outbox",
     "DROP FUNCTION iap_outbox_notify()",
     "DROP INDEX iap_outbox_settled",
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+    "DROP INDEX iap_outbox_dead_letters",
+    "DROP INDEX iap_outbox_quarantined",
+    "CREATE INDEX iap_outbox_status ON iap_outbox (status)",
     "ALTER TABLE iap_outbox RESET (fillfactor)",
 ];
 

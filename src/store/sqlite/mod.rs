@@ -192,17 +192,14 @@ impl DeliveryStore for SqliteStore {
         envelope: &Envelope<Pending, P>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let inserted = tx.execute(
-            sql::ENQUEUE,
-            params![
-                envelope.source_system(),
-                envelope.event_id(),
-                Pending::STATUS.as_str(),
-                envelope.attempt_count(),
-                micros(now),
-                encode(envelope)?,
-            ],
-        )?;
+        let inserted = tx.prepare_cached(sql::ENQUEUE)?.execute(params![
+            envelope.source_system(),
+            envelope.event_id(),
+            Pending::STATUS.as_str(),
+            envelope.attempt_count(),
+            micros(now),
+            encode(envelope)?,
+        ])?;
         if inserted == 0 {
             return Err(StoreError::AlreadyEnqueued {
                 source_system: envelope.source_system().to_owned(),
@@ -261,18 +258,15 @@ impl DeliveryStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let due_at = outcome_due_at(&outcome, retry_after)?;
         let tx = self.begin()?;
-        let updated = tx.execute(
-            sql::RECORD,
-            params![
-                outcome.source_system(),
-                outcome.event_id(),
-                outcome.status().as_str(),
-                due_at.map(micros),
-                encode_any(&outcome)?,
-                outcome.attempt_count(),
-                settled_at(outcome.status(), outcome.last_transition()),
-            ],
-        )?;
+        let updated = tx.prepare_cached(sql::RECORD)?.execute(params![
+            outcome.source_system(),
+            outcome.event_id(),
+            outcome.status().as_str(),
+            due_at.map(micros),
+            encode_any(&outcome)?,
+            outcome.attempt_count(),
+            settled_at(outcome.status(), outcome.last_transition()),
+        ])?;
         recorded(updated as u64, &outcome)?;
         tx.commit()?;
         Ok(())
@@ -315,16 +309,13 @@ impl DeliveryStore for SqliteStore {
         let lease_until = add(now, self.options.lease);
         let envelope = &claim.envelope;
         let tx = self.begin()?;
-        let updated = tx.execute(
-            sql::EXTEND_LEASE,
-            params![
-                envelope.source_system(),
-                envelope.event_id(),
-                micros(lease_until),
-                micros(now),
-                envelope.attempt_count(),
-            ],
-        )?;
+        let updated = tx.prepare_cached(sql::EXTEND_LEASE)?.execute(params![
+            envelope.source_system(),
+            envelope.event_id(),
+            micros(lease_until),
+            micros(now),
+            envelope.attempt_count(),
+        ])?;
         if updated == 0 {
             return Err(claim_lost(
                 envelope.source_system(),
@@ -344,19 +335,16 @@ impl DeliveryStore for SqliteStore {
             envelope, prior, ..
         } in claims
         {
-            released += tx.execute(
-                sql::RELEASE_CLAIM,
-                params![
-                    envelope.source_system(),
-                    envelope.event_id(),
-                    prior.status,
-                    prior.attempts,
-                    prior.due_at,
-                    prior.renewed_at,
-                    prior.envelope,
-                    envelope.attempt_count(),
-                ],
-            )?;
+            released += tx.prepare_cached(sql::RELEASE_CLAIM)?.execute(params![
+                envelope.source_system(),
+                envelope.event_id(),
+                prior.status,
+                prior.attempts,
+                prior.due_at,
+                prior.renewed_at,
+                prior.envelope,
+                envelope.attempt_count(),
+            ])?;
         }
         tx.commit()?;
         Ok(released)
@@ -880,18 +868,15 @@ fn write_row<S: State, P: Serialize>(
     envelope: &Envelope<S, P>,
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        sql::WRITE_ROW,
-        params![
-            envelope.source_system(),
-            envelope.event_id(),
-            S::STATUS.as_str(),
-            envelope.attempt_count(),
-            due_at.map(micros),
-            encode(envelope)?,
-            settled_at(S::STATUS, envelope.last_transition()),
-        ],
-    )?;
+    tx.prepare_cached(sql::WRITE_ROW)?.execute(params![
+        envelope.source_system(),
+        envelope.event_id(),
+        S::STATUS.as_str(),
+        envelope.attempt_count(),
+        due_at.map(micros),
+        encode(envelope)?,
+        settled_at(S::STATUS, envelope.last_transition()),
+    ])?;
     Ok(())
 }
 
