@@ -3,7 +3,8 @@
 # with, on the same server in the same run: each drains the same number of
 # trivial items (ENVELOPES, 50,000 by default) with 1, 2 and 4 workers, in
 # its one-commit-per-item mode and its batched mode, median of ROUNDS (3).
-# Prints one table, and last one line with the 4-worker batched figures.
+# Prints one table, the wait of an envelope enqueued while the relay waits
+# (wakeups), and last one line with the 4-worker batched figures.
 #
 # The crate's side is examples/relay_drain.rs (threads, a connection each);
 # graphile-worker's is scripts/bench/graphile-drain.mjs, run by Node with the
@@ -37,8 +38,9 @@ if [ ! -d "$peer/node_modules/graphile-worker" ]; then
 fi
 cp scripts/bench/graphile-drain.mjs "$peer/"
 peer_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$peer/node_modules/graphile-worker/package.json")
-cargo build --quiet --release --features sqlite,postgres --example relay_drain
+cargo build --quiet --release --all-features --example relay_drain --example wakeup_latency
 drain=target/release/examples/relay_drain
+wakeup=target/release/examples/wakeup_latency
 server=$(psql -XAtc "SHOW server_version" 2>/dev/null || echo "?")
 
 echo
@@ -66,5 +68,10 @@ for workers in 1 2 4; do
 done
 row SQLite "one commit per item" 1 "$($drain sqlite each 1 "$envelopes" "$rounds")" -
 row SQLite batched 1 "$($drain sqlite batched 1 "$envelopes" "$rounds")" -
+echo
+echo "From an enqueue's commit to the send by a waiting relay, 500 enqueues 10 ms apart:"
+echo "PostgreSQL (LISTEN/NOTIFY, another pool enqueuing): $($wakeup postgres notify 500)"
+echo "SQLite (the same process): $($wakeup sqlite notify 500)"
+echo "PostgreSQL polling every second, 20 enqueues: $($wakeup postgres poll 20)"
 echo
 echo "PostgreSQL, 4 workers, batched: this crate ${last_ours}/s, graphile-worker ${last_theirs}/s"
