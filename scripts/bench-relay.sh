@@ -20,15 +20,8 @@ if [ -z "${IAP_POSTGRES_URL:-}" ]; then
   source scripts/postgres.sh
 fi
 # Node's client reads the libpq environment.
-for setting in $IAP_POSTGRES_URL; do
-  case $setting in
-    host=*) export PGHOST=${setting#host=} ;;
-    port=*) export PGPORT=${setting#port=} ;;
-    user=*) export PGUSER=${setting#user=} ;;
-    dbname=*) export PGDATABASE=${setting#dbname=} ;;
-    password=*) export PGPASSWORD=${setting#password=} ;;
-  esac
-done
+# shellcheck source=scripts/libpq-env.sh
+source scripts/libpq-env.sh
 
 peer=target/bench-graphile
 if [ ! -d "$peer/node_modules/graphile-worker" ]; then

@@ -234,9 +234,9 @@ pub trait DeliveryStore {
     /// Deletes the envelopes delivered (processed or acknowledged) or
     /// skipped longer than [`StoreOptions::delivered_retention`] before
     /// `now`; returns how many. Never a dead letter, a quarantined row or an
-    /// envelope still to send. It deletes [`PURGE_BATCH`] rows per
-    /// transaction, so no lock is held for long and other workers go on
-    /// meanwhile; run it now and then (the CLI's `iap purge` does).
+    /// envelope still to send. It deletes [`PURGE_BATCH`](super::PURGE_BATCH)
+    /// rows per transaction, so no lock is held for long and other workers go
+    /// on meanwhile; run it now and then (the CLI's `iap purge` does).
     fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     /// The stored envelope with this key, in whatever state it is.
