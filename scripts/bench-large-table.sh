@@ -38,7 +38,8 @@ SELECT 'webshop', 'order-' || n,
          || '"data":{"order_id":' || n || ',"lines":[{"sku":"SKU-1042","quantity":2,"price":"19.90"}]},'
          || '"history":[{"from":"pending","to":"dispatched","at":"2026-11-20T09:00:00Z","attempt":1},'
          || '{"from":"dispatched","to":"processed","at":"2026-11-20T09:00:01Z","attempt":1}]}',
-       CASE WHEN n % 100 < 99 THEN now_us - (n * 7919::bigint) % (8 * 86400 * 1000000::bigint) END
+       -- settled evenly over the last 8 days
+       CASE WHEN n % 100 < 99 THEN now_us - n * (8 * 86400 * 1000000::bigint / :rows) END
 FROM generate_series(1, :rows) AS n,
      (SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us) AS clock;
 VACUUM ANALYZE iap_outbox;
