@@ -12,6 +12,8 @@
 //! | `iap_inbox_duplicates_total` | counter | admissions answered as duplicates |
 //! | `iap_outbox_due_backlog` | gauge | envelopes waiting for a relay (pending and retrying) |
 //! | `iap_outbox_oldest_due_age_seconds` | gauge | how long the oldest due envelope has waited |
+//!
+//! A relay sets the two gauges when it starts and then at most every 5 seconds.
 
 #![cfg_attr(
     not(any(feature = "async-sqlite", feature = "async-postgres")),

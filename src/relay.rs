@@ -47,6 +47,12 @@ use crate::store::{
     AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError,
 };
 
+/// How often a relay sets its backlog gauges: the counts they come from read
+/// every row of the outbox (about a second on a PostgreSQL table of 10
+/// million rows), so not at every pass.
+#[cfg(feature = "metrics")]
+const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
+
 /// The shortest sleep of an idle relay.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(5);
 
@@ -89,6 +95,13 @@ pub struct RelayConfig {
     pub idle_poll: Duration,
     /// How outcomes are made durable (default [`Recording::EachOutcome`]).
     pub recording: Recording,
+    /// How often the relay deletes the envelopes that retention lets go
+    /// ([`purge_delivered`](AsyncDeliveryStore::purge_delivered): delivered
+    /// longer ago than
+    /// [`StoreOptions::delivered_retention`](crate::store::StoreOptions::delivered_retention)).
+    /// Default every 10 minutes; `None` for a service that purges on a
+    /// schedule of its own.
+    pub purge_every: Option<Duration>,
 }
 
 /// How a [`Relay`] records the outcomes of its sends.
@@ -116,6 +129,7 @@ impl Default for RelayConfig {
             send_timeout: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
             recording: Recording::EachOutcome,
+            purge_every: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -141,6 +155,8 @@ pub struct RelayReport {
     pub released: usize,
     /// Leases it extended for sends that took long.
     pub leases_extended: usize,
+    /// Delivered envelopes it deleted past their retention.
+    pub purged: usize,
 }
 
 /// Drives an async store: claims due envelopes in batches, hands each to the
@@ -201,8 +217,17 @@ where
         // Subscribed before the first claim: an enqueue that commits after
         // a claim found nothing still ends the wait that follows.
         let mut wakeups = self.store.wakeups().await?;
+        #[cfg(feature = "metrics")]
+        let mut backlog_refreshed: Option<std::time::Instant> = None;
+        let mut purged_at: Option<std::time::Instant> = None;
         while !stopping {
             let now = Utc::now();
+            if let Some(every) = self.config.purge_every
+                && purged_at.is_none_or(|at| at.elapsed() >= every)
+            {
+                report.purged += self.store.purge_delivered(now).await?;
+                purged_at = Some(std::time::Instant::now());
+            }
             let claimed = self
                 .store
                 .claim_due::<P>(now, self.config.batch.max(1))
@@ -211,7 +236,10 @@ where
             report.sent.quarantined += claimed.quarantined.len();
             observe::count_dead_letters(claimed.dead_lettered);
             #[cfg(feature = "metrics")]
-            self.refresh_backlog(now).await?;
+            if backlog_refreshed.is_none_or(|at| at.elapsed() >= BACKLOG_REFRESH) {
+                self.refresh_backlog(now).await?;
+                backlog_refreshed = Some(std::time::Instant::now());
+            }
             if claimed.claims.is_empty() {
                 let wait = self.idle_wait(now).await?;
                 tokio::select! {

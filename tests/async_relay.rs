@@ -109,6 +109,7 @@ fn quick() -> RelayConfig {
         send_timeout: Duration::from_millis(300),
         idle_poll: Duration::from_millis(50),
         recording: Recording::EachOutcome,
+        purge_every: None,
     }
 }
 
@@ -190,6 +191,51 @@ async fn a_batched_relay_records_the_outcomes_one_by_one_recording_would() {
         };
         assert_eq!(load(&store, n).await.status(), expected, "order {n}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_deletes_what_retention_lets_go_and_nothing_else() {
+    let db = TempDb::new("relay-purge");
+    let options = StoreOptions {
+        delivered_retention: Duration::ZERO,
+        ..StoreOptions::default()
+    };
+    let store = store_with_orders(&db, 10, options).await;
+    let relay = Relay::new(store.clone(), |envelope: &Envelope<Dispatched, Value>| {
+        let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
+        async move {
+            if n % 2 == 0 {
+                Ok(Delivery::Processed)
+            } else {
+                Err(SendError::Permanent {
+                    reason: "422: unknown SKU".into(),
+                })
+            }
+        }
+    })
+    .with_config(RelayConfig {
+        purge_every: Some(Duration::from_millis(20)),
+        ..quick()
+    });
+    let running = Running::start(relay);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counts = loop {
+        let counts = store.counts().await.unwrap().outbox;
+        if !counts.contains_key(&DeliveryStatus::Pending)
+            && !counts.contains_key(&DeliveryStatus::Processed)
+        {
+            break counts;
+        }
+        assert!(Instant::now() < deadline, "nothing was purged: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let report = running.finish().await;
+    assert_eq!(report.purged, 5, "the delivered envelopes");
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [(DeliveryStatus::Failed, 5)],
+        "the dead letters are kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -236,7 +236,8 @@ pub trait DeliveryStore {
     /// `now`; returns how many. Never a dead letter, a quarantined row or an
     /// envelope still to send. It deletes [`PURGE_BATCH`](super::PURGE_BATCH)
     /// rows per transaction, so no lock is held for long and other workers go
-    /// on meanwhile; run it now and then (the CLI's `iap purge` does).
+    /// on meanwhile; run it now and then (the async relay does, and the
+    /// CLI's `iap purge`).
     fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     /// The stored envelope with this key, in whatever state it is.
