@@ -163,7 +163,9 @@ pub struct RelayReport {
 /// sender with up to [`RelayConfig::concurrency`] sends at once, records
 /// each outcome as [`Outcome::of_send`] maps it, and sleeps until the next
 /// envelope is due, or until an enqueue wakes it (the store's
-/// [`wakeups`](AsyncDeliveryStore::wakeups), or a [`RelayWaker`]). Stopping is graceful: sends in flight
+/// [`wakeups`](AsyncDeliveryStore::wakeups), or a [`RelayWaker`]). It
+/// deletes delivered envelopes past their retention now and then
+/// ([`RelayConfig::purge_every`]). Stopping is graceful: sends in flight
 /// finish and are recorded, claims not yet sent are given back without
 /// spending an attempt, and leases of long sends are extended meanwhile.
 pub struct Relay<S, D> {
