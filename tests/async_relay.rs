@@ -204,7 +204,7 @@ async fn a_relay_deletes_what_retention_lets_go_and_nothing_else() {
     let relay = Relay::new(store.clone(), |envelope: &Envelope<Dispatched, Value>| {
         let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
         async move {
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 Ok(Delivery::Processed)
             } else {
                 Err(SendError::Permanent {
