@@ -15,6 +15,16 @@
 //! A busy database or a full disk is an error that wrote nothing and can be
 //! retried ([`StoreError::is_retryable`]).
 
+/// The statuses of settled rows as an SQL list, for both backends: delivered
+/// (processed or acknowledged) or skipped, the rows retention deletes once
+/// they have been settled long enough (`rows::settled_at` gives the time).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! settled_statuses {
+    () => {
+        "('processed', 'acknowledged', 'skipped')"
+    };
+}
+
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod any_store;
 #[cfg(feature = "async")]

@@ -521,3 +521,27 @@ pub(crate) fn subtract(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc>
         .and_then(|delta| time.checked_sub_signed(delta))
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sql_list_of_settled_statuses_is_the_one_settled_at_keeps() {
+        let last = Transition::new(
+            DeliveryStatus::Dispatched,
+            DeliveryStatus::Processed,
+            DateTime::<Utc>::UNIX_EPOCH,
+            1,
+            None,
+        );
+        for status in DeliveryStatus::ALL {
+            let in_sql = settled_statuses!().contains(&format!("'{}'", status.as_str()));
+            assert_eq!(
+                settled_at(status, Some(&last)).is_some(),
+                in_sql,
+                "{status:?}"
+            );
+        }
+    }
+}

@@ -42,11 +42,6 @@ impl Wakeups {
         Wakeups(Source::Listener(Box::new(listener)))
     }
 
-    /// Whether anything but polling wakes the relay.
-    pub fn is_polling(&self) -> bool {
-        matches!(self.0, Source::Polling)
-    }
-
     /// Completes at the next wakeup; never, when polling. A wakeup says that
     /// something *may* be due: the relay claims to find out. A listening
     /// session that fails (a proxy that refuses `LISTEN`, a server that

@@ -17,13 +17,6 @@ macro_rules! row_columns {
     };
 }
 
-/// Delivered and skipped rows: the ones retention deletes once settled.
-macro_rules! settled_statuses {
-    () => {
-        "('processed', 'acknowledged', 'skipped')"
-    };
-}
-
 /// The function and trigger that notify listening relays when an enqueue
 /// commits, on a channel of the store's schema (`iap_outbox:<schema>`).
 macro_rules! notify_trigger {

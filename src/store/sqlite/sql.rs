@@ -67,13 +67,17 @@ UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 
 /// From version 2: the settling time that retention reads (rows delivered or
 /// skipped before the migration count as settled at it).
-pub(super) const MIGRATE_FROM_2: &str = "
+pub(super) const MIGRATE_FROM_2: &str = concat!(
+    "
 ALTER TABLE iap_outbox ADD COLUMN settled_at INTEGER;
 UPDATE iap_outbox SET settled_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
-    WHERE status IN ('processed', 'acknowledged', 'skipped');
+    WHERE status IN ",
+    settled_statuses!(),
+    ";
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
-";
+"
+);
 
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
@@ -145,10 +149,14 @@ pub(super) const RELEASE_CLAIM: &str =
                  WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?8";
 
 /// At most ?2 rows delivered or skipped before ?1.
-pub(super) const PURGE_SETTLED: &str = "DELETE FROM iap_outbox WHERE rowid IN (
+pub(super) const PURGE_SETTLED: &str = concat!(
+    "DELETE FROM iap_outbox WHERE rowid IN (
          SELECT rowid FROM iap_outbox
-         WHERE settled_at < ?1 AND status IN ('processed', 'acknowledged', 'skipped')
-         LIMIT ?2)";
+         WHERE settled_at < ?1 AND status IN ",
+    settled_statuses!(),
+    "
+         LIMIT ?2)"
+);
 
 /// Inbox keys older than ?1.
 pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < ?1";
