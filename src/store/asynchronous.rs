@@ -301,7 +301,8 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
 /// The operations whose code is the same on both async stores: the stores'
 /// SQL modules name their statements alike, and each store has a `pool`,
-/// `options`, an `enqueue_in`, an `admit_here` and a `record_rows`. Expanded inside each store's
+/// `options`, an `enqueue_in`, an `admit_here` and a `record_rows`, and its
+/// module a `release_claim`. Expanded inside each store's
 /// `impl AsyncDeliveryStore`, where those names resolve.
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 macro_rules! shared_async_operations {
@@ -387,22 +388,8 @@ macro_rules! shared_async_operations {
         ) -> Result<usize, StoreError> {
             let mut tx = self.begin().await?;
             let mut released = 0;
-            for Claim {
-                envelope, prior, ..
-            } in claims
-            {
-                released += sqlx::query(sql::RELEASE_CLAIM)
-                    .bind(envelope.source_system())
-                    .bind(envelope.event_id())
-                    .bind(prior.status.as_str())
-                    .bind(prior.attempts)
-                    .bind(prior.due_at)
-                    .bind(prior.renewed_at)
-                    .bind(prior.envelope.as_str())
-                    .bind(i64::from(envelope.attempt_count()))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            for claim in claims {
+                released += release_claim(&mut tx, claim).await?;
             }
             tx.commit().await?;
             Ok(usize::try_from(released).unwrap_or(usize::MAX))

@@ -98,6 +98,10 @@ pub(crate) struct RawRow {
     pub(crate) envelope: Result<String, String>,
     /// Why the row was quarantined, if it was.
     pub(crate) problem: Option<String>,
+    /// When a claim recorded only in the row was taken (PostgreSQL's claims
+    /// in one statement): the row is dispatched, and its envelope is as it
+    /// was before the claim, to be dispatched at this time as it is read.
+    pub(crate) claimed_at: Option<i64>,
 }
 
 /// The status column of a row set aside because it does not read back.
@@ -132,6 +136,7 @@ impl RawRow {
             renewed_at,
             envelope: text,
             problem,
+            claimed_at,
         } = self;
         let bad = |reason: String| corrupt(&source, &event_id, reason);
         if marked.as_deref() == Ok(QUARANTINED) {
@@ -139,7 +144,7 @@ impl RawRow {
                 problem.unwrap_or_else(|| "the row is quarantined".to_owned())
             ));
         }
-        let (envelope, attempts, text) = parse(&source, &event_id, attempts, text)?;
+        let (envelope, attempts, text) = parse(&source, &event_id, attempts, text, claimed_at)?;
         let status = envelope.status();
         let marked = match marked {
             Ok(marked) if marked == status.as_str() => marked,
@@ -183,6 +188,7 @@ impl RawRow {
                 due_at,
                 renewed_at,
                 envelope: text,
+                claimed_at,
             },
         })
     }
@@ -191,24 +197,36 @@ impl RawRow {
     /// its status or due time: how a quarantined row, whose status column was
     /// set aside, is read again after a repair.
     pub(crate) fn read_set_aside<P: DeserializeOwned>(self) -> Result<AnyEnvelope<P>, StoreError> {
-        parse(&self.source, &self.event_id, self.attempts, self.envelope)
-            .map(|(envelope, ..)| envelope)
+        parse(
+            &self.source,
+            &self.event_id,
+            self.attempts,
+            self.envelope,
+            self.claimed_at,
+        )
+        .map(|(envelope, ..)| envelope)
     }
 }
 
-/// The envelope in `text`, checked to be the row's event with the row's
-/// attempt count; the attempt count and the text back on success.
+/// The envelope in `text`, with the claim recorded in the row (if any)
+/// applied, checked to be the row's event with the row's attempt count; the
+/// attempt count and the text back on success.
 fn parse<P: DeserializeOwned>(
     source: &str,
     event_id: &str,
     attempts: Result<i64, String>,
     text: Result<String, String>,
+    claimed_at: Option<i64>,
 ) -> Result<(AnyEnvelope<P>, i64, String), StoreError> {
     let bad = |reason: String| corrupt(source, event_id, reason);
     let text =
         text.map_err(|held| bad(format!("the envelope column holds {held}, not JSON text")))?;
     let envelope: AnyEnvelope<P> =
         serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
+    let envelope = match claimed_at {
+        Some(claimed_at) => dispatched_at_claim(envelope, claimed_at).map_err(bad)?,
+        None => envelope,
+    };
     if envelope.source_system() != source || envelope.event_id() != event_id {
         return Err(bad(format!(
             "the row holds envelope {}/{}",
@@ -226,6 +244,24 @@ fn parse<P: DeserializeOwned>(
     }
 }
 
+/// The envelope of a row whose claim is recorded only in the row: dispatched
+/// at the claim time (microseconds), as the claimer did.
+pub(crate) fn dispatched_at_claim<P>(
+    envelope: AnyEnvelope<P>,
+    claimed_at: i64,
+) -> Result<AnyEnvelope<P>, String> {
+    let at = DateTime::from_timestamp_micros(claimed_at)
+        .ok_or_else(|| format!("the claim time {claimed_at} is out of the range of times"))?;
+    match envelope {
+        AnyEnvelope::Pending(pending) => Ok(AnyEnvelope::Dispatched(pending.dispatch_at(at))),
+        AnyEnvelope::Retrying(retrying) => Ok(AnyEnvelope::Dispatched(retrying.dispatch_at(at))),
+        other => Err(format!(
+            "the row records a claim of a `{}` envelope, which cannot be dispatched",
+            other.status()
+        )),
+    }
+}
+
 /// A claimed row as it was before the claim, so that a claim that was never
 /// sent can be given back without spending an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,6 +271,8 @@ pub(crate) struct Prior {
     pub(crate) due_at: Option<i64>,
     pub(crate) renewed_at: Option<i64>,
     pub(crate) envelope: String,
+    /// The time of a claim recorded only in the row (PostgreSQL).
+    pub(crate) claimed_at: Option<i64>,
 }
 
 /// Whether an envelope in this state waits for a relay (and so has a due time).

@@ -39,9 +39,13 @@ pub trait Backend: Sized {
     /// The store's write transaction.
     type Tx<'t>;
 
-    /// The statements that take a store of the current schema back to
-    /// schema version 2 as this crate shipped it (without the version).
-    const BACK_TO_VERSION_2: &'static [&'static str];
+    /// The store's current schema version.
+    const SCHEMA_VERSION: i64;
+
+    /// The statements that take a store back one schema version as this
+    /// crate shipped it (without the version number), down to version 2:
+    /// the first list takes the current schema one version back.
+    const DOWNGRADES: &'static [&'static [&'static str]];
 
     /// A fresh, empty place for the test `name`; `None` when the backend is
     /// not available here (which fails the test under CI).
@@ -188,9 +192,14 @@ pub trait Backend: Sized {
 
 /// A backend that the fault suite can break on purpose.
 pub trait FaultBackend: Backend {
-    /// Edits by hand that only this backend's column types let through: an
-    /// `UPDATE … SET` clause, and words the quarantine reason must hold.
+    /// Edits by hand whose SQL depends on this backend's column types (some
+    /// only its loose types let through): an `UPDATE … SET` clause, and
+    /// words the quarantine reason must hold.
     const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)];
+
+    /// The `UPDATE … SET` clause that replaces `from` with `to` in the text
+    /// of a row's envelope.
+    fn replace_in_envelope(from: &str, to: &str) -> String;
 
     /// Makes the next write of the store's connections at `place` fail, as a
     /// short database fault would: on SQLite another connection holds the
@@ -667,6 +676,27 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
 ];
 
+/// Schema version 4 undone on PostgreSQL: a claim recorded only in its row
+/// written into its envelope (as version 3 kept every claim), times back to
+/// microseconds and envelopes back to text.
+const POSTGRES_BACK_TO_VERSION_3: &[&str] = &[
+    "UPDATE iap_outbox SET envelope = jsonb_set(jsonb_set(jsonb_set(envelope,
+        '{delivery,status}', '\"dispatched\"'),
+        '{delivery,attempts}', to_jsonb(attempts)),
+        '{delivery,history}', (envelope #> '{delivery,history}') || jsonb_build_object(
+            'from', envelope #> '{delivery,status}', 'to', 'dispatched', 'attempt', attempts,
+            'at', to_char(claimed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')))
+     WHERE claimed_at IS NOT NULL",
+    "ALTER TABLE iap_outbox DROP COLUMN claimed_at,
+        ALTER COLUMN due_at TYPE BIGINT USING iap_micros(due_at),
+        ALTER COLUMN renewed_at TYPE BIGINT USING iap_micros(renewed_at),
+        ALTER COLUMN settled_at TYPE BIGINT USING iap_micros(settled_at),
+        ALTER COLUMN envelope TYPE TEXT USING envelope::text",
+    "ALTER TABLE iap_inbox ALTER COLUMN received_at TYPE BIGINT USING iap_micros(received_at)",
+    "DROP FUNCTION iap_time(BIGINT)",
+    "DROP FUNCTION iap_micros(TIMESTAMPTZ)",
+];
+
 /// Schema version 3 undone on PostgreSQL: the settling time, the narrow
 /// status indexes, the fill factor and the notifications of enqueues.
 const POSTGRES_BACK_TO_VERSION_2: &[&str] = &[
@@ -700,7 +730,8 @@ pub mod sqlite {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
 
-        const BACK_TO_VERSION_2: &'static [&'static str] = SQLITE_BACK_TO_VERSION_2;
+        const SCHEMA_VERSION: i64 = 3;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[SQLITE_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -724,8 +755,27 @@ pub mod sqlite {
         blocking_operations!();
     }
 
-    /// The edits only SQLite's loose column types let through.
+    /// The edits in SQLite's SQL, most of which only its loose column types
+    /// let through.
     pub const SQLITE_TYPE_TAMPERS: &[(&str, &str, &str)] = &[
+        (
+            "JSON that does not parse",
+            r#"envelope = '{"specversion": "1.0", truncated'"#,
+            "line 1",
+        ),
+        (
+            "a due time that is no time",
+            "due_at = -9223372036854775000",
+            "due",
+        ),
+        (
+            "a history that does not replay",
+            // A first step from `failed`, before the real ones (if any).
+            r#"envelope = replace(replace(envelope,
+                '"history":[{', '"history":[{"from":"failed","to":"processed","at":"2026-03-01T09:00:00Z","attempt":0},{'),
+                '"history":[]', '"history":[{"from":"failed","to":"processed","at":"2026-03-01T09:00:00Z","attempt":0}]')"#,
+            "history",
+        ),
         (
             "an envelope stored as a BLOB",
             "envelope = CAST(envelope AS BLOB)",
@@ -772,6 +822,10 @@ pub mod sqlite {
         const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
             SQLITE_TYPE_TAMPERS;
 
+        fn replace_in_envelope(from: &str, to: &str) -> String {
+            format!("envelope = replace(envelope, '{from}', '{to}')")
+        }
+
         fn interrupt(place: &TempDb) -> Fault {
             hold_write_lock(place)
         }
@@ -793,7 +847,8 @@ mod async_sqlite {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
 
-        const BACK_TO_VERSION_2: &'static [&'static str] = SQLITE_BACK_TO_VERSION_2;
+        const SCHEMA_VERSION: i64 = 3;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[SQLITE_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -811,6 +866,10 @@ mod async_sqlite {
     impl FaultBackend for OnRuntime<AsyncSqliteStore> {
         const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
             super::sqlite::SQLITE_TYPE_TAMPERS;
+
+        fn replace_in_envelope(from: &str, to: &str) -> String {
+            <integration_automation_patterns::store::sqlite::SqliteStore as FaultBackend>::replace_in_envelope(from, to)
+        }
 
         fn interrupt(place: &TempDb) -> Fault {
             super::sqlite::hold_write_lock(place)
@@ -892,7 +951,9 @@ pub mod postgres {
         type Place = Schema;
         type Tx<'t> = ::postgres::Transaction<'t>;
 
-        const BACK_TO_VERSION_2: &'static [&'static str] = POSTGRES_BACK_TO_VERSION_2;
+        const SCHEMA_VERSION: i64 = 4;
+        const DOWNGRADES: &'static [&'static [&'static str]] =
+            &[POSTGRES_BACK_TO_VERSION_3, POSTGRES_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "b")
@@ -942,9 +1003,32 @@ pub mod postgres {
         Fault(None)
     }
 
+    /// The edits in PostgreSQL's SQL. The schema types every column, so no
+    /// edit stores another type, and the envelope column holds only JSON.
+    pub const POSTGRES_TYPE_TAMPERS: &[(&str, &str, &str)] = &[
+        (
+            "JSON that is not an event",
+            r#"envelope = '{"specversion": "1.0", "truncated": true}'"#,
+            "missing",
+        ),
+        ("a due time that is no time", "due_at = '-infinity'", "due"),
+        (
+            "a history that does not replay",
+            // A first step from `failed`, before the real ones (if any).
+            r#"envelope = jsonb_set(envelope, '{delivery,history}',
+                '[{"from":"failed","to":"processed","at":"2026-03-01T09:00:00Z","attempt":0}]'
+                || (envelope #> '{delivery,history}'))"#,
+            "history",
+        ),
+    ];
+
     impl FaultBackend for PostgresStore {
-        // The schema types every column: no edit can store another type.
-        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
+            POSTGRES_TYPE_TAMPERS;
+
+        fn replace_in_envelope(from: &str, to: &str) -> String {
+            format!("envelope = replace(envelope::text, '{from}', '{to}')::jsonb")
+        }
 
         fn interrupt(place: &Schema) -> Fault {
             terminate_connections(place)
@@ -967,7 +1051,9 @@ mod async_postgres {
         type Place = Schema;
         type Tx<'t> = Transaction<'static, Postgres>;
 
-        const BACK_TO_VERSION_2: &'static [&'static str] = POSTGRES_BACK_TO_VERSION_2;
+        const SCHEMA_VERSION: i64 = 4;
+        const DOWNGRADES: &'static [&'static [&'static str]] =
+            &[POSTGRES_BACK_TO_VERSION_3, POSTGRES_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "a")
@@ -984,7 +1070,14 @@ mod async_postgres {
     }
 
     impl FaultBackend for OnRuntime<AsyncPostgresStore> {
-        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] = &[];
+        const TYPE_TAMPERS: &'static [(&'static str, &'static str, &'static str)] =
+            super::postgres::POSTGRES_TYPE_TAMPERS;
+
+        fn replace_in_envelope(from: &str, to: &str) -> String {
+            <integration_automation_patterns::store::postgres::PostgresStore as FaultBackend>::replace_in_envelope(
+                from, to,
+            )
+        }
 
         /// A pool replaces a cut connection before the next call meets it,
         /// so the fault here is a lock held past the store's busy timeout.

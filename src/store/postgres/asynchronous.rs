@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
+use super::claim::{ClaimDueRow, OneStatementClaim};
 use super::writes::{RecordColumns, RowWrites};
 use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
 use crate::envelope::state::{Failed, Pending, State};
@@ -260,6 +261,73 @@ impl AsyncPostgresStore {
         Ok(())
     }
 
+    /// The claim's transaction, for what one statement cannot claim, as the
+    /// blocking store's: it quarantines the `unreadable` rows the statement
+    /// claimed and up to `strays` rows no claim would reach, then claims up
+    /// to `due` due rows of any state, adding to `claimed`.
+    async fn claim_in_transaction<P: Serialize + DeserializeOwned>(
+        &self,
+        now: DateTime<Utc>,
+        strays: usize,
+        due: usize,
+        unreadable: Vec<(String, String, StoreError)>,
+        claimed: &mut Claimed<P>,
+    ) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let mut tx = self.begin().await?;
+        for (source, event_id, error) in unreadable {
+            quarantine(&mut tx, &source, &event_id, &error).await?;
+            claimed.quarantined.push(error);
+        }
+        let strays = i64::try_from(strays).unwrap_or(i64::MAX);
+        let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(strays)).await?;
+        for (_, raw) in strays {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, &source, &event_id, &error).await?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = i64::try_from(due).unwrap_or(i64::MAX);
+        let due = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(due),
+        )
+        .await?;
+        claimed.claims.reserve(due.len());
+        let mut writes = RowWrites::with_capacity(due.len());
+        for (_, raw) in due {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    writes.push(&claim.envelope, Some(lease_until))?;
+                    claimed.claims.push(claim);
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    writes.push(&failed, None)?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => {
+                    quarantine(&mut tx, &source, &event_id, &error).await?;
+                    claimed.quarantined.push(error);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            sqlx::query(sql::WRITE_ROWS)
+                .bind(&writes.sources)
+                .bind(&writes.event_ids)
+                .bind(&writes.statuses)
+                .bind(&writes.attempts)
+                .bind(&writes.due_ats)
+                .bind(&writes.envelopes)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// [`AsyncDeliveryStore::admit`], inside its span.
     async fn admit_here<P, T, E, F>(
         &self,
@@ -363,57 +431,27 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         limit: usize,
     ) -> Result<Claimed<P>, StoreError> {
         let lease_until = add(now, self.options.lease);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.begin().await?;
+        let rows = sqlx::query(sql::CLAIM_DUE)
+            .bind(micros(now))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(micros(lease_until))
+            .fetch_all(&self.pool)
+            .await?;
+        let one_statement = OneStatementClaim::of(
+            rows.iter().map(claim_due_row).collect::<Result<_, _>>()?,
+            now,
+            lease_until,
+        );
         let mut claimed = Claimed {
-            claims: Vec::new(),
+            claims: one_statement.claims,
             dead_lettered: 0,
             quarantined: Vec::new(),
         };
-        let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(limit)).await?;
-        for (_, raw) in strays {
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&mut tx, &source, &event_id, &error).await?;
-                claimed.quarantined.push(error);
-            }
-        }
-        let due = select_rows(
-            &mut tx,
-            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(limit),
-        )
-        .await?;
-        claimed.claims.reserve(due.len());
-        let mut writes = RowWrites::with_capacity(due.len());
-        for (_, raw) in due {
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until) {
-                ClaimStep::Claim(claim) => {
-                    writes.push(&claim.envelope, Some(lease_until))?;
-                    claimed.claims.push(claim);
-                }
-                ClaimStep::DeadLetter(failed) => {
-                    writes.push(&failed, None)?;
-                    claimed.dead_lettered += 1;
-                }
-                ClaimStep::Quarantine(error) => {
-                    quarantine(&mut tx, &source, &event_id, &error).await?;
-                    claimed.quarantined.push(error);
-                }
-            }
-        }
-        if !writes.is_empty() {
-            sqlx::query(sql::WRITE_ROWS)
-                .bind(&writes.sources)
-                .bind(&writes.event_ids)
-                .bind(&writes.statuses)
-                .bind(&writes.attempts)
-                .bind(&writes.due_ats)
-                .bind(&writes.envelopes)
-                .execute(&mut *tx)
+        if one_statement.needs_transaction {
+            let rest = limit.saturating_sub(claimed.claims.len());
+            self.claim_in_transaction(now, limit, rest, one_statement.unreadable, &mut claimed)
                 .await?;
         }
-        tx.commit().await?;
         Ok(claimed)
     }
 
@@ -683,8 +721,21 @@ fn raw_row(row: &PgRow) -> Result<(i64, RawRow), StoreError> {
         renewed_at: row.try_get(6)?,
         envelope: Ok(row.try_get(7)?),
         problem: row.try_get(8)?,
+        claimed_at: row.try_get(9)?,
     };
     Ok((row.try_get(0)?, raw))
+}
+
+/// Reads a row of `CLAIM_DUE`, as the blocking store does.
+fn claim_due_row(row: &PgRow) -> Result<ClaimDueRow, StoreError> {
+    let claimed = match row.try_get::<Option<i64>, _>(0)? {
+        None => None,
+        Some(_) => Some(raw_row(row)?.1),
+    };
+    Ok(ClaimDueRow {
+        claimed,
+        leftovers: row.try_get(10)?,
+    })
 }
 
 /// Takes the inbox key for `envelope` in the transaction, as the blocking
@@ -726,6 +777,30 @@ async fn claim_key<P>(
         return Ok(InboxKey::New);
     }
     Ok(InboxKey::of(Some(&stored), payload))
+}
+
+/// Gives back a claim that was never sent: its row as it was before the
+/// claim, if the claim is still held; the number of rows given back.
+async fn release_claim<P>(
+    connection: &mut PgConnection,
+    claim: &Claim<P>,
+) -> Result<u64, StoreError> {
+    let Claim {
+        envelope, prior, ..
+    } = claim;
+    Ok(sqlx::query(sql::RELEASE_CLAIM)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(prior.status.as_str())
+        .bind(prior.attempts)
+        .bind(prior.due_at)
+        .bind(prior.renewed_at)
+        .bind(prior.envelope.as_str())
+        .bind(i64::from(envelope.attempt_count()))
+        .bind(claim.prior.claimed_at)
+        .execute(connection)
+        .await?
+        .rows_affected())
 }
 
 /// Writes an envelope's state over its row.

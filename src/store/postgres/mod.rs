@@ -44,6 +44,7 @@ use serde::de::DeserializeOwned;
 
 #[cfg(feature = "async-postgres")]
 mod asynchronous;
+mod claim;
 mod sql;
 mod writes;
 
@@ -57,6 +58,7 @@ pub use postgres;
 #[cfg(feature = "async-postgres")]
 pub use tokio_postgres;
 
+use claim::{ClaimDueRow, OneStatementClaim};
 use writes::{RecordColumns, RowWrites};
 
 use super::batch_record::BatchRecord;
@@ -75,7 +77,7 @@ use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -260,6 +262,76 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
 
     /// Quarantines the row with this key, in a transaction of its own, if it
     /// still does not read back; returns why, if it was quarantined.
+    /// The claim's transaction, for what one statement cannot claim: it
+    /// quarantines the `unreadable` rows the statement claimed and up to
+    /// `strays` rows no claim would reach, then claims up to `due` due rows
+    /// of any state (a lease run out counts as a failed attempt), adding to
+    /// `claimed`.
+    fn claim_in_transaction<P: Serialize + DeserializeOwned>(
+        &mut self,
+        now: DateTime<Utc>,
+        strays: usize,
+        due: usize,
+        unreadable: Vec<(String, String, StoreError)>,
+        claimed: &mut Claimed<P>,
+    ) -> Result<(), StoreError> {
+        let lease_until = add(now, self.options.lease);
+        let (select_strays, select_due, write_rows) = (
+            self.statement(sql::SELECT_STRAYS)?,
+            self.statement(sql::SELECT_DUE)?,
+            self.statement(sql::WRITE_ROWS)?,
+        );
+        let mut tx = self.begin()?;
+        for (source, event_id, error) in unreadable {
+            quarantine(&mut tx, &source, &event_id, &error)?;
+            claimed.quarantined.push(error);
+        }
+        let strays = i64::try_from(strays).unwrap_or(i64::MAX);
+        for (_, raw) in select_rows(&mut tx, &select_strays, &[&strays])? {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            if let Err(error) = raw.read::<P>() {
+                quarantine(&mut tx, &source, &event_id, &error)?;
+                claimed.quarantined.push(error);
+            }
+        }
+        let due = i64::try_from(due).unwrap_or(i64::MAX);
+        let due = select_rows(&mut tx, &select_due, &[&micros(now), &due])?;
+        claimed.claims.reserve(due.len());
+        let mut writes = RowWrites::with_capacity(due.len());
+        for (_, raw) in due {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match claim_step(raw, now, lease_until) {
+                ClaimStep::Claim(claim) => {
+                    writes.push(&claim.envelope, Some(lease_until))?;
+                    claimed.claims.push(claim);
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    writes.push(&failed, None)?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => {
+                    quarantine(&mut tx, &source, &event_id, &error)?;
+                    claimed.quarantined.push(error);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            tx.execute(
+                &write_rows,
+                &[
+                    &writes.sources,
+                    &writes.event_ids,
+                    &writes.statuses,
+                    &writes.attempts,
+                    &writes.due_ats,
+                    &writes.envelopes,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn quarantine_if_unreadable<P: DeserializeOwned>(
         &mut self,
         source_system: &str,
@@ -394,60 +466,35 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     ) -> Result<Claimed<P>, StoreError> {
         off_runtime(|| {
             let lease_until = add(now, self.options.lease);
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let (select_strays, select_due, write_rows) = (
-                self.statement(sql::SELECT_STRAYS)?,
-                self.statement(sql::SELECT_DUE)?,
-                self.statement(sql::WRITE_ROWS)?,
+            let claim_due = self.statement(sql::CLAIM_DUE)?;
+            let rows = self.client()?.query(
+                &claim_due,
+                &[
+                    &micros(now),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                    &micros(lease_until),
+                ],
+            )?;
+            let one_statement = OneStatementClaim::of(
+                rows.iter().map(claim_due_row).collect::<Result<_, _>>()?,
+                now,
+                lease_until,
             );
-            let mut tx = self.begin()?;
             let mut claimed = Claimed {
-                claims: Vec::new(),
+                claims: one_statement.claims,
                 dead_lettered: 0,
                 quarantined: Vec::new(),
             };
-            let strays = select_rows(&mut tx, &select_strays, &[&limit])?;
-            for (_, raw) in strays {
-                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-                if let Err(error) = raw.read::<P>() {
-                    quarantine(&mut tx, &source, &event_id, &error)?;
-                    claimed.quarantined.push(error);
-                }
-            }
-            let due = select_rows(&mut tx, &select_due, &[&micros(now), &limit])?;
-            claimed.claims.reserve(due.len());
-            let mut writes = RowWrites::with_capacity(due.len());
-            for (_, raw) in due {
-                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-                match claim_step(raw, now, lease_until) {
-                    ClaimStep::Claim(claim) => {
-                        writes.push(&claim.envelope, Some(lease_until))?;
-                        claimed.claims.push(claim);
-                    }
-                    ClaimStep::DeadLetter(failed) => {
-                        writes.push(&failed, None)?;
-                        claimed.dead_lettered += 1;
-                    }
-                    ClaimStep::Quarantine(error) => {
-                        quarantine(&mut tx, &source, &event_id, &error)?;
-                        claimed.quarantined.push(error);
-                    }
-                }
-            }
-            if !writes.is_empty() {
-                tx.execute(
-                    &write_rows,
-                    &[
-                        &writes.sources,
-                        &writes.event_ids,
-                        &writes.statuses,
-                        &writes.attempts,
-                        &writes.due_ats,
-                        &writes.envelopes,
-                    ],
+            if one_statement.needs_transaction {
+                let rest = limit.saturating_sub(claimed.claims.len());
+                self.claim_in_transaction(
+                    now,
+                    limit,
+                    rest,
+                    one_statement.unreadable,
+                    &mut claimed,
                 )?;
             }
-            tx.commit()?;
             Ok(claimed)
         })
     }
@@ -559,6 +606,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                         &prior.renewed_at,
                         &prior.envelope,
                         &i64::from(envelope.attempt_count()),
+                        &prior.claimed_at,
                     ],
                 )?;
             }
@@ -978,8 +1026,22 @@ fn raw_row(row: &postgres::Row) -> Result<(i64, RawRow), StoreError> {
         renewed_at: row.try_get(6)?,
         envelope: Ok(row.try_get(7)?),
         problem: row.try_get(8)?,
+        claimed_at: row.try_get(9)?,
     };
     Ok((row.try_get(0)?, raw))
+}
+
+/// Reads a row of [`CLAIM_DUE`](sql::CLAIM_DUE): the claimed row as it was
+/// before the claim, and the count of rows left over.
+fn claim_due_row(row: &postgres::Row) -> Result<ClaimDueRow, StoreError> {
+    let claimed = match row.try_get::<_, Option<i64>>(0)? {
+        None => None,
+        Some(_) => Some(raw_row(row)?.1),
+    };
+    Ok(ClaimDueRow {
+        claimed,
+        leftovers: row.try_get(10)?,
+    })
 }
 
 /// Writes an envelope's state over its row.

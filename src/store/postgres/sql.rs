@@ -1,5 +1,10 @@
 //! The PostgreSQL store's SQL, once for the blocking store and its async
 //! twin: the schema, its migrations, and every statement (parameters as `$N`).
+//!
+//! Times are `timestamptz` columns; the statements take and return them as
+//! microseconds since the Unix epoch through `iap_time` and `iap_micros`, the
+//! form the rest of the crate (and the SQLite store) keeps them in. Envelopes
+//! are `jsonb` columns, written and read as JSON text.
 
 /// Rows that no claim would ever reach: a waiting state (or a status that is
 /// no state at all) with no due time. Claims sweep them into quarantine
@@ -13,7 +18,31 @@ macro_rules! stray_rows {
 /// The columns of an outbox row, in the order `raw_row` reads them.
 macro_rules! row_columns {
     () => {
-        "seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
+        "seq, source, event_id, status, attempts, iap_micros(due_at), iap_micros(renewed_at),
+         envelope::text, problem, iap_micros(claimed_at)"
+    };
+}
+
+/// The conversions between the `timestamptz` columns and microseconds since
+/// the Unix epoch. Both are total: a time before the earliest PostgreSQL can
+/// hold is `-infinity`, and an infinite time reads as the end of its range
+/// (which no reader takes for a time).
+macro_rules! time_functions {
+    () => {
+        "
+CREATE FUNCTION iap_time(micros BIGINT) RETURNS TIMESTAMPTZ
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN micros < -210866803200000000 THEN '-infinity'::timestamptz
+        ELSE (timestamp 'epoch' + (micros / 1000000) * interval '1 second'
+              + (micros % 1000000) * interval '1 microsecond') AT TIME ZONE 'UTC' END
+$$;
+CREATE FUNCTION iap_micros(t TIMESTAMPTZ) RETURNS BIGINT
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN isfinite(t) THEN (extract(epoch FROM t AT TIME ZONE 'UTC') * 1000000)::bigint
+        WHEN t > 'epoch' THEN '9223372036854775807'::bigint
+        ELSE '-9223372036854775808'::bigint END
+$$;
+"
     };
 }
 
@@ -47,8 +76,9 @@ CREATE INDEX iap_outbox_quarantined ON iap_outbox (seq) WHERE status = 'quaranti
     };
 }
 
-/// The schema of a new store (version 3).
+/// The schema of a new store (version 4).
 pub(super) const SCHEMA: &str = concat!(
+    time_functions!(),
     "
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
@@ -60,11 +90,12 @@ CREATE TABLE iap_outbox (
     event_id   TEXT NOT NULL,
     status     TEXT NOT NULL,
     attempts   BIGINT NOT NULL,
-    due_at     BIGINT,
-    envelope   TEXT NOT NULL,
+    due_at     TIMESTAMPTZ,
+    envelope   JSONB NOT NULL,
     problem    TEXT,
-    renewed_at BIGINT,
-    settled_at BIGINT,
+    renewed_at TIMESTAMPTZ,
+    settled_at TIMESTAMPTZ,
+    claimed_at TIMESTAMPTZ,
     PRIMARY KEY (source, event_id)
 ) WITH (fillfactor = 80);
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
@@ -79,7 +110,7 @@ CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
     payload     TEXT NOT NULL,
-    received_at BIGINT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
@@ -122,9 +153,36 @@ UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
 "
 );
 
+/// From version 3: times as `timestamptz`, envelopes as `jsonb`, and the
+/// time of a claim recorded in its row. The outbox and inbox tables are
+/// rewritten. An envelope whose text is not JSON (a row damaged by hand) is
+/// kept as a JSON string of that text, so that the first read quarantines it
+/// with its content intact.
+pub(super) const MIGRATE_FROM_3: &str = concat!(
+    time_functions!(),
+    "
+CREATE FUNCTION iap_json_or_string(text TEXT) RETURNS JSONB LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN text::jsonb;
+EXCEPTION WHEN others THEN
+    RETURN to_jsonb(text);
+END
+$$;
+ALTER TABLE iap_outbox
+    ALTER COLUMN due_at TYPE TIMESTAMPTZ USING iap_time(due_at),
+    ALTER COLUMN renewed_at TYPE TIMESTAMPTZ USING iap_time(renewed_at),
+    ALTER COLUMN settled_at TYPE TIMESTAMPTZ USING iap_time(settled_at),
+    ALTER COLUMN envelope TYPE JSONB USING iap_json_or_string(envelope),
+    ADD COLUMN claimed_at TIMESTAMPTZ;
+DROP FUNCTION iap_json_or_string(TEXT);
+ALTER TABLE iap_inbox ALTER COLUMN received_at TYPE TIMESTAMPTZ USING iap_time(received_at);
+UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 2] = [MIGRATE_FROM_1, MIGRATE_FROM_2];
+pub(super) const MIGRATIONS: [&str; 3] = [MIGRATE_FROM_1, MIGRATE_FROM_2, MIGRATE_FROM_3];
 
 /// The notification channel of the store in the current schema.
 #[cfg(feature = "async-postgres")]
@@ -151,7 +209,39 @@ pub(super) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name =
 /// A new envelope, due at once; no row if the key is taken.
 pub(super) const ENQUEUE: &str =
     "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+             VALUES ($1, $2, $3, $4, iap_time($5), $6::text::jsonb) ON CONFLICT DO NOTHING";
+
+/// Pending and retrying rows due at $1, oldest first, at most $2, claimed in
+/// one statement, skipping rows other workers hold: each is marked
+/// dispatched with one more attempt, leased until $3 and claimed at $1; its
+/// envelope is left as it was (the reader dispatches it at the claim time).
+/// Returns each claimed row as it was before the claim ([`row_columns!`])
+/// and, in the last column, how many rows need the claim's transaction
+/// instead: due rows in another state (leases run out, mostly) and rows no
+/// claim would reach. When nothing is claimed, one row of nulls carries that
+/// count.
+pub(super) const CLAIM_DUE: &str = concat!(
+    "WITH due AS (
+    SELECT seq, status, attempts, due_at, renewed_at FROM iap_outbox
+    WHERE due_at IS NOT NULL AND due_at <= iap_time($1) ORDER BY due_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE iap_outbox AS o
+    SET status = 'dispatched', attempts = o.attempts + 1, due_at = iap_time($3),
+        renewed_at = NULL, claimed_at = iap_time($1)
+    FROM due WHERE o.seq = due.seq AND due.status IN ('pending', 'retrying')
+    RETURNING o.seq, o.source, o.event_id, due.status, due.attempts, due.due_at,
+        due.renewed_at, o.envelope, o.problem, NULL::timestamptz AS claimed_at
+), leftovers AS (
+    SELECT (SELECT COUNT(*) FROM due WHERE status NOT IN ('pending', 'retrying'))
+         + (SELECT COUNT(*) FROM (SELECT 1 FROM iap_outbox WHERE ",
+    stray_rows!(),
+    " LIMIT 1) AS stray) AS count
+)
+SELECT ",
+    row_columns!(),
+    ", leftovers.count FROM leftovers LEFT JOIN claimed ON true"
+);
 
 /// Rows no claim would reach, to quarantine, skipping rows other workers hold.
 pub(super) const SELECT_STRAYS: &str = concat!(
@@ -166,13 +256,14 @@ pub(super) const SELECT_STRAYS: &str = concat!(
 pub(super) const SELECT_DUE: &str = concat!(
     "SELECT ",
     row_columns!(),
-    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2
-                 FOR UPDATE SKIP LOCKED"
+    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= iap_time($1) ORDER BY due_at
+                 LIMIT $2 FOR UPDATE SKIP LOCKED"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
 pub(super) const RECORD: &str = "UPDATE iap_outbox
-             SET status = $3, due_at = $4, envelope = $5, renewed_at = NULL, settled_at = $7
+             SET status = $3, due_at = iap_time($4), envelope = $5::text::jsonb, renewed_at = NULL,
+                 settled_at = iap_time($7), claimed_at = NULL
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6";
 
 /// Many outcomes over claims that are still held, from parallel arrays of
@@ -180,8 +271,8 @@ pub(super) const RECORD: &str = "UPDATE iap_outbox
 /// attempts and settling times; returns the keys of the rows it changed (a
 /// key missing is a claim no longer held).
 pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
-         SET status = w.status, due_at = w.due_at, envelope = w.envelope, renewed_at = NULL,
-             settled_at = w.settled_at
+         SET status = w.status, due_at = iap_time(w.due_at), envelope = w.envelope::jsonb,
+             renewed_at = NULL, settled_at = iap_time(w.settled_at), claimed_at = NULL
          FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
                      $7::bigint[])
              AS w (source, event_id, status, due_at, envelope, attempts, settled_at)
@@ -190,27 +281,29 @@ pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
          RETURNING o.source, o.event_id";
 
 /// A new lease for a claim that is still held.
-pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = $3, renewed_at = $4
+pub(super) const EXTEND_LEASE: &str =
+    "UPDATE iap_outbox SET due_at = iap_time($3), renewed_at = iap_time($4)
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $5";
 
 /// A claim given back unsent: the row as it was, if the claim is still held.
-pub(super) const RELEASE_CLAIM: &str =
-    "UPDATE iap_outbox SET status = $3, attempts = $4, due_at = $5, renewed_at = $6, envelope = $7
-                 WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8";
+pub(super) const RELEASE_CLAIM: &str = "UPDATE iap_outbox
+         SET status = $3, attempts = $4, due_at = iap_time($5), renewed_at = iap_time($6),
+             envelope = $7::text::jsonb, claimed_at = iap_time($9)
+         WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8";
 
 /// At most $2 rows delivered or skipped before $1, skipping rows other
 /// workers hold.
 pub(super) const PURGE_SETTLED: &str = concat!(
     "DELETE FROM iap_outbox WHERE (source, event_id) IN (
          SELECT source, event_id FROM iap_outbox
-         WHERE settled_at < $1 AND status IN ",
+         WHERE settled_at < iap_time($1) AND status IN ",
     settled_statuses!(),
     "
          LIMIT $2 FOR UPDATE SKIP LOCKED)"
 );
 
 /// Inbox keys older than $1.
-pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < $1";
+pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < iap_time($1)";
 
 /// Dead letters after seq $1, at most $2.
 pub(super) const SELECT_DEAD_LETTERS_AFTER: &str = concat!(
@@ -228,12 +321,12 @@ pub(super) const LOCK_DEAD_LETTERS: &str = concat!(
 
 /// Quarantined rows as operators see them, at most $1.
 pub(super) const SELECT_QUARANTINED: &str =
-    "SELECT source, event_id, problem, envelope FROM iap_outbox
+    "SELECT source, event_id, problem, envelope::text FROM iap_outbox
              WHERE status = 'quarantined' ORDER BY seq LIMIT $1";
 
 /// A repaired row back in circulation.
 pub(super) const RELEASE_QUARANTINED: &str =
-    "UPDATE iap_outbox SET status = $3, due_at = $4, renewed_at = NULL, problem = NULL
+    "UPDATE iap_outbox SET status = $3, due_at = iap_time($4), renewed_at = NULL, problem = NULL
              WHERE source = $1 AND event_id = $2";
 
 /// A quarantined row, deleted.
@@ -253,22 +346,21 @@ pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM iap_outbo
 /// Inbox keys.
 pub(super) const COUNT_INBOX: &str = "SELECT COUNT(*) FROM iap_inbox";
 
-/// The earliest due time between $1 and $2.
-pub(super) const MIN_DUE_BETWEEN: &str =
-    "SELECT MIN(due_at) FROM iap_outbox WHERE due_at IS NOT NULL AND due_at BETWEEN $1 AND $2";
+/// The earliest due time between $1 and $2 (an infinite one, written by
+/// hand, is not a time).
+pub(super) const MIN_DUE_BETWEEN: &str = "SELECT iap_micros(MIN(due_at)) FROM iap_outbox
+         WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2)";
 
 /// An inbox key, unless it is there.
-pub(super) const INSERT_KEY: &str =
-    "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES ($1, $2, $3, $4)
+pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, payload, received_at)
+         VALUES ($1, $2, $3, iap_time($4))
          ON CONFLICT DO NOTHING";
 
 /// An inbox key that is there, locked.
-pub(super) const LOCK_KEY: &str =
-    "SELECT payload, received_at FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
+pub(super) const LOCK_KEY: &str = "SELECT payload, iap_micros(received_at) FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
 
 /// An expired inbox key, taken again.
-pub(super) const RENEW_KEY: &str =
-    "UPDATE iap_inbox SET payload = $3, received_at = $4 WHERE source = $1 AND event_id = $2";
+pub(super) const RENEW_KEY: &str = "UPDATE iap_inbox SET payload = $3, received_at = iap_time($4) WHERE source = $1 AND event_id = $2";
 
 /// The row with this key, locked.
 pub(super) const LOCK_ROW: &str = concat!(
@@ -286,21 +378,25 @@ pub(super) const SELECT_KEY: &str = concat!(
 
 /// An envelope written over its row.
 pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
-         SET status = $3, attempts = $4, due_at = $5, envelope = $6, renewed_at = NULL,
-             settled_at = $7
+         SET status = $3, attempts = $4, due_at = iap_time($5), envelope = $6::text::jsonb,
+             renewed_at = NULL, settled_at = iap_time($7), claimed_at = NULL
          WHERE source = $1 AND event_id = $2";
 
 /// Many rows written back at once, from parallel arrays of sources, event
 /// ids, statuses, attempts, due times and envelope texts: a claim's rows in
 /// one statement.
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
-         SET status = w.status, attempts = w.attempts, due_at = w.due_at,
-             envelope = w.envelope, renewed_at = NULL
+         SET status = w.status, attempts = w.attempts, due_at = iap_time(w.due_at),
+             envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL
          FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
              AS w (source, event_id, status, attempts, due_at, envelope)
          WHERE o.source = w.source AND o.event_id = w.event_id";
 
-/// A row set aside, with the reason.
-pub(super) const QUARANTINE: &str =
-    "UPDATE iap_outbox SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4
+/// A row set aside, with the reason. A claim recorded only in the row is
+/// given back (its attempt uncounted), so that the row and its envelope agree
+/// again and a release sends it as it was before the claim.
+pub(super) const QUARANTINE: &str = "UPDATE iap_outbox
+         SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4,
+             attempts = CASE WHEN claimed_at IS NULL THEN attempts ELSE attempts - 1 END,
+             claimed_at = NULL
          WHERE source = $1 AND event_id = $2";

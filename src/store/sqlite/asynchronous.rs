@@ -693,6 +693,29 @@ async fn remember<P>(
     Ok(())
 }
 
+/// Gives back a claim that was never sent: its row as it was before the
+/// claim, if the claim is still held; the number of rows given back.
+async fn release_claim<P>(
+    connection: &mut SqliteConnection,
+    claim: &Claim<P>,
+) -> Result<u64, StoreError> {
+    let Claim {
+        envelope, prior, ..
+    } = claim;
+    Ok(sqlx::query(sql::RELEASE_CLAIM)
+        .bind(envelope.source_system())
+        .bind(envelope.event_id())
+        .bind(prior.status.as_str())
+        .bind(prior.attempts)
+        .bind(prior.due_at)
+        .bind(prior.renewed_at)
+        .bind(prior.envelope.as_str())
+        .bind(i64::from(envelope.attempt_count()))
+        .execute(connection)
+        .await?
+        .rows_affected())
+}
+
 /// Writes an envelope's state over its row.
 async fn write_row<S: State, P: Serialize>(
     connection: &mut SqliteConnection,

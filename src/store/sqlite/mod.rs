@@ -819,6 +819,7 @@ pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
         renewed_at: renewed_at.as_i64().ok(),
         envelope: text(envelope),
         problem: problem.as_str().ok().map(str::to_owned),
+        claimed_at: None,
     };
     (rowid.as_i64().unwrap_or_default(), raw)
 }
