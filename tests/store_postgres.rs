@@ -222,3 +222,26 @@ fn the_blocking_store_inside_a_runtime_works_or_says_why_and_drops_safely() {
         drop(store);
     });
 }
+
+#[test]
+fn a_text_jsonb_cannot_hold_is_refused_at_enqueue_with_the_reason_and_nothing_is_written() {
+    let Some(place) = PostgresStore::place("nul") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&place);
+    let event = Envelope::builder()
+        .event_id("note-1")
+        .event_type("crm.note.added")
+        .source_system("crm")
+        .payload(json!({ "text": "a\u{0}b" }))
+        .build()
+        .unwrap();
+    let error = store
+        .write(|tx| PostgresStore::enqueue(tx, &event, Utc::now()))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "database error: unsupported Unicode escape sequence (\\u0000 cannot be converted to text.)"
+    );
+    assert_eq!(store.number("SELECT COUNT(*) FROM iap_outbox"), 0);
+}

@@ -183,7 +183,7 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     /// The PostgreSQL server reported an error.
     #[cfg(feature = "postgres")]
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_reason(.0))]
     Postgres(postgres::Error),
     /// The async driver (sqlx) reported an error.
     #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
@@ -235,15 +235,28 @@ impl From<postgres::Error> for StoreError {
         .contains(code)
         {
             StoreError::Busy {
-                reason: error.to_string(),
+                reason: postgres_reason(&error),
             }
         } else if *code == SqlState::DISK_FULL {
             StoreError::StorageFull {
-                reason: error.to_string(),
+                reason: postgres_reason(&error),
             }
         } else {
             StoreError::Postgres(error)
         }
+    }
+}
+
+/// What the server said, with its detail, where the driver's own message
+/// (`db error`) would hide it.
+#[cfg(feature = "postgres")]
+fn postgres_reason(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => error.to_string(),
     }
 }
 
