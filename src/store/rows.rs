@@ -564,6 +564,86 @@ pub(crate) fn subtract(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc>
 mod tests {
     use super::*;
 
+    fn time(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(1_767_000_000 + seconds)
+    }
+
+    fn pending() -> Envelope<Pending> {
+        Envelope::builder()
+            .event_id("order-1")
+            .event_type("commerce.order.placed")
+            .source_system("webshop")
+            .payload(serde_json::json!({ "order_id": 1 }))
+            .created_at(time(0))
+            .build()
+            .unwrap()
+    }
+
+    /// A row as PostgreSQL's claim in one statement leaves it: dispatched,
+    /// the attempt counted, the envelope as it was before the claim.
+    fn claimed_row<S: State>(envelope: &Envelope<S>, attempts: i64, claimed_at: i64) -> RawRow {
+        RawRow {
+            source: "webshop".to_owned(),
+            event_id: "order-1".to_owned(),
+            status: Ok("dispatched".to_owned()),
+            attempts: Ok(attempts),
+            due_at: Ok(Some(micros(time(300)))),
+            renewed_at: None,
+            envelope: Ok(encode(envelope).unwrap()),
+            problem: None,
+            claimed_at: Some(claimed_at),
+        }
+    }
+
+    #[test]
+    fn a_claim_recorded_in_the_row_reads_as_the_envelope_dispatched_at_the_claim_time() {
+        let read = claimed_row(&pending(), 1, micros(time(5)))
+            .read::<serde_json::Value>()
+            .unwrap();
+        let expected = AnyEnvelope::Dispatched(pending().dispatch_at(time(5)));
+        assert_eq!(read.envelope, expected);
+
+        let retrying = match pending().dispatch_at(time(1)).fail_at("503", time(2)) {
+            FailOutcome::Retry(retrying) => retrying,
+            FailOutcome::Exhausted(_) => unreachable!("the default policy retries"),
+        };
+        let read = claimed_row(&retrying, 2, micros(time(40)))
+            .read::<serde_json::Value>()
+            .unwrap();
+        assert_eq!(
+            read.envelope,
+            AnyEnvelope::Dispatched(retrying.dispatch_at(time(40)))
+        );
+    }
+
+    #[test]
+    fn a_claim_recorded_in_the_row_must_agree_with_the_row() {
+        let reason = |row: RawRow| match row.read::<serde_json::Value>() {
+            Err(StoreError::CorruptRow { reason, .. }) => reason,
+            Err(other) => panic!("expected a corrupt row, got {other}"),
+            Ok(checked) => panic!("expected a corrupt row, read {:?}", checked.envelope),
+        };
+        assert_eq!(
+            reason(claimed_row(&pending(), 0, micros(time(5)))),
+            "the row counts 0 attempts but its envelope 1"
+        );
+        let processed = pending().dispatch_at(time(1)).process_at(time(2));
+        assert_eq!(
+            reason(claimed_row(&processed, 2, micros(time(5)))),
+            "the row records a claim of a `processed` envelope, which cannot be dispatched"
+        );
+        assert_eq!(
+            reason(claimed_row(&pending(), 1, i64::MIN)),
+            format!("the claim time {} is out of the range of times", i64::MIN)
+        );
+        let mut marked_pending = claimed_row(&pending(), 1, micros(time(5)));
+        marked_pending.status = Ok("pending".to_owned());
+        assert_eq!(
+            reason(marked_pending),
+            "the row is marked `pending` but holds a `dispatched` envelope"
+        );
+    }
+
     #[test]
     fn the_sql_list_of_settled_statuses_is_the_one_settled_at_keeps() {
         let last = Transition::new(

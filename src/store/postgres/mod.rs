@@ -3,7 +3,10 @@
 //!
 //! Claims take due rows with `FOR UPDATE SKIP LOCKED`, so workers never wait
 //! for each other and never hold the same envelope; a worker that dies loses
-//! its claims when their lease runs out. An inbox admission inserts its key
+//! its claims when their lease runs out. A claim is one statement that
+//! records the claim in the row (`claimed_at`) and leaves the envelope as it
+//! was: reading the row dispatches the envelope at that time, and the
+//! envelope is written once, with its outcome. An inbox admission inserts its key
 //! with `ON CONFLICT DO NOTHING` in the effect's transaction, so concurrent
 //! duplicates apply the effect once. Every operation is one transaction and
 //! returns only once PostgreSQL has committed it.
