@@ -206,6 +206,45 @@ fn operate(store: &str) {
         3
     );
     assert_eq!(iap(store, &["verify"], "").0, 0);
+
+    // A dead letter at the head of an ordering key holds the key back until
+    // an operator skips it.
+    let mut opened = AnyStore::open(store, StoreOptions::default()).unwrap();
+    let keyed = |n: u32| {
+        Envelope::builder()
+            .event_id(format!("order-{n}"))
+            .event_type("commerce.order.placed")
+            .source_system("webshop")
+            .payload(json!({ "order_id": n }))
+            .ordering_key("customer-7")
+            .build()
+            .unwrap()
+    };
+    opened
+        .write(|tx| {
+            AnyStore::enqueue(tx, &keyed(10), Utc::now())?;
+            AnyStore::enqueue(tx, &keyed(11), Utc::now())
+        })
+        .unwrap();
+    let send = |envelope: &Envelope<_, Value>| match envelope.event_id() {
+        "order-10" => Err(SendError::Permanent {
+            reason: "422: unknown customer".into(),
+        }),
+        _ => Ok(Delivery::Processed),
+    };
+    opened.run_once(Utc::now(), 10, send).unwrap();
+    let held = json_of(&iap(store, &["held", "--json"], "").1);
+    assert_eq!(
+        held,
+        json!([{ "ordering_key": "customer-7", "source": "webshop", "id": "order-10",
+                 "quarantined": false, "waiting": 1 }])
+    );
+    let (code, out, _) = iap(store, &["skip", "webshop", "order-10"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("skipped webshop/order-10"), "{out}");
+    assert_eq!(json_of(&iap(store, &["held", "--json"], "").1), json!([]));
+    let report = opened.run_once(Utc::now(), 10, send).unwrap();
+    assert_eq!(report.delivered, 1, "order-11 goes once the key is free");
 }
 
 #[test]

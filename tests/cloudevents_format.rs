@@ -414,8 +414,15 @@ fn a_stored_history_is_checked_strictly() {
         "history entry 0 is at 2026-03-01 09:00:00 UTC, before 2026-03-01 09:30:00 UTC, the time before it"
     );
     assert_eq!(
-        refused(&|d| d["delivery"]["history"][0]["reason"] = json!("because")),
-        "history entry 0 (to `dispatched`) has a reason, which only failures, skips and redrives carry"
+        refused(&|d| d["delivery"]["history"][0]["reason"] = json!("")),
+        "history entry 0 (to `dispatched`) has no reason"
+    );
+    let processed = serde_json::to_value(AnyEnvelope::from(common::processed())).unwrap();
+    let mut with_reason = processed.clone();
+    with_reason["delivery"]["history"][2]["reason"] = json!("because");
+    assert_eq!(
+        refusal(&with_reason),
+        "history entry 2 (to `processed`) has a reason, which only failures, skips, redrives and dispatches carry"
     );
     assert_eq!(
         refused(&|d| d["delivery"]["history"][1]["reason"] = json!("")),
@@ -501,4 +508,45 @@ fn hostile_json_is_refused_without_a_panic() {
         let _ = serde_json::from_value::<Envelope<Pending, Vec<u8>>>(event.clone());
         let _ = serde_json::from_value::<Envelope<Pending, String>>(event);
     });
+}
+
+#[test]
+fn the_ordering_key_is_the_partitioning_extension_in_every_form() {
+    let event = Envelope::builder()
+        .event_id("contact-42-updated")
+        .event_type("crm.contact.updated")
+        .source_system("crm")
+        .payload(json!({ "contact_id": 42 }))
+        .ordering_key("contact-42")
+        .build()
+        .unwrap();
+    assert_eq!(event.ordering_key(), Some("contact-42"));
+    let wire = written(&event);
+    assert_eq!(wire["partitionkey"], "contact-42");
+    let received: Envelope<Pending, Value> = read(&wire);
+    assert_eq!(received.ordering_key(), Some("contact-42"));
+    let stored = serde_json::to_value(AnyEnvelope::from(event)).unwrap();
+    let stored: AnyEnvelope = serde_json::from_value(stored).unwrap();
+    assert_eq!(stored.ordering_key(), Some("contact-42"));
+
+    let mut numbered = wire.clone();
+    numbered["partitionkey"] = json!(42);
+    assert_eq!(refusal(&numbered), "partitionkey 42 must be a string");
+    let refused = |key: &str| {
+        Envelope::builder()
+            .event_id("contact-42-updated")
+            .event_type("crm.contact.updated")
+            .source_system("crm")
+            .payload(json!({}))
+            .ordering_key(key)
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(refused(""), "ordering_key must not be empty");
+    assert!(
+        refused("contact\n42").contains("control character"),
+        "{}",
+        refused("contact\n42")
+    );
 }

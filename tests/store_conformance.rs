@@ -899,11 +899,25 @@ fn migrated_from<B: Backend>(version: i64) {
             _ => {}
         }
     }
+    // The last with an ordering key, which a migration to a schema with a
+    // column for it reads from the envelope.
+    let keyed = Envelope::builder()
+        .event_id("order-6-placed")
+        .event_type("commerce.order.placed")
+        .source_system("webshop")
+        .payload(json!({ "order_id": 6 }))
+        .created_at(start())
+        .ordering_key("customer-7")
+        .build()
+        .unwrap();
     store
-        .write(|tx| B::enqueue(tx, &order_event(5), at(3)))
+        .write(|tx| {
+            B::enqueue(tx, &order_event(5), at(3))?;
+            B::enqueue(tx, &keyed, at(3))
+        })
         .unwrap();
     let every_state = |store: &mut B| -> Vec<integration_automation_patterns::AnyEnvelope> {
-        (0..6)
+        (0..7)
             .map(|n| {
                 store
                     .load_any("webshop", &format!("order-{n}-placed"))
@@ -950,8 +964,8 @@ fn migrated_from<B: Backend>(version: i64) {
     let claimed = store.claim_due::<Value>(at(3600), 10).unwrap();
     assert_eq!(
         claimed.claims.len(),
-        3,
-        "the dispatched, the retry and the pending"
+        4,
+        "the dispatched, the retry and the two pending"
     );
 }
 

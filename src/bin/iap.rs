@@ -1,6 +1,7 @@
 //! `iap`: the operator's tool for one store. Counts, dead letters, one
-//! envelope's history, redrives, inbox purges, quarantined rows, migration
-//! and a consistency check, as tables for people or JSON for scripts.
+//! envelope's history, redrives and skips, the ordering keys dead letters
+//! hold, purges, quarantined rows, migration and a consistency check, as
+//! tables for people or JSON for scripts.
 //!
 //! The store is named by `--store sqlite:PATH` or `--store postgres://...`
 //! (or the `IAP_STORE` variable). Exit codes: 0 done; 1 the store failed;
@@ -62,6 +63,24 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+    },
+    /// Ordering keys held back by a dead letter at their head, with what
+    /// waits behind each.
+    Held {
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Settles one dead letter without sending it, freeing the ordering key
+    /// it holds.
+    Skip {
+        /// The source system.
+        source: String,
+        /// The event id.
+        id: String,
+        /// Why, for the envelope's history.
+        #[arg(long, default_value = "skipped by an operator")]
+        reason: String,
     },
     /// Forgets inbox keys older than their retention window, and deletes
     /// envelopes delivered or skipped longer ago than theirs.
@@ -203,6 +222,23 @@ fn run(cli: &Cli) -> Result<(), Stop> {
             now,
             cli.json,
         ),
+        Command::Held { limit } => {
+            held(&mut store, *limit, cli.json)?;
+            Ok(())
+        }
+        Command::Skip { source, id, reason } => {
+            let skipped = store.skip_dead_letter::<Value>(source, id, reason, now)?;
+            emit(
+                cli.json,
+                json!({ "skipped": { "source": source, "id": id } }),
+                &format!(
+                    "skipped {}/{}: it will not be sent",
+                    skipped.source_system(),
+                    skipped.event_id()
+                ),
+            );
+            Ok(())
+        }
         Command::Purge => {
             let keys = store.purge_inbox(now)?;
             let envelopes = store.purge_delivered(now)?;
@@ -276,6 +312,44 @@ fn status(store: &mut AnyStore, now: DateTime<Utc>, as_json: bool) -> Result<(),
         Some(age) => println!("\noldest due envelope waiting {:.1} s", age.as_secs_f64()),
         None => println!("\nnothing is due"),
     }
+    Ok(())
+}
+
+fn held(store: &mut AnyStore, limit: usize, as_json: bool) -> Result<(), Stop> {
+    let keys = store.held_keys(limit)?;
+    if as_json {
+        let list: Vec<Value> = keys
+            .iter()
+            .map(|key| {
+                json!({
+                    "ordering_key": key.ordering_key,
+                    "source": key.source_system,
+                    "id": key.event_id,
+                    "quarantined": key.quarantined,
+                    "waiting": key.waiting,
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(list));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|key| {
+            vec![
+                key.ordering_key.clone(),
+                format!("{}/{}", key.source_system, key.event_id),
+                if key.quarantined {
+                    "quarantined"
+                } else {
+                    "dead letter"
+                }
+                .to_owned(),
+                key.waiting.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["ordering key", "held by", "as", "waiting"], &rows);
     Ok(())
 }
 

@@ -176,6 +176,11 @@ impl<P> AnyEnvelope<P> {
         each_state!(self, e => e.traceparent())
     }
 
+    /// See [`Envelope::ordering_key`].
+    pub fn ordering_key(&self) -> Option<&str> {
+        each_state!(self, e => e.ordering_key())
+    }
+
     /// See [`Envelope::tracestate`].
     pub fn tracestate(&self) -> Option<&str> {
         each_state!(self, e => e.tracestate())

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::EnvelopeError;
+use super::error::{EnvelopeError, Field, check_text};
 
 /// The extension attributes of an event, by name.
 pub type Extensions = BTreeMap<String, ExtensionValue>;
@@ -91,6 +91,9 @@ impl ExtensionValue {
 pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The name of the distributed-tracing extension's vendor trace state.
 pub(crate) const TRACESTATE: &str = "tracestate";
+/// The name of the partitioning extension's key, which this crate reads as
+/// the envelope's ordering key.
+pub(crate) const PARTITIONKEY: &str = "partitionkey";
 
 /// Attribute names an extension cannot take: the context attributes, the
 /// JSON format's data members, this crate's own extensions (which it reads
@@ -112,8 +115,9 @@ const RESERVED: [&str; 13] = [
 ];
 
 /// Checks an extension's name and value: lowercase ASCII letters and digits,
-/// not a name the event already uses, and for the tracing extension a value
-/// in the W3C Trace Context format.
+/// not a name the event already uses; for the tracing extension a value in
+/// the W3C Trace Context format, and for the partitioning extension's key a
+/// usable string.
 pub(crate) fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), EnvelopeError> {
     check_attribute_name(name)?;
     if RESERVED.contains(&name) {
@@ -128,6 +132,11 @@ pub(crate) fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), 
             name: name.to_owned(),
             value: other.to_string(),
             reason: "it must be a string".to_owned(),
+        }),
+        (PARTITIONKEY, ExtensionValue::Text(value)) => check_text(Field::OrderingKey, value),
+        (PARTITIONKEY, other) => Err(EnvelopeError::NotAString {
+            name: name.to_owned(),
+            value: other.to_string(),
         }),
         _ => Ok(()),
     }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::attributes::{
-    DataForm, ExtensionValue, Extensions, TRACEPARENT, TRACESTATE, check_content_type,
-    check_extension,
+    DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
+    check_content_type, check_extension,
 };
 use super::error::{EnvelopeError, Field, check_text};
 use super::state::Pending;
@@ -255,6 +255,15 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
     #[inline]
     pub fn tracestate(self, tracestate: impl Into<String>) -> Self {
         self.extension(TRACESTATE, tracestate.into())
+    }
+
+    /// The ordering key: a relay sends the envelopes of one key in the order
+    /// they were enqueued, one at a time (see the store's docs). It travels
+    /// as the CloudEvents partitioning extension's `partitionkey`; `build`
+    /// refuses an empty key or one with a control character.
+    #[inline]
+    pub fn ordering_key(self, key: impl Into<String>) -> Self {
+        self.extension(PARTITIONKEY, key.into())
     }
 
     /// The retry budget and backoff (default [`RetryPolicy::default`]).

@@ -21,6 +21,9 @@ pub enum Field {
     Subject,
     /// The data's schema (CloudEvents `dataschema`).
     DataSchema,
+    /// The ordering key (the CloudEvents partitioning extension's
+    /// `partitionkey`).
+    OrderingKey,
 }
 
 impl Field {
@@ -35,6 +38,7 @@ impl Field {
             Field::TagKey => "tags",
             Field::Subject => "subject",
             Field::DataSchema => "dataschema",
+            Field::OrderingKey => "partitionkey",
         }
     }
 }
@@ -50,6 +54,7 @@ impl fmt::Display for Field {
             Field::TagKey => "tag key",
             Field::Subject => "subject",
             Field::DataSchema => "dataschema",
+            Field::OrderingKey => "ordering_key",
         })
     }
 }
@@ -103,6 +108,15 @@ pub enum EnvelopeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An extension attribute that CloudEvents types as a string holds
+    /// another type (an ordering key that is a number, say).
+    #[error("{name} {value} must be a string")]
+    NotAString {
+        /// The attribute.
+        name: String,
+        /// The value given, in its canonical string form.
+        value: String,
+    },
     /// The data content type is not a media type (`type/subtype`).
     #[error("datacontenttype {value:?} is not a media type (expected type/subtype)")]
     ContentType {
@@ -120,7 +134,8 @@ impl EnvelopeError {
             }
             EnvelopeError::ExtensionName { name }
             | EnvelopeError::ReservedExtension { name }
-            | EnvelopeError::TraceContext { name, .. } => name,
+            | EnvelopeError::TraceContext { name, .. }
+            | EnvelopeError::NotAString { name, .. } => name,
             EnvelopeError::ContentType { .. } => "datacontenttype",
         }
     }

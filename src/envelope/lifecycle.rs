@@ -111,6 +111,21 @@ impl<S: State, P> Envelope<S, P> {
         self.record(at, None)
     }
 
+    /// [`dispatch_at`](Self::dispatch_at) with a note in its history line
+    /// saying why it went ahead: a store sending an envelope past a dead
+    /// letter of its ordering key says so.
+    pub(crate) fn dispatch_noting_at(
+        mut self,
+        note: String,
+        at: DateTime<Utc>,
+    ) -> Envelope<Dispatched, P>
+    where
+        S: CanDispatch,
+    {
+        self.data.attempt_count = self.data.attempt_count.saturating_add(1);
+        self.record(at, Some(note))
+    }
+
     /// The downstream system confirmed receipt. From `Dispatched`.
     pub fn acknowledge(self) -> Envelope<Acknowledged, P>
     where

@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 
 use crate::retry::RetryPolicy;
-use attributes::{DataForm, TRACEPARENT, TRACESTATE};
+use attributes::{DataForm, PARTITIONKEY, TRACEPARENT, TRACESTATE};
 use builder::DEFAULT_SCHEMA_VERSION;
 use state::{DeliveryStatus, State};
 
@@ -179,6 +179,14 @@ impl<S: State, P> Envelope<S, P> {
     /// The W3C trace state of the distributed-tracing extension, if any.
     pub fn tracestate(&self) -> Option<&str> {
         self.extension(TRACESTATE).and_then(ExtensionValue::as_str)
+    }
+
+    /// The ordering key, if any: envelopes with the same key are delivered
+    /// in the order they were enqueued. It travels as the CloudEvents
+    /// partitioning extension's `partitionkey`.
+    pub fn ordering_key(&self) -> Option<&str> {
+        self.extension(PARTITIONKEY)
+            .and_then(ExtensionValue::as_str)
     }
 
     /// The delivery state, as a runtime value: always `S::STATUS`.

@@ -138,9 +138,9 @@ pub enum FormatError {
         /// The time of the entry before it (or of the event, for the first).
         earlier: DateTime<Utc>,
     },
-    /// A step other than a failure, skip or redrive with a reason.
+    /// A step other than a failure, skip, redrive or dispatch with a reason.
     #[error(
-        "history entry {index} (to `{to}`) has a reason, which only failures, skips and redrives carry"
+        "history entry {index} (to `{to}`) has a reason, which only failures, skips, redrives and dispatches carry"
     )]
     UnexpectedReason {
         /// Position of the entry in the history.
@@ -148,7 +148,8 @@ pub enum FormatError {
         /// The state it enters.
         to: DeliveryStatus,
     },
-    /// A failure, skip or redrive without its reason (or with an empty one).
+    /// A failure, skip or redrive without its reason, or any step with an
+    /// empty one.
     #[error("history entry {index} (to `{to}`) has no reason")]
     MissingReason {
         /// Position of the entry in the history.
@@ -716,16 +717,22 @@ fn check_consistency(
                 counted: attempts,
             });
         }
-        let needs_reason = matches!(
-            to,
-            DeliveryStatus::Retrying
+        // Failures, skips and redrives say why; a dispatch may say why it
+        // went ahead (past a dead letter of its ordering key); nothing else.
+        match (to, step.reason()) {
+            (
+                DeliveryStatus::Retrying
                 | DeliveryStatus::Failed
                 | DeliveryStatus::Skipped
-                | DeliveryStatus::Pending
-        );
-        match (needs_reason, step.reason()) {
-            (true, None | Some("")) => return Err(FormatError::MissingReason { index, to }),
-            (false, Some(_)) => return Err(FormatError::UnexpectedReason { index, to }),
+                | DeliveryStatus::Pending,
+                None | Some(""),
+            )
+            | (DeliveryStatus::Dispatched, Some("")) => {
+                return Err(FormatError::MissingReason { index, to });
+            }
+            (DeliveryStatus::Acknowledged | DeliveryStatus::Processed, Some(_)) => {
+                return Err(FormatError::UnexpectedReason { index, to });
+            }
             _ => {}
         }
         if to == DeliveryStatus::Retrying && delivery.policy.is_exhausted(attempts) {

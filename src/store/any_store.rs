@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, DeliveryStore,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, DeliveryStore, HeldKey,
     QuarantinedRow, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use crate::envelope::state::{Dispatched, Pending, Retrying, State};
+use crate::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// A store on SQLite or on PostgreSQL, chosen at run time.
@@ -266,6 +266,22 @@ impl AnyStore {
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError> {
         on_backend!(self, store => store.redrive_all::<P>(reason, now))
+    }
+
+    /// See [`DeliveryStore::skip_dead_letter`].
+    pub fn skip_dead_letter<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError> {
+        on_backend!(self, store => store.skip_dead_letter(source_system, event_id, reason, now))
+    }
+
+    /// See [`DeliveryStore::held_keys`].
+    pub fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+        on_backend!(self, store => store.held_keys(limit))
     }
 
     /// See [`DeliveryStore::quarantined`].

@@ -13,10 +13,11 @@ use serde::de::DeserializeOwned;
 use super::backend::{RELEASE_PAUSE, RELEASE_TRIES, Recorded};
 use super::rows::typed;
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
-    Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions, Wakeups,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome,
+    QuarantinedRow, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Wakeups,
 };
-use crate::envelope::state::{Dispatched, Pending, Retrying, State};
+use crate::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// A boxed future that may be sent across threads: what an inbox effect
@@ -260,6 +261,21 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         reason: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Redriven, StoreError>> + Send;
+
+    /// See [`DeliveryStore::skip_dead_letter`](super::DeliveryStore::skip_dead_letter).
+    fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Envelope<Skipped, P>, StoreError>> + Send;
+
+    /// See [`DeliveryStore::held_keys`](super::DeliveryStore::held_keys).
+    fn held_keys(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<HeldKey>, StoreError>> + Send;
 
     /// See [`DeliveryStore::quarantined`](super::DeliveryStore::quarantined).
     fn quarantined(

@@ -9,10 +9,10 @@ use serde::de::DeserializeOwned;
 
 use super::rows::typed;
 use super::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
-    SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow, Redriven,
+    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use crate::envelope::state::{Dispatched, Pending, Retrying, State};
+use crate::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
 use crate::{AnyEnvelope, Envelope};
 
 /// A durable home for envelopes: transactional outbox with a leased relay,
@@ -282,6 +282,22 @@ pub trait DeliveryStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError>;
+
+    /// Settles a dead letter without sending it: redriven and skipped at
+    /// `now`, `reason` in both history lines. The operator's other way to
+    /// free the ordering key it holds.
+    fn skip_dead_letter<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError>;
+
+    /// Up to `limit` ordering keys held by a dead letter (or a quarantined
+    /// row) at their head, oldest first; none when the store releases the
+    /// keys of dead letters ([`DeadLetterKeys::Release`](super::DeadLetterKeys::Release)).
+    fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError>;
 
     /// Up to `limit` quarantined rows, oldest first, with the reason and the
     /// raw content of each.

@@ -25,6 +25,131 @@ macro_rules! settled_statuses {
     };
 }
 
+/// The statuses of rows that can hold their ordering key back, as an SQL
+/// list: waiting, in flight, or (with [`DeadLetterKeys::Hold`]) a dead
+/// letter or quarantined. The index of keyed rows covers these, and each
+/// query over it names the list itself, so that SQLite sees it may use the
+/// partial index.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! holding_statuses {
+    () => {
+        "('pending', 'dispatched', 'retrying', 'failed', 'quarantined')"
+    };
+}
+
+/// Whether a keyed row (of the outbox, unaliased) is free to be claimed: no
+/// earlier row of its ordering key is waiting or in flight, nor, where
+/// `$hold` is true, a dead letter or quarantined. `$order` is the column of
+/// enqueue order (`seq`, or SQLite's `rowid`); `$hold` the parameter of the
+/// store's [`DeadLetterKeys`] setting.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! key_is_free {
+    ($order:literal, $hold:literal) => {
+        concat!(
+            "(iap_outbox.ordering_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM iap_outbox AS earlier
+                WHERE earlier.ordering_key = iap_outbox.ordering_key
+                    AND earlier.",
+            $order,
+            " < iap_outbox.",
+            $order,
+            "
+                    AND earlier.status IN ",
+            holding_statuses!(),
+            "
+                    AND (earlier.status IN ('pending', 'dispatched', 'retrying') OR ",
+            $hold,
+            ")))"
+        )
+    };
+}
+
+/// The earliest dead letter (or quarantined row) of a keyed row's ordering
+/// key before it, as `source/event_id`, or null: what a row claimed past it
+/// (the store releasing keys of dead letters) notes in its history.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! dead_letter_passed {
+    ($order:literal) => {
+        concat!(
+            "(SELECT earlier.source || '/' || earlier.event_id FROM iap_outbox AS earlier
+              WHERE earlier.ordering_key = iap_outbox.ordering_key
+                  AND earlier.",
+            $order,
+            " < iap_outbox.",
+            $order,
+            "
+                  AND earlier.status IN ",
+            holding_statuses!(),
+            "
+                  AND earlier.status IN ('failed', 'quarantined')
+              ORDER BY earlier.",
+            $order,
+            " LIMIT 1)"
+        )
+    };
+}
+
+/// The index that [`key_is_free!`] and [`dead_letter_passed!`] read: the
+/// keyed rows that can hold their key back, by key in enqueue order
+/// (`$columns`: the key, then `seq`; on SQLite the key alone, the rowid
+/// following in every index).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! key_order_index {
+    ($columns:literal) => {
+        concat!(
+            "CREATE INDEX iap_outbox_key_order ON iap_outbox (",
+            $columns,
+            ")
+                 WHERE ordering_key IS NOT NULL AND status IN ",
+            holding_statuses!(),
+            ";"
+        )
+    };
+}
+
+/// The keys held by a dead letter (or a quarantined row) at their head, at
+/// most `$limit`, oldest first: the key, the holding row's source, event id
+/// and status, and how many envelopes of the key wait behind it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! held_keys {
+    ($order:literal, $limit:literal) => {
+        concat!(
+            "SELECT head.ordering_key, head.source, head.event_id, head.status,
+                 (SELECT COUNT(*) FROM iap_outbox AS behind
+                  WHERE behind.ordering_key = head.ordering_key
+                      AND behind.",
+            $order,
+            " > head.",
+            $order,
+            "
+                      AND behind.status IN ",
+            holding_statuses!(),
+            "
+                      AND behind.status IN ('pending', 'dispatched', 'retrying'))
+             FROM iap_outbox AS head
+             WHERE head.ordering_key IS NOT NULL AND head.status IN ",
+            holding_statuses!(),
+            "
+                 AND head.status IN ('failed', 'quarantined')
+                 AND NOT EXISTS (
+                     SELECT 1 FROM iap_outbox AS earlier
+                     WHERE earlier.ordering_key = head.ordering_key
+                         AND earlier.",
+            $order,
+            " < head.",
+            $order,
+            "
+                         AND earlier.status IN ",
+            holding_statuses!(),
+            ")
+             ORDER BY head.",
+            $order,
+            " LIMIT ",
+            $limit
+        )
+    };
+}
+
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod any_store;
 #[cfg(feature = "async")]
@@ -51,8 +176,8 @@ pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore, Recorded};
 pub use error::StoreError;
 pub use outcome::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow, Redriven, RunReport,
-    SendError, StatusCounts,
+    Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow, Redriven,
+    RunReport, SendError, StatusCounts,
 };
 /// The async driver the async stores are built on, for the caller's own
 /// queries and transactions: the exact version this crate uses.
@@ -74,6 +199,31 @@ pub enum WakeupMode {
     /// connections per transaction (PgBouncer's `pool_mode = transaction`),
     /// where no session stays to listen on.
     Poll,
+}
+
+/// What a dead letter does to its ordering key
+/// ([`StoreOptions::dead_letter_keys`]). Envelopes with an ordering key are
+/// sent one at a time in the order they were enqueued; this says whether
+/// that order may skip an envelope that will not be delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeadLetterKeys {
+    /// The envelopes after a dead letter (or a quarantined row) of their
+    /// key wait until an operator redrives it (it is then sent first) or
+    /// skips it: nothing is ever sent out of order (the default). The
+    /// operator sees the held keys with `held_keys`.
+    #[default]
+    Hold,
+    /// The envelopes after a dead letter go on; each says in its history
+    /// which dead letter of its key it was sent past.
+    Release,
+}
+
+impl DeadLetterKeys {
+    /// Whether dead letters hold their keys, as the statements' parameter.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn holds(self) -> bool {
+        self == DeadLetterKeys::Hold
+    }
 }
 
 /// The migrations, of a backend's list in order (the one at index `v - 1`
@@ -126,6 +276,9 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// How relays learn of new work (default [`WakeupMode::Notify`]).
     pub wakeups: WakeupMode,
+    /// What a dead letter does to the envelopes after it with the same
+    /// ordering key (default [`DeadLetterKeys::Hold`]).
+    pub dead_letter_keys: DeadLetterKeys,
 }
 
 impl Default for StoreOptions {
@@ -137,6 +290,7 @@ impl Default for StoreOptions {
             delivered_retention: Duration::from_secs(7 * 24 * 3600),
             busy_timeout: Duration::from_secs(5),
             wakeups: WakeupMode::Notify,
+            dead_letter_keys: DeadLetterKeys::Hold,
         }
     }
 }

@@ -145,6 +145,24 @@ pub struct Redriven {
     pub quarantined: Vec<StoreError>,
 }
 
+/// An ordering key held back by a dead letter at its head (with
+/// [`DeadLetterKeys::Hold`](super::DeadLetterKeys::Hold)): nothing after the
+/// dead letter is sent until an operator redrives or skips it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldKey {
+    /// The ordering key.
+    pub ordering_key: String,
+    /// The source system of the dead letter that holds it.
+    pub source_system: String,
+    /// The event id of the dead letter that holds it.
+    pub event_id: String,
+    /// Whether the head is a quarantined row (to release or delete) rather
+    /// than a dead letter (to redrive or skip).
+    pub quarantined: bool,
+    /// How many envelopes of the key wait behind it.
+    pub waiting: u64,
+}
+
 /// A stored row set aside because it does not read back, as an operator
 /// sees it: the reason, and the envelope column's content as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]

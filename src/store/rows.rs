@@ -27,18 +27,32 @@ pub(crate) enum ClaimStep<P> {
 
 /// The step for a due row: pending and retrying envelopes are dispatched and
 /// leased until `lease_until`; a dispatched one's lease ran out, which counts
-/// as a failed attempt before it is dispatched again.
+/// as a failed attempt before it is dispatched again. A row sent past a dead
+/// letter of its ordering key (`passed`, as `source/event_id`) says so in
+/// its dispatch's history line.
 pub(crate) fn claim_step<P: DeserializeOwned>(
     raw: RawRow,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
+    passed: Option<String>,
 ) -> ClaimStep<P> {
     let Checked { envelope, prior } = match raw.read::<P>() {
         Ok(checked) => checked,
         Err(error) => return ClaimStep::Quarantine(error),
     };
+    let note = passed.map(|dead_letter| {
+        format!(
+            "sent past dead letter {dead_letter} of its ordering key {:?} (the store releases \
+             the keys of dead letters)",
+            envelope.ordering_key().unwrap_or_default()
+        )
+    });
+    let dispatch = |envelope: Envelope<Pending, P>| match note {
+        Some(note) => envelope.dispatch_noting_at(note, now),
+        None => envelope.dispatch_at(now),
+    };
     let dispatched = match envelope {
-        AnyEnvelope::Pending(envelope) => envelope.dispatch_at(now),
+        AnyEnvelope::Pending(envelope) => dispatch(envelope),
         AnyEnvelope::Retrying(envelope) => envelope.dispatch_at(now),
         AnyEnvelope::Dispatched(envelope) => {
             let renewed_at = prior.renewed_at.and_then(DateTime::from_timestamp_micros);
@@ -102,6 +116,8 @@ pub(crate) struct RawRow {
     /// in one statement): the row is dispatched, and its envelope is as it
     /// was before the claim, to be dispatched at this time as it is read.
     pub(crate) claimed_at: Option<i64>,
+    /// The ordering key column (what it holds instead, if not text).
+    pub(crate) ordering_key: Result<Option<String>, String>,
 }
 
 /// The status column of a row set aside because it does not read back.
@@ -137,6 +153,7 @@ impl RawRow {
             envelope: text,
             problem,
             claimed_at,
+            ordering_key,
         } = self;
         let bad = |reason: String| corrupt(&source, &event_id, reason);
         if marked.as_deref() == Ok(QUARANTINED) {
@@ -155,6 +172,18 @@ impl RawRow {
             }
             Err(held) => return Err(bad(format!("the status column holds {held}, not a status"))),
         };
+        match ordering_key {
+            Ok(key) if key.as_deref() == envelope.ordering_key() => {}
+            Ok(key) => {
+                return Err(bad(format!(
+                    "the row's ordering key is {key:?} but its envelope's {:?}",
+                    envelope.ordering_key()
+                )));
+            }
+            Err(held) => {
+                return Err(bad(format!("the ordering key holds {held}, not text")));
+            }
+        }
         let due_at =
             due_at.map_err(|held| bad(format!("the due time holds {held}, not a time")))?;
         match (is_due_state(status), due_at) {
@@ -561,6 +590,8 @@ pub(crate) fn subtract(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc>
 }
 
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+// A test fails by panicking; the crate's rule against it is for library code.
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -592,6 +623,7 @@ mod tests {
             envelope: Ok(encode(envelope).unwrap()),
             problem: None,
             claimed_at: Some(claimed_at),
+            ordering_key: Ok(None),
         }
     }
 

@@ -10,10 +10,11 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_automation_patterns::state::{Dispatched, Pending, State};
+use integration_automation_patterns::state::{Dispatched, Pending, Skipped, State};
 use integration_automation_patterns::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, Outcome, QuarantinedRow,
-    Recorded, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome,
+    QuarantinedRow, Recorded, Redriven, RunReport, SendError, StatusCounts, StoreError,
+    StoreOptions,
 };
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 use serde::Serialize;
@@ -162,6 +163,16 @@ pub trait Backend: Sized {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Redriven, StoreError>;
+
+    fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError>;
+
+    fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError>;
 
     fn extend_lease<P: Send + Sync>(
         &mut self,
@@ -343,6 +354,20 @@ macro_rules! blocking_operations {
             now: DateTime<Utc>,
         ) -> Result<Redriven, StoreError> {
             DeliveryStore::redrive_all::<P>(self, reason, now)
+        }
+
+        fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Skipped, P>, StoreError> {
+            DeliveryStore::skip_dead_letter(self, source_system, event_id, reason, now)
+        }
+
+        fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+            DeliveryStore::held_keys(self, limit)
         }
 
         fn extend_lease<P: Send + Sync>(
@@ -564,6 +589,23 @@ macro_rules! async_operations {
             block(self.store.redrive_all::<P>(reason, now))
         }
 
+        fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+            &mut self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Skipped, P>, StoreError> {
+            block(
+                self.store
+                    .skip_dead_letter(source_system, event_id, reason, now),
+            )
+        }
+
+        fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+            block(self.store.held_keys(limit))
+        }
+
         fn extend_lease<P: Send + Sync>(
             &mut self,
             claim: &mut Claim<P>,
@@ -670,6 +712,12 @@ mod runtime {
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use runtime::block;
 
+/// Schema version 4 undone on SQLite: ordering keys.
+const SQLITE_BACK_TO_VERSION_3: &[&str] = &[
+    "DROP INDEX iap_outbox_key_order",
+    "ALTER TABLE iap_outbox DROP COLUMN ordering_key",
+];
+
 /// Schema version 3 undone on SQLite: the settling time.
 const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "DROP INDEX iap_outbox_settled",
@@ -678,7 +726,7 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
 
 /// Schema version 4 undone on PostgreSQL: a claim recorded only in its row
 /// written into its envelope (as version 3 kept every claim), times back to
-/// microseconds and envelopes back to text.
+/// microseconds, envelopes back to text, and no ordering keys.
 const POSTGRES_BACK_TO_VERSION_3: &[&str] = &[
     "UPDATE iap_outbox SET envelope = jsonb_set(jsonb_set(jsonb_set(envelope,
         '{delivery,status}', '\"dispatched\"'),
@@ -687,7 +735,8 @@ const POSTGRES_BACK_TO_VERSION_3: &[&str] = &[
             'from', envelope #> '{delivery,status}', 'to', 'dispatched', 'attempt', attempts,
             'at', to_char(claimed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')))
      WHERE claimed_at IS NOT NULL",
-    "ALTER TABLE iap_outbox DROP COLUMN claimed_at,
+    "DROP INDEX iap_outbox_key_order",
+    "ALTER TABLE iap_outbox DROP COLUMN claimed_at, DROP COLUMN ordering_key,
         ALTER COLUMN due_at TYPE BIGINT USING iap_micros(due_at),
         ALTER COLUMN renewed_at TYPE BIGINT USING iap_micros(renewed_at),
         ALTER COLUMN settled_at TYPE BIGINT USING iap_micros(settled_at),
@@ -730,8 +779,9 @@ pub mod sqlite {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 3;
-        const DOWNGRADES: &'static [&'static [&'static str]] = &[SQLITE_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 4;
+        const DOWNGRADES: &'static [&'static [&'static str]] =
+            &[SQLITE_BACK_TO_VERSION_3, SQLITE_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -847,8 +897,9 @@ mod async_sqlite {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
 
-        const SCHEMA_VERSION: i64 = 3;
-        const DOWNGRADES: &'static [&'static [&'static str]] = &[SQLITE_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 4;
+        const DOWNGRADES: &'static [&'static [&'static str]] =
+            &[SQLITE_BACK_TO_VERSION_3, SQLITE_BACK_TO_VERSION_2];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))

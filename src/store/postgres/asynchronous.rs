@@ -13,8 +13,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::claim::{ClaimDueRow, OneStatementClaim};
 use super::writes::{RecordColumns, RowWrites};
-use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
-use crate::envelope::state::{Failed, Pending, State};
+use super::{MIGRATION_LOCK, ROW_COLUMNS, SCHEMA_VERSION, sql};
+use crate::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::batch_record::{BatchRecord, RecordRow};
@@ -25,8 +25,8 @@ use crate::store::rows::{
     release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Outcome, QuarantinedRow, Recorded,
-    Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
+    Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
 };
 use crate::{AnyEnvelope, Envelope};
 
@@ -220,6 +220,7 @@ impl AsyncPostgresStore {
             .bind(i64::from(envelope.attempt_count()))
             .bind(micros(now))
             .bind(encode(envelope)?)
+            .bind(envelope.ordering_key())
             .execute(connection)
             .await?
             .rows_affected();
@@ -249,6 +250,7 @@ impl AsyncPostgresStore {
                     &i64::from(envelope.attempt_count()),
                     &micros(now),
                     &encode(envelope)?,
+                    &envelope.ordering_key(),
                 ],
             )
             .await?;
@@ -259,6 +261,39 @@ impl AsyncPostgresStore {
             });
         }
         Ok(())
+    }
+
+    /// Rewrites a dead letter as `step` makes it, due at `due_at`, in one
+    /// transaction; a row that does not read back is quarantined instead.
+    async fn rewrite_dead_letter<S: State, P: Serialize + DeserializeOwned>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        due_at: Option<DateTime<Utc>>,
+        step: impl FnOnce(Envelope<Failed, P>) -> Envelope<S, P>,
+    ) -> Result<Envelope<S, P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (_, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::LOCK_ROW)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&mut tx, source_system, event_id, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        let rewritten = step(typed(checked.envelope)?);
+        write_row(&mut tx, &rewritten, due_at).await?;
+        tx.commit().await?;
+        Ok(rewritten)
     }
 
     /// The claim's transaction, for what one statement cannot claim, as the
@@ -288,17 +323,19 @@ impl AsyncPostgresStore {
                 claimed.quarantined.push(error);
             }
         }
-        let due = i64::try_from(due).unwrap_or(i64::MAX);
-        let due = select_rows(
-            &mut tx,
-            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(due),
-        )
-        .await?;
+        let due = sqlx::query(sql::SELECT_DUE)
+            .bind(micros(now))
+            .bind(i64::try_from(due).unwrap_or(i64::MAX))
+            .bind(self.options.dead_letter_keys.holds())
+            .fetch_all(&mut *tx)
+            .await?;
         claimed.claims.reserve(due.len());
         let mut writes = RowWrites::with_capacity(due.len());
-        for (_, raw) in due {
+        for row in &due {
+            let (_, raw) = raw_row(row)?;
+            let passed = row.try_get(ROW_COLUMNS)?;
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until) {
+            match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     writes.push(&claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
@@ -435,6 +472,7 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
             .bind(micros(now))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(micros(lease_until))
+            .bind(self.options.dead_letter_keys.holds())
             .fetch_all(&self.pool)
             .await?;
         let one_statement = OneStatementClaim::of(
@@ -577,29 +615,44 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
-        let mut tx = self.begin().await?;
-        let (_, raw) = select_rows(
-            &mut tx,
-            sqlx::query(sql::LOCK_ROW)
-                .bind(source_system)
-                .bind(event_id),
-        )
-        .await?
-        .pop()
-        .ok_or_else(|| not_found(source_system, event_id))?;
-        let checked = match raw.read::<P>() {
-            Ok(checked) => checked,
-            Err(error) => {
-                quarantine(&mut tx, source_system, event_id, &error).await?;
-                tx.commit().await?;
-                return Err(error);
-            }
-        };
-        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
-        let pending = failed.redrive_at(reason, now);
-        write_row(&mut tx, &pending, Some(now)).await?;
-        tx.commit().await?;
-        Ok(pending)
+        self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
+            failed.redrive_at(reason, now)
+        })
+        .await
+    }
+
+    async fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError> {
+        self.rewrite_dead_letter(source_system, event_id, None, |failed| {
+            failed.redrive_at(reason, now).skip_at(reason, now)
+        })
+        .await
+    }
+
+    async fn held_keys(&self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+        if !self.options.dead_letter_keys.holds() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sql::HELD_KEYS)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HeldKey {
+                    ordering_key: row.try_get(0)?,
+                    source_system: row.try_get(1)?,
+                    event_id: row.try_get(2)?,
+                    quarantined: row.try_get::<&str, _>(3)? == QUARANTINED,
+                    waiting: u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     async fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
@@ -722,6 +775,7 @@ fn raw_row(row: &PgRow) -> Result<(i64, RawRow), StoreError> {
         envelope: Ok(row.try_get(7)?),
         problem: row.try_get(8)?,
         claimed_at: row.try_get(9)?,
+        ordering_key: Ok(row.try_get(10)?),
     };
     Ok((row.try_get(0)?, raw))
 }
@@ -734,7 +788,7 @@ fn claim_due_row(row: &PgRow) -> Result<ClaimDueRow, StoreError> {
     };
     Ok(ClaimDueRow {
         claimed,
-        leftovers: row.try_get(10)?,
+        leftovers: row.try_get(ROW_COLUMNS)?,
     })
 }
 

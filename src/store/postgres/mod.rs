@@ -71,11 +71,11 @@ use super::rows::{
     release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Outcome,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, HeldKey, Outcome,
     QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
-use crate::envelope::state::{Failed, Pending, State};
+use crate::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
@@ -265,6 +265,34 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
 
     /// Quarantines the row with this key, in a transaction of its own, if it
     /// still does not read back; returns why, if it was quarantined.
+    /// Rewrites a dead letter as `step` makes it, due at `due_at`, in one
+    /// transaction; a row that does not read back is quarantined instead.
+    fn rewrite_dead_letter<S: State, P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        due_at: Option<DateTime<Utc>>,
+        step: impl FnOnce(Envelope<Failed, P>) -> Envelope<S, P>,
+    ) -> Result<Envelope<S, P>, StoreError> {
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let raw = select_key(&mut tx, source_system, event_id, true)?
+                .ok_or_else(|| not_found(source_system, event_id))?;
+            let checked = match raw.read::<P>() {
+                Ok(checked) => checked,
+                Err(error) => {
+                    quarantine(&mut tx, source_system, event_id, &error)?;
+                    tx.commit()?;
+                    return Err(error);
+                }
+            };
+            let rewritten = step(typed(checked.envelope)?);
+            write_row(&mut tx, &rewritten, due_at)?;
+            tx.commit()?;
+            Ok(rewritten)
+        })
+    }
+
     /// The claim's transaction, for what one statement cannot claim: it
     /// quarantines the `unreadable` rows the statement claimed and up to
     /// `strays` rows no claim would reach, then claims up to `due` due rows
@@ -284,6 +312,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             self.statement(sql::SELECT_DUE)?,
             self.statement(sql::WRITE_ROWS)?,
         );
+        let holds = self.options.dead_letter_keys.holds();
         let mut tx = self.begin()?;
         for (source, event_id, error) in unreadable {
             quarantine(&mut tx, &source, &event_id, &error)?;
@@ -298,12 +327,14 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             }
         }
         let due = i64::try_from(due).unwrap_or(i64::MAX);
-        let due = select_rows(&mut tx, &select_due, &[&micros(now), &due])?;
+        let due = tx.query(&select_due, &[&micros(now), &due, &holds])?;
         claimed.claims.reserve(due.len());
         let mut writes = RowWrites::with_capacity(due.len());
-        for (_, raw) in due {
+        for row in &due {
+            let (_, raw) = raw_row(row)?;
+            let passed = row.try_get(ROW_COLUMNS)?;
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until) {
+            match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     writes.push(&claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
@@ -451,6 +482,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 &i64::from(envelope.attempt_count()),
                 &micros(now),
                 &encode(envelope)?,
+                &envelope.ordering_key(),
             ],
         )?;
         if inserted == 0 {
@@ -470,12 +502,14 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         off_runtime(|| {
             let lease_until = add(now, self.options.lease);
             let claim_due = self.statement(sql::CLAIM_DUE)?;
+            let holds = self.options.dead_letter_keys.holds();
             let rows = self.client()?.query(
                 &claim_due,
                 &[
                     &micros(now),
                     &i64::try_from(limit).unwrap_or(i64::MAX),
                     &micros(lease_until),
+                    &holds,
                 ],
             )?;
             let one_statement = OneStatementClaim::of(
@@ -776,23 +810,42 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
+        self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
+            failed.redrive_at(reason, now)
+        })
+    }
+
+    fn skip_dead_letter<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError> {
+        self.rewrite_dead_letter(source_system, event_id, None, |failed| {
+            failed.redrive_at(reason, now).skip_at(reason, now)
+        })
+    }
+
+    fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+        if !self.options.dead_letter_keys.holds() {
+            return Ok(Vec::new());
+        }
         off_runtime(|| {
-            let mut tx = self.begin()?;
-            let raw = select_key(&mut tx, source_system, event_id, true)?
-                .ok_or_else(|| not_found(source_system, event_id))?;
-            let checked = match raw.read::<P>() {
-                Ok(checked) => checked,
-                Err(error) => {
-                    quarantine(&mut tx, source_system, event_id, &error)?;
-                    tx.commit()?;
-                    return Err(error);
-                }
-            };
-            let failed: Envelope<Failed, P> = typed(checked.envelope)?;
-            let pending = failed.redrive_at(reason, now);
-            write_row(&mut tx, &pending, Some(now))?;
-            tx.commit()?;
-            Ok(pending)
+            let rows = self
+                .client()?
+                .query(sql::HELD_KEYS, &[&i64::try_from(limit).unwrap_or(i64::MAX)])?;
+            rows.iter()
+                .map(|row| {
+                    Ok(HeldKey {
+                        ordering_key: row.try_get(0)?,
+                        source_system: row.try_get(1)?,
+                        event_id: row.try_get(2)?,
+                        quarantined: row.try_get::<_, &str>(3)? == QUARANTINED,
+                        waiting: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or_default(),
+                    })
+                })
+                .collect()
         })
     }
 
@@ -1030,9 +1083,13 @@ fn raw_row(row: &postgres::Row) -> Result<(i64, RawRow), StoreError> {
         envelope: Ok(row.try_get(7)?),
         problem: row.try_get(8)?,
         claimed_at: row.try_get(9)?,
+        ordering_key: Ok(row.try_get(10)?),
     };
     Ok((row.try_get(0)?, raw))
 }
+
+/// How many columns [`row_columns!`] names.
+const ROW_COLUMNS: usize = 11;
 
 /// Reads a row of [`CLAIM_DUE`](sql::CLAIM_DUE): the claimed row as it was
 /// before the claim, and the count of rows left over.
@@ -1043,7 +1100,7 @@ fn claim_due_row(row: &postgres::Row) -> Result<ClaimDueRow, StoreError> {
     };
     Ok(ClaimDueRow {
         claimed,
-        leftovers: row.try_get(10)?,
+        leftovers: row.try_get(ROW_COLUMNS)?,
     })
 }
 

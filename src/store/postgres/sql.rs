@@ -19,7 +19,7 @@ macro_rules! stray_rows {
 macro_rules! row_columns {
     () => {
         "seq, source, event_id, status, attempts, iap_micros(due_at), iap_micros(renewed_at),
-         envelope::text, problem, iap_micros(claimed_at)"
+         envelope::text, problem, iap_micros(claimed_at), ordering_key"
     };
 }
 
@@ -96,11 +96,13 @@ CREATE TABLE iap_outbox (
     renewed_at TIMESTAMPTZ,
     settled_at TIMESTAMPTZ,
     claimed_at TIMESTAMPTZ,
+    ordering_key TEXT,
     PRIMARY KEY (source, event_id)
 ) WITH (fillfactor = 80);
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 ",
+    key_order_index!("ordering_key, seq"),
     narrow_status_indexes!(),
     "
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
@@ -153,8 +155,9 @@ UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
 "
 );
 
-/// From version 3: times as `timestamptz`, envelopes as `jsonb`, and the
-/// time of a claim recorded in its row. The outbox and inbox tables are
+/// From version 3: times as `timestamptz`, envelopes as `jsonb`, the time
+/// of a claim recorded in its row, and ordering keys (read from the
+/// envelopes that carry a `partitionkey`). The outbox and inbox tables are
 /// rewritten. An envelope whose text is not JSON (a row damaged by hand) is
 /// kept as a JSON string of that text, so that the first read quarantines it
 /// with its content intact.
@@ -173,8 +176,14 @@ ALTER TABLE iap_outbox
     ALTER COLUMN renewed_at TYPE TIMESTAMPTZ USING iap_time(renewed_at),
     ALTER COLUMN settled_at TYPE TIMESTAMPTZ USING iap_time(settled_at),
     ALTER COLUMN envelope TYPE JSONB USING iap_json_or_string(envelope),
-    ADD COLUMN claimed_at TIMESTAMPTZ;
+    ADD COLUMN claimed_at TIMESTAMPTZ,
+    ADD COLUMN ordering_key TEXT;
 DROP FUNCTION iap_json_or_string(TEXT);
+UPDATE iap_outbox SET ordering_key = envelope ->> 'partitionkey'
+    WHERE jsonb_typeof(envelope -> 'partitionkey') = 'string';
+",
+    key_order_index!("ordering_key, seq"),
+    "
 ALTER TABLE iap_inbox ALTER COLUMN received_at TYPE TIMESTAMPTZ USING iap_time(received_at);
 UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 "
@@ -208,32 +217,44 @@ pub(super) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name =
 
 /// A new envelope, due at once; no row if the key is taken.
 pub(super) const ENQUEUE: &str =
-    "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
-             VALUES ($1, $2, $3, $4, iap_time($5), $6::text::jsonb) ON CONFLICT DO NOTHING";
+    "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope, ordering_key)
+             VALUES ($1, $2, $3, $4, iap_time($5), $6::text::jsonb, $7) ON CONFLICT DO NOTHING";
 
-/// Pending and retrying rows due at $1, oldest first, at most $2, claimed in
-/// one statement, skipping rows other workers hold: each is marked
+/// Pending and retrying rows due at $1 whose ordering key is free ($4:
+/// whether dead letters hold their keys), oldest first, at most $2, claimed
+/// in one statement, skipping rows other workers hold: each is marked
 /// dispatched with one more attempt, leased until $3 and claimed at $1; its
 /// envelope is left as it was (the reader dispatches it at the claim time).
 /// Returns each claimed row as it was before the claim ([`row_columns!`])
 /// and, in the last column, how many rows need the claim's transaction
-/// instead: due rows in another state (leases run out, mostly) and rows no
+/// instead: due rows in another state (leases run out, mostly), rows sent
+/// past a dead letter of their key (whose history says so), and rows no
 /// claim would reach. When nothing is claimed, one row of nulls carries that
 /// count.
 pub(super) const CLAIM_DUE: &str = concat!(
     "WITH due AS (
-    SELECT seq, status, attempts, due_at, renewed_at FROM iap_outbox
-    WHERE due_at IS NOT NULL AND due_at <= iap_time($1) ORDER BY due_at LIMIT $2
+    SELECT source, event_id, status, attempts, due_at, renewed_at,
+        ",
+    dead_letter_passed!("seq"),
+    " AS passed
+    FROM iap_outbox
+    WHERE due_at IS NOT NULL AND due_at <= iap_time($1) AND ",
+    key_is_free!("seq", "$4"),
+    "
+    ORDER BY due_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE iap_outbox AS o
     SET status = 'dispatched', attempts = o.attempts + 1, due_at = iap_time($3),
         renewed_at = NULL, claimed_at = iap_time($1)
-    FROM due WHERE o.seq = due.seq AND due.status IN ('pending', 'retrying')
+    FROM due
+    WHERE o.source = due.source AND o.event_id = due.event_id
+        AND due.status IN ('pending', 'retrying') AND due.passed IS NULL
     RETURNING o.seq, o.source, o.event_id, due.status, due.attempts, due.due_at,
-        due.renewed_at, o.envelope, o.problem, NULL::timestamptz AS claimed_at
+        due.renewed_at, o.envelope, o.problem, NULL::timestamptz AS claimed_at, o.ordering_key
 ), leftovers AS (
-    SELECT (SELECT COUNT(*) FROM due WHERE status NOT IN ('pending', 'retrying'))
+    SELECT (SELECT COUNT(*) FROM due
+            WHERE status NOT IN ('pending', 'retrying') OR passed IS NOT NULL)
          + (SELECT COUNT(*) FROM (SELECT 1 FROM iap_outbox WHERE ",
     stray_rows!(),
     " LIMIT 1) AS stray) AS count
@@ -252,12 +273,17 @@ pub(super) const SELECT_STRAYS: &str = concat!(
     " LIMIT $1 FOR UPDATE SKIP LOCKED"
 );
 
-/// Rows due at $1, oldest first, at most $2, skipping rows other workers hold.
+/// Rows due at $1 whose ordering key is free ($3: whether dead letters hold
+/// their keys), oldest first, at most $2, skipping rows other workers hold;
+/// each with the dead letter of its key it would be sent past, if any.
 pub(super) const SELECT_DUE: &str = concat!(
     "SELECT ",
     row_columns!(),
-    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= iap_time($1) ORDER BY due_at
-                 LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ", ",
+    dead_letter_passed!("seq"),
+    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= iap_time($1) AND ",
+    key_is_free!("seq", "$3"),
+    " ORDER BY due_at LIMIT $2 FOR UPDATE OF iap_outbox SKIP LOCKED"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
@@ -318,6 +344,9 @@ pub(super) const LOCK_DEAD_LETTERS: &str = concat!(
     row_columns!(),
     " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"
 );
+
+/// The keys held by a dead letter at their head, at most $1.
+pub(super) const HELD_KEYS: &str = held_keys!("seq", "$1");
 
 /// Quarantined rows as operators see them, at most $1.
 pub(super) const SELECT_QUARANTINED: &str =

@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRef as _};
 
 use super::writes::RowWrites;
-use super::{SqliteStore, raw_row_from, sql, text};
-use crate::envelope::state::{Failed, Pending, State};
+use super::{ROW_COLUMNS, SqliteStore, raw_row_from, sql, text};
+use crate::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::batch_record::{BatchRecord, RecordRow};
@@ -31,8 +31,9 @@ use crate::store::rows::{
 };
 use crate::store::wakeup::LocalSignal;
 use crate::store::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, Outcome, QuarantinedRow,
-    Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Durability, HeldKey, Outcome,
+    QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode,
+    Wakeups,
 };
 use crate::{AnyEnvelope, Envelope};
 
@@ -164,6 +165,7 @@ impl AsyncSqliteStore {
             .bind(i64::from(envelope.attempt_count()))
             .bind(micros(now))
             .bind(encode(envelope)?)
+            .bind(envelope.ordering_key())
             .execute(connection)
             .await?
             .rows_affected();
@@ -174,6 +176,39 @@ impl AsyncSqliteStore {
             });
         }
         Ok(())
+    }
+
+    /// Rewrites a dead letter as `step` makes it, due at `due_at`, in one
+    /// transaction; a row that does not read back is quarantined instead.
+    async fn rewrite_dead_letter<S: State, P: Serialize + DeserializeOwned>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        due_at: Option<DateTime<Utc>>,
+        step: impl FnOnce(Envelope<Failed, P>) -> Envelope<S, P>,
+    ) -> Result<Envelope<S, P>, StoreError> {
+        let mut tx = self.begin().await?;
+        let (rowid, raw) = select_rows(
+            &mut tx,
+            sqlx::query(sql::SELECT_KEY)
+                .bind(source_system)
+                .bind(event_id),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&mut tx, rowid, &error).await?;
+                tx.commit().await?;
+                return Err(error);
+            }
+        };
+        let rewritten = step(typed(checked.envelope)?);
+        write_row(&mut tx, &rewritten, due_at).await?;
+        tx.commit().await?;
+        Ok(rewritten)
     }
 
     /// [`AsyncDeliveryStore::admit`], inside its span.
@@ -318,15 +353,18 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 claimed.quarantined.push(error);
             }
         }
-        let due = select_rows(
-            &mut tx,
-            sqlx::query(sql::SELECT_DUE).bind(micros(now)).bind(limit),
-        )
-        .await?;
+        let due = sqlx::query(sql::SELECT_DUE)
+            .bind(micros(now))
+            .bind(limit)
+            .bind(self.options.dead_letter_keys.holds())
+            .fetch_all(&mut *tx)
+            .await?;
         claimed.claims.reserve(due.len());
         let mut writes = RowWrites::default();
-        for (rowid, raw) in due {
-            match claim_step(raw, now, lease_until) {
+        for row in &due {
+            let (rowid, raw) = raw_row(row)?;
+            let passed = row.try_get(ROW_COLUMNS)?;
+            match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     writes.push(&claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
@@ -468,29 +506,44 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
-        let mut tx = self.begin().await?;
-        let (rowid, raw) = select_rows(
-            &mut tx,
-            sqlx::query(sql::SELECT_KEY)
-                .bind(source_system)
-                .bind(event_id),
-        )
-        .await?
-        .pop()
-        .ok_or_else(|| not_found(source_system, event_id))?;
-        let checked = match raw.read::<P>() {
-            Ok(checked) => checked,
-            Err(error) => {
-                quarantine(&mut tx, rowid, &error).await?;
-                tx.commit().await?;
-                return Err(error);
-            }
-        };
-        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
-        let pending = failed.redrive_at(reason, now);
-        write_row(&mut tx, &pending, Some(now)).await?;
-        tx.commit().await?;
-        Ok(pending)
+        self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
+            failed.redrive_at(reason, now)
+        })
+        .await
+    }
+
+    async fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError> {
+        self.rewrite_dead_letter(source_system, event_id, None, |failed| {
+            failed.redrive_at(reason, now).skip_at(reason, now)
+        })
+        .await
+    }
+
+    async fn held_keys(&self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+        if !self.options.dead_letter_keys.holds() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sql::HELD_KEYS)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HeldKey {
+                    ordering_key: row.try_get(0)?,
+                    source_system: row.try_get(1)?,
+                    event_id: row.try_get(2)?,
+                    quarantined: row.try_get::<&str, _>(3)? == QUARANTINED,
+                    waiting: u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     async fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
@@ -639,19 +692,20 @@ async fn select_rows(
     query: Query<'_>,
 ) -> Result<Vec<(i64, RawRow)>, StoreError> {
     let rows = query.fetch_all(connection).await?;
-    rows.iter()
-        .map(|row| {
-            let columns = (0..9)
-                .map(|index| column(row, index))
-                .collect::<Result<Vec<_>, _>>()?;
-            let values: Vec<ValueRef<'_>> = columns.iter().map(Column::value).collect();
-            let values: [ValueRef<'_>; 9] =
-                values.try_into().map_err(|_| StoreError::UnknownSchema {
-                    reason: "an outbox row does not have its nine columns".into(),
-                })?;
-            Ok(raw_row_from(values))
-        })
-        .collect()
+    rows.iter().map(raw_row).collect()
+}
+
+/// Reads the columns of `row_columns!` as they are, whatever their type.
+fn raw_row(row: &SqliteRow) -> Result<(i64, RawRow), StoreError> {
+    let columns = (0..ROW_COLUMNS)
+        .map(|index| column(row, index))
+        .collect::<Result<Vec<_>, _>>()?;
+    let values: Vec<ValueRef<'_>> = columns.iter().map(Column::value).collect();
+    let values: [ValueRef<'_>; ROW_COLUMNS] =
+        values.try_into().map_err(|_| StoreError::UnknownSchema {
+            reason: "an outbox row does not have its columns".into(),
+        })?;
+    Ok(raw_row_from(values))
 }
 
 /// What the inbox holds, fresh, under `envelope`'s key.

@@ -64,16 +64,16 @@ use super::rows::{
     release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, Outcome,
-    QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, HeldKey,
+    Outcome, QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
-use crate::envelope::state::{Failed, Pending, State};
+use crate::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -147,6 +147,32 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
+    /// Rewrites a dead letter as `step` makes it, due at `due_at`, in one
+    /// transaction; a row that does not read back is quarantined instead.
+    fn rewrite_dead_letter<S: State, P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        due_at: Option<DateTime<Utc>>,
+        step: impl FnOnce(Envelope<Failed, P>) -> Envelope<S, P>,
+    ) -> Result<Envelope<S, P>, StoreError> {
+        let tx = self.begin()?;
+        let (rowid, raw) = select_key(&tx, source_system, event_id)?
+            .ok_or_else(|| not_found(source_system, event_id))?;
+        let checked = match raw.read::<P>() {
+            Ok(checked) => checked,
+            Err(error) => {
+                quarantine(&tx, rowid, &error)?;
+                tx.commit()?;
+                return Err(error);
+            }
+        };
+        let rewritten = step(typed(checked.envelope)?);
+        write_row(&tx, &rewritten, due_at)?;
+        tx.commit()?;
+        Ok(rewritten)
+    }
+
     /// Quarantines the row `rowid`, in a transaction of its own, if it still
     /// does not read back; returns why, if it was quarantined.
     fn quarantine_if_unreadable<P: DeserializeOwned>(
@@ -199,6 +225,7 @@ impl DeliveryStore for SqliteStore {
             envelope.attempt_count(),
             micros(now),
             encode(envelope)?,
+            envelope.ordering_key(),
         ])?;
         if inserted == 0 {
             return Err(StoreError::AlreadyEnqueued {
@@ -216,6 +243,7 @@ impl DeliveryStore for SqliteStore {
     ) -> Result<Claimed<P>, StoreError> {
         let lease_until = add(now, self.options.lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let holds = self.options.dead_letter_keys.holds();
         let tx = self.begin()?;
         let mut claimed = Claimed {
             claims: Vec::new(),
@@ -229,10 +257,10 @@ impl DeliveryStore for SqliteStore {
                 claimed.quarantined.push(error);
             }
         }
-        let due = select_rows(&tx, sql::SELECT_DUE, params![micros(now), limit])?;
+        let due = select_due(&tx, params![micros(now), limit, holds])?;
         claimed.claims.reserve(due.len());
-        for (rowid, raw) in due {
-            match claim_step(raw, now, lease_until) {
+        for (rowid, raw, passed) in due {
+            match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     write_row(&tx, &claim.envelope, Some(lease_until))?;
                     claimed.claims.push(claim);
@@ -498,22 +526,39 @@ impl DeliveryStore for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError> {
-        let tx = self.begin()?;
-        let (rowid, raw) = select_key(&tx, source_system, event_id)?
-            .ok_or_else(|| not_found(source_system, event_id))?;
-        let checked = match raw.read::<P>() {
-            Ok(checked) => checked,
-            Err(error) => {
-                quarantine(&tx, rowid, &error)?;
-                tx.commit()?;
-                return Err(error);
-            }
-        };
-        let failed: Envelope<Failed, P> = typed(checked.envelope)?;
-        let pending = failed.redrive_at(reason, now);
-        write_row(&tx, &pending, Some(now))?;
-        tx.commit()?;
-        Ok(pending)
+        self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
+            failed.redrive_at(reason, now)
+        })
+    }
+
+    fn skip_dead_letter<P: Serialize + DeserializeOwned>(
+        &mut self,
+        source_system: &str,
+        event_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope<Skipped, P>, StoreError> {
+        self.rewrite_dead_letter(source_system, event_id, None, |failed| {
+            failed.redrive_at(reason, now).skip_at(reason, now)
+        })
+    }
+
+    fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+        if !self.options.dead_letter_keys.holds() {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.connection.prepare_cached(sql::HELD_KEYS)?;
+        let rows =
+            statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                Ok(HeldKey {
+                    ordering_key: row.get(0)?,
+                    source_system: row.get(1)?,
+                    event_id: row.get(2)?,
+                    quarantined: row.get::<_, String>(3)? == QUARANTINED,
+                    waiting: row.get::<_, i64>(4)?.try_into().unwrap_or_default(),
+                })
+            })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn redrive_all<P: Serialize + DeserializeOwned>(
@@ -766,6 +811,20 @@ fn select_rows(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The due rows [`SELECT_DUE`](sql::SELECT_DUE) selects, unchecked, each
+/// with the dead letter of its key it would be sent past.
+fn select_due(
+    connection: &Connection,
+    params: impl Params,
+) -> Result<Vec<(i64, RawRow, Option<String>)>, StoreError> {
+    let mut statement = connection.prepare_cached(sql::SELECT_DUE)?;
+    let rows = statement.query_map(params, |row| {
+        let (rowid, raw) = raw_row(row)?;
+        Ok((rowid, raw, row.get(ROW_COLUMNS)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The outbox row with this key, unchecked.
 fn select_key(
     connection: &Connection,
@@ -780,9 +839,12 @@ fn select_key(
     .pop())
 }
 
+/// How many columns `row_columns!` names.
+pub(super) const ROW_COLUMNS: usize = 10;
+
 /// Reads the columns of `row_columns!` as they are, whatever their type.
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
-    let mut columns = [ValueRef::Null; 9];
+    let mut columns = [ValueRef::Null; ROW_COLUMNS];
     for (index, column) in columns.iter_mut().enumerate() {
         *column = row.get_ref(index)?;
     }
@@ -791,7 +853,7 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
 
 /// An outbox row from its columns in the order of `row_columns!`, each as
 /// SQLite holds it: the same reading for the blocking store and its async twin.
-pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
+pub(super) fn raw_row_from(columns: [ValueRef<'_>; ROW_COLUMNS]) -> (i64, RawRow) {
     let [
         rowid,
         source,
@@ -802,6 +864,7 @@ pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
         renewed_at,
         envelope,
         problem,
+        ordering_key,
     ] = columns;
     let raw = RawRow {
         source: lossy(source),
@@ -820,6 +883,10 @@ pub(super) fn raw_row_from(columns: [ValueRef<'_>; 9]) -> (i64, RawRow) {
         envelope: text(envelope),
         problem: problem.as_str().ok().map(str::to_owned),
         claimed_at: None,
+        ordering_key: match ordering_key {
+            ValueRef::Null => Ok(None),
+            other => text(other).map(Some),
+        },
     };
     (rowid.as_i64().unwrap_or_default(), raw)
 }

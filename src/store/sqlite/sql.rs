@@ -15,7 +15,8 @@ macro_rules! stray_rows {
 /// The columns of an outbox row, in the order `raw_row` reads them.
 macro_rules! row_columns {
     () => {
-        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem"
+        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
+         ordering_key"
     };
 }
 
@@ -35,6 +36,7 @@ CREATE TABLE iap_outbox (
     problem    TEXT,
     renewed_at INTEGER,
     settled_at INTEGER,
+    ordering_key TEXT,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
@@ -43,6 +45,9 @@ CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS N
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
     stray_rows!(),
     ";
+",
+    key_order_index!("ordering_key"),
+    "
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
@@ -79,9 +84,24 @@ UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
 "
 );
 
+/// From version 3: ordering keys, read from the envelopes that carry a
+/// `partitionkey` (a row whose text is not JSON keeps none, and the first
+/// read quarantines it).
+pub(super) const MIGRATE_FROM_3: &str = concat!(
+    "
+ALTER TABLE iap_outbox ADD COLUMN ordering_key TEXT;
+UPDATE iap_outbox SET ordering_key = envelope ->> '$.partitionkey'
+    WHERE json_valid(envelope) AND json_type(envelope, '$.partitionkey') = 'text';
+",
+    key_order_index!("ordering_key"),
+    "
+UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 2] = [MIGRATE_FROM_1, MIGRATE_FROM_2];
+pub(super) const MIGRATIONS: [&str; 3] = [MIGRATE_FROM_1, MIGRATE_FROM_2, MIGRATE_FROM_3];
 
 /// One row by rowid, unless it is quarantined.
 pub(super) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
@@ -92,8 +112,8 @@ pub(super) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
 
 /// A new envelope, due at once; no row if the key is taken.
 pub(super) const ENQUEUE: &str =
-    "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+    "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope, ordering_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
 
 /// Rows no claim would reach, to quarantine.
 pub(super) const SELECT_STRAYS: &str = concat!(
@@ -104,11 +124,17 @@ pub(super) const SELECT_STRAYS: &str = concat!(
     " LIMIT ?1"
 );
 
-/// Rows due at ?1, oldest first, at most ?2.
+/// Rows due at ?1 whose ordering key is free (?3: whether dead letters
+/// hold their keys), oldest first, at most ?2; each with the dead letter of
+/// its key it would be sent past, if any.
 pub(super) const SELECT_DUE: &str = concat!(
     "SELECT ",
     row_columns!(),
-    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2"
+    ", ",
+    dead_letter_passed!("rowid"),
+    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 AND ",
+    key_is_free!("rowid", "?3"),
+    " ORDER BY due_at LIMIT ?2"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
@@ -174,6 +200,9 @@ pub(super) const SELECT_DEAD_LETTERS: &str = concat!(
     row_columns!(),
     " FROM iap_outbox WHERE status = 'failed'"
 );
+
+/// The keys held by a dead letter at their head, at most ?1.
+pub(super) const HELD_KEYS: &str = held_keys!("rowid", "?1");
 
 /// Quarantined rows as operators see them, at most ?1.
 pub(super) const SELECT_QUARANTINED: &str =
