@@ -52,9 +52,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         [backend, mode, workers, envelopes, rounds] => {
             (backend, mode, workers, envelopes, rounds, None)
         }
-        [backend, mode, workers, envelopes, rounds, keys] => {
-            (backend, mode, workers, envelopes, rounds, Some(keys.parse::<u64>()?))
-        }
+        [backend, mode, workers, envelopes, rounds, keys] => (
+            backend,
+            mode,
+            workers,
+            envelopes,
+            rounds,
+            Some(keys.parse::<u64>()?),
+        ),
         _ => {
             return Err(
                 "usage: relay_drain sqlite|postgres each|batched WORKERS ENVELOPES ROUNDS [KEYS]"
