@@ -65,7 +65,8 @@ enum Command {
         yes: bool,
     },
     /// Ordering keys held back by a dead letter at their head, with what
-    /// waits behind each.
+    /// waits behind each (as the default setting holds them: relays set to
+    /// release the keys of dead letters hold nothing back).
     Held {
         /// At most this many.
         #[arg(long, default_value_t = 1000)]
