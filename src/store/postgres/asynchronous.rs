@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::claim::{ClaimDueRow, OneStatementClaim};
+use super::claim::{ClaimDueRow, OneStatementClaim, Unreadable};
 use super::writes::{RecordColumns, RowWrites};
 use super::{MIGRATION_LOCK, ROW_COLUMNS, SCHEMA_VERSION, sql};
 use crate::envelope::state::{Failed, Pending, Skipped, State};
@@ -20,9 +20,9 @@ use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_ope
 use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::migrations_from;
 use crate::store::rows::{
-    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
+    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, micros, not_found,
+    not_quarantined, outcome_due_at, payload_text, problem, recorded, release_due_at,
+    settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
@@ -305,7 +305,7 @@ impl AsyncPostgresStore {
         now: DateTime<Utc>,
         strays: usize,
         due: usize,
-        unreadable: Vec<(String, String, StoreError)>,
+        unreadable: Vec<Unreadable>,
         claimed: &mut Claimed<P>,
     ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
@@ -328,27 +328,14 @@ impl AsyncPostgresStore {
             .bind(i64::try_from(due).unwrap_or(i64::MAX))
             .bind(self.options.dead_letter_keys.holds())
             .fetch_all(&mut *tx)
-            .await?;
-        claimed.claims.reserve(due.len());
-        let mut writes = RowWrites::with_capacity(due.len());
-        for row in &due {
-            let (_, raw) = raw_row(row)?;
-            let passed = row.try_get(ROW_COLUMNS)?;
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until, passed) {
-                ClaimStep::Claim(claim) => {
-                    writes.push(&claim.envelope, Some(lease_until))?;
-                    claimed.claims.push(claim);
-                }
-                ClaimStep::DeadLetter(failed) => {
-                    writes.push(&failed, None)?;
-                    claimed.dead_lettered += 1;
-                }
-                ClaimStep::Quarantine(error) => {
-                    quarantine(&mut tx, &source, &event_id, &error).await?;
-                    claimed.quarantined.push(error);
-                }
-            }
+            .await?
+            .iter()
+            .map(|row| Ok((raw_row(row)?.1, row.try_get(ROW_COLUMNS)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let (writes, unreadable) = RowWrites::of_due(due, now, lease_until, claimed)?;
+        for (source, event_id, error) in unreadable {
+            quarantine(&mut tx, &source, &event_id, &error).await?;
+            claimed.quarantined.push(error);
         }
         if !writes.is_empty() {
             sqlx::query(sql::WRITE_ROWS)

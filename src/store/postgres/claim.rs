@@ -16,6 +16,9 @@ use crate::envelope::state::Dispatched;
 use crate::store::rows::{RawRow, corrupt, dispatched_at_claim, micros, typed};
 use crate::store::{Claim, StoreError};
 
+/// A row to quarantine: its source, its event id, and why.
+pub(super) type Unreadable = (String, String, StoreError);
+
 /// One row of `CLAIM_DUE`.
 pub(super) struct ClaimDueRow {
     /// The claimed row as it was before the claim; none in the row of nulls
@@ -30,7 +33,7 @@ pub(super) struct OneStatementClaim<P> {
     pub(super) claims: Vec<Claim<P>>,
     /// Claimed rows that do not read back (source, event id and why), for
     /// the claim's transaction to quarantine.
-    pub(super) unreadable: Vec<(String, String, StoreError)>,
+    pub(super) unreadable: Vec<Unreadable>,
     /// Whether the claim's transaction has rows to see to.
     pub(super) needs_transaction: bool,
 }

@@ -61,14 +61,14 @@ pub use postgres;
 #[cfg(feature = "async-postgres")]
 pub use tokio_postgres;
 
-use claim::{ClaimDueRow, OneStatementClaim};
+use claim::{ClaimDueRow, OneStatementClaim, Unreadable};
 use writes::{RecordColumns, RowWrites};
 
 use super::batch_record::BatchRecord;
 use super::rows::{
-    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
-    release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
+    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, micros, not_found,
+    not_quarantined, outcome_due_at, payload_text, problem, recorded, release_due_at, run_effect,
+    settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, HeldKey, Outcome,
@@ -303,7 +303,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
         now: DateTime<Utc>,
         strays: usize,
         due: usize,
-        unreadable: Vec<(String, String, StoreError)>,
+        unreadable: Vec<Unreadable>,
         claimed: &mut Claimed<P>,
     ) -> Result<(), StoreError> {
         let lease_until = add(now, self.options.lease);
@@ -327,27 +327,15 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             }
         }
         let due = i64::try_from(due).unwrap_or(i64::MAX);
-        let due = tx.query(&select_due, &[&micros(now), &due, &holds])?;
-        claimed.claims.reserve(due.len());
-        let mut writes = RowWrites::with_capacity(due.len());
-        for row in &due {
-            let (_, raw) = raw_row(row)?;
-            let passed = row.try_get(ROW_COLUMNS)?;
-            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            match claim_step(raw, now, lease_until, passed) {
-                ClaimStep::Claim(claim) => {
-                    writes.push(&claim.envelope, Some(lease_until))?;
-                    claimed.claims.push(claim);
-                }
-                ClaimStep::DeadLetter(failed) => {
-                    writes.push(&failed, None)?;
-                    claimed.dead_lettered += 1;
-                }
-                ClaimStep::Quarantine(error) => {
-                    quarantine(&mut tx, &source, &event_id, &error)?;
-                    claimed.quarantined.push(error);
-                }
-            }
+        let due = tx
+            .query(&select_due, &[&micros(now), &due, &holds])?
+            .iter()
+            .map(|row| Ok((raw_row(row)?.1, row.try_get(ROW_COLUMNS)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let (writes, unreadable) = RowWrites::of_due(due, now, lease_until, claimed)?;
+        for (source, event_id, error) in unreadable {
+            quarantine(&mut tx, &source, &event_id, &error)?;
+            claimed.quarantined.push(error);
         }
         if !writes.is_empty() {
             tx.execute(

@@ -4,12 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use super::claim::Unreadable;
 use crate::Envelope;
 use crate::envelope::state::State;
-use crate::store::StoreError;
 use crate::store::batch_record::RecordRow;
-use crate::store::rows::{encode, micros};
+use crate::store::rows::{ClaimStep, RawRow, claim_step, encode, micros};
+use crate::store::{Claimed, StoreError};
 
 /// The new state of claimed rows, one entry per row in each column, for
 /// [`WRITE_ROWS`](super::sql::WRITE_ROWS).
@@ -55,6 +57,37 @@ impl RowWrites {
     /// Whether there is nothing to write.
     pub(super) fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+
+    /// Takes each due row of a claim's transaction (with the dead letter of
+    /// its key it would be sent past) through its claim step at `now`:
+    /// claims and dead letters go into `claimed` and the writes returned,
+    /// and the rows to quarantine (source, event id and why) are returned
+    /// beside them.
+    pub(super) fn of_due<P: Serialize + DeserializeOwned>(
+        due: Vec<(RawRow, Option<String>)>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        claimed: &mut Claimed<P>,
+    ) -> Result<(Self, Vec<Unreadable>), StoreError> {
+        claimed.claims.reserve(due.len());
+        let mut writes = RowWrites::with_capacity(due.len());
+        let mut unreadable = Vec::new();
+        for (raw, passed) in due {
+            let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+            match claim_step(raw, now, lease_until, passed) {
+                ClaimStep::Claim(claim) => {
+                    writes.push(&claim.envelope, Some(lease_until))?;
+                    claimed.claims.push(claim);
+                }
+                ClaimStep::DeadLetter(failed) => {
+                    writes.push(&failed, None)?;
+                    claimed.dead_lettered += 1;
+                }
+                ClaimStep::Quarantine(error) => unreadable.push((source, event_id, error)),
+            }
+        }
+        Ok((writes, unreadable))
     }
 }
 
