@@ -1,7 +1,9 @@
 //! Crash recovery: a worker process enqueues orders with their events, relays
 //! them and consumes them through the inbox, all on one SQLite file, and is
-//! killed with SIGKILL at random points, over and over. After every kill
-//! nothing enqueued is lost and no inbox effect is applied twice; at the end a
+//! killed with SIGKILL at random points, over and over. Most events carry an
+//! ordering key (their customer), and some fail their first send. After every
+//! kill nothing enqueued is lost, no inbox effect is applied twice, and per
+//! customer the effects are in the order the orders were placed; at the end a
 //! final relay delivers every order exactly once.
 //!
 //! This file is its own test harness: run without arguments it supervises;
@@ -15,16 +17,21 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use integration_automation_patterns::Envelope;
 use integration_automation_patterns::store::sqlite::SqliteStore;
 use integration_automation_patterns::store::{
-    Admission, Delivery, DeliveryStore, SendError, StoreError,
+    Admission, Delivery, DeliveryStore, SendError, StoreError, StoreOptions,
 };
+use integration_automation_patterns::{Envelope, RetryPolicy};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 
 const ROUNDS: u64 = 40;
+/// Short, so that the claims of a killed worker, which hold their keys, are
+/// taken over by the next worker.
+const LEASE: Duration = Duration::from_millis(200);
+/// Customers: the ordering keys.
+const CUSTOMERS: i64 = 7;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -85,17 +92,28 @@ fn supervise() -> Result<String, String> {
             "the worker made too little progress to test anything: {orders} orders"
         ));
     }
+    if facts.keyed_retried == 0 {
+        return Err("no keyed event was retried: order across retries was not tested".into());
+    }
     Ok(format!(
-        "{ROUNDS} kills; {orders} orders placed, every event delivered, every effect applied once"
+        "{ROUNDS} kills; {orders} orders placed ({} keyed events retried), every event \
+         delivered, every effect applied once and in order per customer",
+        facts.keyed_retried
     ))
 }
 
 fn create_tables(path: &Path) -> Result<(), StoreError> {
     let mut store = SqliteStore::open(path)?;
     store.write(|tx| {
+        // Effects are numbered in the order they are applied.
         tx.execute_batch(
             "CREATE TABLE orders (id INTEGER PRIMARY KEY);
-             CREATE TABLE effects (event_id TEXT NOT NULL);",
+             CREATE TABLE effects (
+                 applied INTEGER PRIMARY KEY AUTOINCREMENT,
+                 event_id TEXT NOT NULL,
+                 customer TEXT,
+                 order_id INTEGER NOT NULL
+             );",
         )?;
         Ok(())
     })
@@ -109,6 +127,10 @@ struct Facts {
     effects: u64,
     inbox_keys: u64,
     max_effects_per_event: u64,
+    /// Effects applied before an effect of an earlier order of the same customer.
+    out_of_order: u64,
+    /// Keyed events sent more than once.
+    keyed_retried: u64,
 }
 
 fn facts(path: &Path) -> rusqlite::Result<Facts> {
@@ -126,6 +148,15 @@ fn facts(path: &Path) -> rusqlite::Result<Facts> {
         inbox_keys: count("SELECT COUNT(*) FROM iap_inbox")?,
         max_effects_per_event: count(
             "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM effects GROUP BY event_id)",
+        )?,
+        out_of_order: count(
+            "SELECT COUNT(*) FROM (
+                 SELECT order_id, LAG(order_id) OVER (PARTITION BY customer ORDER BY applied) AS earlier
+                 FROM effects WHERE customer IS NOT NULL
+             ) WHERE earlier > order_id",
+        )?,
+        keyed_retried: count(
+            "SELECT COUNT(*) FROM iap_outbox WHERE ordering_key IS NOT NULL AND attempts > 1",
         )?,
     })
 }
@@ -151,12 +182,18 @@ fn check(path: &Path) -> Result<(), String> {
             facts.max_effects_per_event
         ));
     }
+    if facts.out_of_order > 0 {
+        return Err(format!(
+            "{} effects were applied before an earlier order of their customer",
+            facts.out_of_order
+        ));
+    }
     Ok(())
 }
 
 /// Relays until nothing is due, a day later so that every lease has run out.
 fn drain(path: &Path) -> Result<u64, StoreError> {
-    let (mut producer, mut consumer) = (SqliteStore::open(path)?, SqliteStore::open(path)?);
+    let (mut producer, mut consumer) = (open(path)?, open(path)?);
     let later = Utc::now() + TimeDelta::days(1);
     for pass in 0..1000 {
         let report = producer.run_once(later + TimeDelta::hours(pass), 100, |envelope| {
@@ -171,7 +208,7 @@ fn drain(path: &Path) -> Result<u64, StoreError> {
 
 /// The worker: place an order with its event, relay, consume; forever, until killed.
 fn worker(path: &Path) -> ! {
-    let (mut producer, mut consumer) = match (SqliteStore::open(path), SqliteStore::open(path)) {
+    let (mut producer, mut consumer) = match (open(path), open(path)) {
         (Ok(producer), Ok(consumer)) => (producer, consumer),
         _ => std::process::exit(2),
     };
@@ -187,12 +224,16 @@ fn worker(path: &Path) -> ! {
                 .event_type("commerce.order.placed")
                 .source_system("webshop")
                 .payload(json!({ "order_id": id }))
-                .build()
-                .map_err(|error| StoreError::Encode {
-                    source_system: "webshop".into(),
-                    event_id: id.to_string(),
-                    reason: error.to_string(),
-                })?;
+                .retry_policy(quick_retries());
+            let event = match customer(id) {
+                Some(customer) => event.ordering_key(customer),
+                None => event,
+            };
+            let event = event.build().map_err(|error| StoreError::Encode {
+                source_system: "webshop".into(),
+                event_id: id.to_string(),
+                reason: error.to_string(),
+            })?;
             SqliteStore::enqueue(tx, &event, Utc::now())
         });
         let relayed = producer.run_once(Utc::now(), 5, |envelope| {
@@ -204,9 +245,34 @@ fn worker(path: &Path) -> ! {
     }
 }
 
+fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    let options = StoreOptions {
+        lease: LEASE,
+        ..StoreOptions::default()
+    };
+    SqliteStore::open_with(path, options)
+}
+
+/// The ordering key of an order's event: its customer, for four orders in five.
+fn customer(order_id: i64) -> Option<String> {
+    (order_id % 5 != 0).then(|| format!("customer-{}", order_id % CUSTOMERS))
+}
+
+/// Retries soon after a failure, so that a retrying event holds its
+/// customer's later orders back for a few rounds, not for the whole run.
+fn quick_retries() -> RetryPolicy {
+    let policy = RetryPolicy::builder()
+        .max_attempts(20)
+        .backoff(Duration::from_millis(20))
+        .exponential(false)
+        .build();
+    policy.unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// Delivers a dispatched event to the consumer's inbox as the consumer would
 /// receive it (a plain CloudEvent); with `redeliver`, some events twice, as a
-/// broker with at-least-once delivery does.
+/// broker with at-least-once delivery does. The first send of every fourth
+/// order fails.
 fn deliver(
     consumer: &mut SqliteStore,
     envelope: &Envelope<integration_automation_patterns::state::Dispatched, Value>,
@@ -216,6 +282,10 @@ fn deliver(
         reason,
         retry_after: None,
     };
+    let order_id = envelope.payload()["order_id"].as_i64().unwrap_or_default();
+    if order_id % 4 == 1 && envelope.attempt_count() == 1 {
+        return Err(transient("the receiver is busy".into()));
+    }
     let received = envelope.to_received();
     let times = if redeliver && envelope.event_id().ends_with('3') {
         2
@@ -226,8 +296,8 @@ fn deliver(
         let admission = consumer
             .admit(received.clone(), Utc::now(), |tx, _payload: &Value| {
                 tx.execute(
-                    "INSERT INTO effects (event_id) VALUES (?1)",
-                    params![received.event_id()],
+                    "INSERT INTO effects (event_id, customer, order_id) VALUES (?1, ?2, ?3)",
+                    params![received.event_id(), customer(order_id), order_id],
                 )
             })
             .map_err(|error| transient(error.to_string()))?;
