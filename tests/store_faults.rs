@@ -27,6 +27,7 @@ for_each_backend!(
     every_kind_of_bad_row_is_quarantined_alone_and_every_good_row_is_served_as_before,
     loading_or_redriving_a_bad_row_quarantines_it_and_names_it,
     a_quarantined_row_is_released_after_a_repair_or_deleted,
+    a_released_row_is_settled_as_its_envelope_says,
     a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope,
     a_renewed_lease_holds_the_claim_and_its_expiry_says_the_worker_fell_silent,
     a_forged_history_time_cannot_push_a_retry_out_of_reach,
@@ -352,6 +353,31 @@ fn a_quarantined_row_is_released_after_a_repair_or_deleted<B: FaultBackend>() {
         0
     );
     assert!(store.quarantined(10).unwrap().is_empty());
+}
+
+fn a_released_row_is_settled_as_its_envelope_says<B: FaultBackend>() {
+    let Some(place) = B::place("release_settled") else {
+        return;
+    };
+    let mut store = B::open(&place);
+    store
+        .write(|tx| B::enqueue(tx, &order_event(0, start()), start()))
+        .unwrap();
+    for claim in store.claim_due::<Value>(at(1), 1).unwrap().claims {
+        store.record(claim.envelope.process_at(at(2))).unwrap();
+    }
+    // Damaged by hand, its settled time too: the next read sets it aside.
+    tamper(&mut store, "attempts = 7, settled_at = NULL", 0);
+    assert!(store.load_any::<Value>("webshop", &id(0)).is_err());
+    tamper(&mut store, "attempts = 1", 0);
+    let released = store
+        .release_quarantined::<Value>("webshop", &id(0), later())
+        .unwrap();
+    assert_eq!(released.status(), DeliveryStatus::Processed);
+    // Settled when it was delivered, it goes once its retention is over.
+    let retention = TimeDelta::from_std(StoreOptions::default().delivered_retention).unwrap();
+    assert_eq!(store.purge_delivered(at(2) + retention).unwrap(), 0);
+    assert_eq!(store.purge_delivered(at(3) + retention).unwrap(), 1);
 }
 
 fn a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope<B: FaultBackend>() {

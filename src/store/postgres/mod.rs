@@ -912,6 +912,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                     &event_id,
                     &envelope.status().as_str(),
                     &release_due_at(&envelope, now).map(micros),
+                    &settled_at(envelope.status(), envelope.last_transition()),
                 ],
             )?;
             tx.commit()?;

@@ -353,9 +353,10 @@ pub(super) const SELECT_QUARANTINED: &str =
     "SELECT source, event_id, problem, envelope::text FROM iap_outbox
              WHERE status = 'quarantined' ORDER BY seq LIMIT $1";
 
-/// A repaired row back in circulation.
+/// A repaired row back in circulation, due and settled as its envelope says.
 pub(super) const RELEASE_QUARANTINED: &str =
-    "UPDATE iap_outbox SET status = $3, due_at = iap_time($4), renewed_at = NULL, problem = NULL
+    "UPDATE iap_outbox SET status = $3, due_at = iap_time($4), renewed_at = NULL, problem = NULL,
+                 settled_at = iap_time($5)
              WHERE source = $1 AND event_id = $2";
 
 /// A quarantined row, deleted.

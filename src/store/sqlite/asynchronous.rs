@@ -618,6 +618,7 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             .bind(rowid)
             .bind(envelope.status().as_str())
             .bind(release_due_at(&envelope, now).map(micros))
+            .bind(settled_at(envelope.status(), envelope.last_transition()))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -629,7 +629,8 @@ impl DeliveryStore for SqliteStore {
             params![
                 rowid,
                 envelope.status().as_str(),
-                release_due_at(&envelope, now).map(micros)
+                release_due_at(&envelope, now).map(micros),
+                settled_at(envelope.status(), envelope.last_transition()),
             ],
         )?;
         tx.commit()?;

@@ -216,9 +216,10 @@ pub(super) const SELECT_QUARANTINED_KEY: &str = concat!(
     " FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'"
 );
 
-/// A repaired row back in circulation.
+/// A repaired row back in circulation, due and settled as its envelope says.
 pub(super) const RELEASE_QUARANTINED: &str =
-    "UPDATE iap_outbox SET status = ?2, due_at = ?3, renewed_at = NULL, problem = NULL
+    "UPDATE iap_outbox SET status = ?2, due_at = ?3, renewed_at = NULL, problem = NULL,
+                 settled_at = ?4
              WHERE rowid = ?1";
 
 /// A quarantined row, deleted.
