@@ -712,6 +712,14 @@ mod runtime {
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use runtime::block;
 
+/// Schema version 5 undone on SQLite: rows held back behind their key.
+const SQLITE_BACK_TO_VERSION_4: &[&str] = &[
+    "DROP INDEX iap_outbox_held_back",
+    "DROP INDEX iap_outbox_due",
+    "ALTER TABLE iap_outbox DROP COLUMN held_back",
+    "CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL",
+];
+
 /// Schema version 4 undone on SQLite: ordering keys.
 const SQLITE_BACK_TO_VERSION_3: &[&str] = &[
     "DROP INDEX iap_outbox_key_order",
@@ -722,6 +730,14 @@ const SQLITE_BACK_TO_VERSION_3: &[&str] = &[
 const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "DROP INDEX iap_outbox_settled",
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+];
+
+/// Schema version 5 undone on PostgreSQL: rows held back behind their key.
+const POSTGRES_BACK_TO_VERSION_4: &[&str] = &[
+    "DROP INDEX iap_outbox_held_back",
+    "DROP INDEX iap_outbox_due",
+    "ALTER TABLE iap_outbox DROP COLUMN held_back",
+    "CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL",
 ];
 
 /// Schema version 4 undone on PostgreSQL: a claim recorded only in its row
@@ -779,9 +795,12 @@ pub mod sqlite {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 4;
-        const DOWNGRADES: &'static [&'static [&'static str]] =
-            &[SQLITE_BACK_TO_VERSION_3, SQLITE_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 5;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_4,
+            SQLITE_BACK_TO_VERSION_3,
+            SQLITE_BACK_TO_VERSION_2,
+        ];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -897,9 +916,12 @@ mod async_sqlite {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
 
-        const SCHEMA_VERSION: i64 = 4;
-        const DOWNGRADES: &'static [&'static [&'static str]] =
-            &[SQLITE_BACK_TO_VERSION_3, SQLITE_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 5;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_4,
+            SQLITE_BACK_TO_VERSION_3,
+            SQLITE_BACK_TO_VERSION_2,
+        ];
 
         fn place(name: &str) -> Option<TempDb> {
             Some(TempDb::new(name))
@@ -1002,9 +1024,12 @@ pub mod postgres {
         type Place = Schema;
         type Tx<'t> = ::postgres::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 4;
-        const DOWNGRADES: &'static [&'static [&'static str]] =
-            &[POSTGRES_BACK_TO_VERSION_3, POSTGRES_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 5;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_4,
+            POSTGRES_BACK_TO_VERSION_3,
+            POSTGRES_BACK_TO_VERSION_2,
+        ];
 
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "b")
@@ -1102,9 +1127,12 @@ mod async_postgres {
         type Place = Schema;
         type Tx<'t> = Transaction<'static, Postgres>;
 
-        const SCHEMA_VERSION: i64 = 4;
-        const DOWNGRADES: &'static [&'static [&'static str]] =
-            &[POSTGRES_BACK_TO_VERSION_3, POSTGRES_BACK_TO_VERSION_2];
+        const SCHEMA_VERSION: i64 = 5;
+        const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_4,
+            POSTGRES_BACK_TO_VERSION_3,
+            POSTGRES_BACK_TO_VERSION_2,
+        ];
 
         fn place(name: &str) -> Option<Schema> {
             Schema::new(name, "a")

@@ -76,7 +76,19 @@ CREATE INDEX iap_outbox_quarantined ON iap_outbox (seq) WHERE status = 'quaranti
     };
 }
 
-/// The schema of a new store (version 4).
+/// The index of the due rows a claim scans, oldest first, and the index of
+/// the rows held back behind an earlier envelope of their key, by key in
+/// enqueue order.
+macro_rules! due_indexes {
+    () => {
+        "
+CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND NOT held_back;
+CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key, seq) WHERE held_back;
+"
+    };
+}
+
+/// The schema of a new store (version 5).
 pub(super) const SCHEMA: &str = concat!(
     time_functions!(),
     "
@@ -97,9 +109,12 @@ CREATE TABLE iap_outbox (
     settled_at TIMESTAMPTZ,
     claimed_at TIMESTAMPTZ,
     ordering_key TEXT,
+    held_back  BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (source, event_id)
 ) WITH (fillfactor = 80);
-CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
+",
+    due_indexes!(),
+    "
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 ",
     key_order_index!("ordering_key, seq"),
@@ -189,9 +204,27 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 "
 );
 
+/// From version 4: rows held back behind an earlier envelope of their key
+/// leave the index of due rows (no row is held back yet: claims mark them).
+pub(super) const MIGRATE_FROM_4: &str = concat!(
+    "
+ALTER TABLE iap_outbox ADD COLUMN held_back BOOLEAN NOT NULL DEFAULT false;
+DROP INDEX iap_outbox_due;
+",
+    due_indexes!(),
+    "
+UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [MIGRATE_FROM_1, MIGRATE_FROM_2, MIGRATE_FROM_3];
+pub(super) const MIGRATIONS: [&str; 4] = [
+    MIGRATE_FROM_1,
+    MIGRATE_FROM_2,
+    MIGRATE_FROM_3,
+    MIGRATE_FROM_4,
+];
 
 /// The notification channel of the store in the current schema.
 #[cfg(feature = "async-postgres")]
@@ -220,33 +253,92 @@ pub(super) const ENQUEUE: &str =
     "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope, ordering_key)
              VALUES ($1, $2, $3, $4, iap_time($5), $6::text::jsonb, $7) ON CONFLICT DO NOTHING";
 
-/// Pending and retrying rows due at $1 whose ordering key is free ($4:
-/// whether dead letters hold their keys), oldest first, at most $2, claimed
-/// in one statement, skipping rows other workers hold: each is marked
-/// dispatched with one more attempt, leased until $3 and claimed at $1; its
-/// envelope is left as it was (the reader dispatches it at the claim time).
-/// Returns each claimed row as it was before the claim ([`row_columns!`])
-/// and, in the last column, how many rows need the claim's transaction
-/// instead: due rows in another state (leases run out, mostly), rows sent
-/// past a dead letter of their key (whose history says so), and rows no
-/// claim would reach. When nothing is claimed, one row of nulls carries that
-/// count.
-pub(super) const CLAIM_DUE: &str = concat!(
-    "WITH due AS (
+/// The rows a claim at $1 may take, at most $2, skipping rows other workers
+/// hold (`$hold`: whether dead letters hold their keys), as the common table
+/// expressions of a `WITH RECURSIVE`:
+///
+/// - `scanned`: the oldest $2 due rows that are not held back, each with
+///   whether its key is free ([`key_is_free!`]); a claim marks the others
+///   held back, so that no later claim reads them in its scan;
+/// - `heads`: of each key with rows held back, the first of them, if it is
+///   due and its key free now (walking the keys through their index:
+///   `held_back_keys`);
+/// - `due`: the free rows of both, oldest first, at most $2, each with the
+///   dead letter of its key it would be sent past ([`dead_letter_passed!`]).
+///
+/// So a claim reads at most $2 rows in due order and one row per key with
+/// rows held back, however many envelopes wait behind a key in flight,
+/// retrying or held by a dead letter.
+macro_rules! claim_candidates {
+    ($hold:literal) => {
+        concat!(
+            "held_back_keys AS (
+    (SELECT ordering_key, seq, source, event_id FROM iap_outbox
+     WHERE held_back ORDER BY ordering_key, seq LIMIT 1)
+    UNION ALL
+    SELECT next.ordering_key, next.seq, next.source, next.event_id
+    FROM held_back_keys AS previous, LATERAL (
+        SELECT ordering_key, seq, source, event_id FROM iap_outbox
+        WHERE held_back AND ordering_key > previous.ordering_key
+        ORDER BY ordering_key, seq LIMIT 1) AS next
+), scanned AS (
     SELECT source, event_id, status, attempts, due_at, renewed_at,
         ",
-    dead_letter_passed!("seq"),
-    " AS passed
+            key_is_free!("seq", $hold),
+            " AS free,
+        ",
+            dead_letter_passed!("seq"),
+            " AS passed
     FROM iap_outbox
-    WHERE due_at IS NOT NULL AND due_at <= iap_time($1) AND ",
-    key_is_free!("seq", "$4"),
-    "
+    WHERE due_at IS NOT NULL AND due_at <= iap_time($1) AND NOT held_back
     ORDER BY due_at LIMIT $2
     FOR UPDATE SKIP LOCKED
+), heads AS (
+    SELECT iap_outbox.source, iap_outbox.event_id, iap_outbox.status, iap_outbox.attempts,
+        iap_outbox.due_at, iap_outbox.renewed_at, true AS free,
+        ",
+            dead_letter_passed!("seq"),
+            " AS passed
+    FROM held_back_keys JOIN iap_outbox ON iap_outbox.source = held_back_keys.source
+        AND iap_outbox.event_id = held_back_keys.event_id
+    WHERE iap_outbox.held_back AND iap_outbox.due_at <= iap_time($1) AND ",
+            key_is_free!("seq", $hold),
+            "
+    LIMIT $2
+    FOR UPDATE OF iap_outbox SKIP LOCKED
+), due AS (
+    SELECT source, event_id, status, attempts, due_at, renewed_at, passed FROM scanned WHERE free
+    UNION ALL
+    SELECT source, event_id, status, attempts, due_at, renewed_at, passed FROM heads
+    ORDER BY due_at LIMIT $2
+)"
+        )
+    };
+}
+
+/// Pending and retrying rows due at $1 whose ordering key is free ($4:
+/// whether dead letters hold their keys), oldest first, at most $2, claimed
+/// in one statement ([`claim_candidates!`]): each is marked dispatched with
+/// one more attempt, leased until $3 and claimed at $1; its envelope is left
+/// as it was (the reader dispatches it at the claim time). The scanned rows
+/// whose key is not free are marked held back. Returns each claimed row as
+/// it was before the claim ([`row_columns!`]) and, in the last column, how
+/// many rows need the claim's transaction instead: due rows in another state
+/// (leases run out, mostly), rows sent past a dead letter of their key
+/// (whose history says so), and rows no claim would reach. When nothing is
+/// claimed, one row of nulls carries that count.
+pub(super) const CLAIM_DUE: &str = concat!(
+    "WITH RECURSIVE ",
+    claim_candidates!("$4"),
+    ", marked AS (
+    UPDATE iap_outbox SET held_back = true
+    FROM scanned
+    WHERE iap_outbox.source = scanned.source AND iap_outbox.event_id = scanned.event_id
+        AND NOT scanned.free
 ), claimed AS (
     UPDATE iap_outbox AS o
     SET status = 'dispatched', attempts = o.attempts + 1, due_at = iap_time($3),
-        renewed_at = NULL, claimed_at = iap_time($1)
+        renewed_at = NULL, claimed_at = iap_time($1), held_back = false
     FROM due
     WHERE o.source = due.source AND o.event_id = due.event_id
         AND due.status IN ('pending', 'retrying') AND due.passed IS NULL
@@ -274,16 +366,20 @@ pub(super) const SELECT_STRAYS: &str = concat!(
 );
 
 /// Rows due at $1 whose ordering key is free ($3: whether dead letters hold
-/// their keys), oldest first, at most $2, skipping rows other workers hold;
-/// each with the dead letter of its key it would be sent past, if any.
+/// their keys), oldest first, at most $2, skipping rows other workers hold
+/// ([`claim_candidates!`]); each with the dead letter of its key it would be
+/// sent past, if any.
 pub(super) const SELECT_DUE: &str = concat!(
-    "SELECT ",
+    "WITH RECURSIVE ",
+    claim_candidates!("$3"),
+    "
+SELECT ",
     row_columns!(),
-    ", ",
-    dead_letter_passed!("seq"),
-    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= iap_time($1) AND ",
-    key_is_free!("seq", "$3"),
-    " ORDER BY due_at LIMIT $2 FOR UPDATE OF iap_outbox SKIP LOCKED"
+    ",
+    (SELECT due.passed FROM due
+     WHERE due.source = iap_outbox.source AND due.event_id = iap_outbox.event_id)
+FROM iap_outbox WHERE (source, event_id) IN (SELECT source, event_id FROM due)
+ORDER BY due_at"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
@@ -376,10 +472,11 @@ pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM iap_outbo
 /// Inbox keys.
 pub(super) const COUNT_INBOX: &str = "SELECT COUNT(*) FROM iap_inbox";
 
-/// The earliest due time between $1 and $2 (an infinite one, written by
-/// hand, is not a time).
+/// The earliest due time between $1 and $2 of a row not held back (an
+/// infinite one, written by hand, is not a time).
 pub(super) const MIN_DUE_BETWEEN: &str = "SELECT iap_micros(MIN(due_at)) FROM iap_outbox
-         WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2)";
+         WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2)
+             AND NOT held_back";
 
 /// An inbox key, unless it is there.
 pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, payload, received_at)
@@ -409,7 +506,7 @@ pub(super) const SELECT_KEY: &str = concat!(
 /// An envelope written over its row.
 pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
          SET status = $3, attempts = $4, due_at = iap_time($5), envelope = $6::text::jsonb,
-             renewed_at = NULL, settled_at = iap_time($7), claimed_at = NULL
+             renewed_at = NULL, settled_at = iap_time($7), claimed_at = NULL, held_back = false
          WHERE source = $1 AND event_id = $2";
 
 /// Many rows written back at once, from parallel arrays of sources, event
@@ -417,7 +514,7 @@ pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
 /// one statement.
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
          SET status = w.status, attempts = w.attempts, due_at = iap_time(w.due_at),
-             envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL
+             envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL, held_back = false
          FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
              AS w (source, event_id, status, attempts, due_at, envelope)
          WHERE o.source = w.source AND o.event_id = w.event_id";
@@ -428,5 +525,5 @@ pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
 pub(super) const QUARANTINE: &str = "UPDATE iap_outbox
          SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4,
              attempts = CASE WHEN claimed_at IS NULL THEN attempts ELSE attempts - 1 END,
-             claimed_at = NULL
+             claimed_at = NULL, held_back = false
          WHERE source = $1 AND event_id = $2";

@@ -353,6 +353,12 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 claimed.quarantined.push(error);
             }
         }
+        sqlx::query(sql::MARK_HELD_BACK)
+            .bind(micros(now))
+            .bind(limit)
+            .bind(self.options.dead_letter_keys.holds())
+            .execute(&mut *tx)
+            .await?;
         let due = sqlx::query(sql::SELECT_DUE)
             .bind(micros(now))
             .bind(limit)

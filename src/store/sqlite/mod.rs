@@ -73,7 +73,7 @@ use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -257,6 +257,8 @@ impl DeliveryStore for SqliteStore {
                 claimed.quarantined.push(error);
             }
         }
+        tx.prepare_cached(sql::MARK_HELD_BACK)?
+            .execute(params![micros(now), limit, holds])?;
         let due = select_due(&tx, params![micros(now), limit, holds])?;
         claimed.claims.reserve(due.len());
         for (rowid, raw, passed) in due {

@@ -20,6 +20,18 @@ macro_rules! row_columns {
     };
 }
 
+/// The index of the due rows a claim scans, oldest first, and the index of
+/// the rows held back behind an earlier envelope of their key, by key (the
+/// rowid, enqueue order, following).
+macro_rules! due_indexes {
+    () => {
+        "
+CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND held_back = 0;
+CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key) WHERE held_back = 1;
+"
+    };
+}
+
 pub(super) const SCHEMA: &str = concat!(
     "
 CREATE TABLE iap_meta (
@@ -37,9 +49,12 @@ CREATE TABLE iap_outbox (
     renewed_at INTEGER,
     settled_at INTEGER,
     ordering_key TEXT,
+    held_back  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, event_id)
 );
-CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL;
+",
+    due_indexes!(),
+    "
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
@@ -99,9 +114,27 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 "
 );
 
+/// From version 4: rows held back behind an earlier envelope of their key
+/// leave the index of due rows (no row is held back yet: claims mark them).
+pub(super) const MIGRATE_FROM_4: &str = concat!(
+    "
+ALTER TABLE iap_outbox ADD COLUMN held_back INTEGER NOT NULL DEFAULT 0;
+DROP INDEX iap_outbox_due;
+",
+    due_indexes!(),
+    "
+UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [MIGRATE_FROM_1, MIGRATE_FROM_2, MIGRATE_FROM_3];
+pub(super) const MIGRATIONS: [&str; 4] = [
+    MIGRATE_FROM_1,
+    MIGRATE_FROM_2,
+    MIGRATE_FROM_3,
+    MIGRATE_FROM_4,
+];
 
 /// One row by rowid, unless it is quarantined.
 pub(super) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
@@ -124,15 +157,55 @@ pub(super) const SELECT_STRAYS: &str = concat!(
     " LIMIT ?1"
 );
 
+/// The oldest ?2 due rows that are not held back, as `id`s: the rows a claim
+/// at ?1 scans.
+macro_rules! scanned_rows {
+    () => {
+        "SELECT id FROM (SELECT rowid AS id FROM iap_outbox
+            WHERE due_at IS NOT NULL AND due_at <= ?1 AND held_back = 0
+            ORDER BY due_at LIMIT ?2)"
+    };
+}
+
+/// The scanned rows of a claim at ?1 ([`scanned_rows!`]) whose key is not
+/// free (?3: whether dead letters hold their keys), marked held back: no
+/// later claim reads them in its scan, only as the first held back row of
+/// their key ([`SELECT_DUE`]). Runs before [`SELECT_DUE`] in the claim's
+/// transaction.
+pub(super) const MARK_HELD_BACK: &str = concat!(
+    "UPDATE iap_outbox SET held_back = 1 WHERE rowid IN (",
+    scanned_rows!(),
+    ") AND NOT ",
+    key_is_free!("rowid", "?3")
+);
+
 /// Rows due at ?1 whose ordering key is free (?3: whether dead letters
 /// hold their keys), oldest first, at most ?2; each with the dead letter of
-/// its key it would be sent past, if any.
+/// its key it would be sent past, if any. The candidates are the scanned rows
+/// ([`scanned_rows!`]) and, of each key with rows held back, the first of
+/// them (walking the keys through their index): a claim reads at most ?2
+/// rows in due order and one row per key with rows held back, however many
+/// envelopes wait behind a key in flight, retrying or held by a dead letter.
 pub(super) const SELECT_DUE: &str = concat!(
-    "SELECT ",
+    "WITH RECURSIVE held_back_keys(ordering_key) AS (
+    SELECT MIN(ordering_key) FROM iap_outbox WHERE held_back = 1
+    UNION ALL
+    SELECT (SELECT MIN(ordering_key) FROM iap_outbox
+            WHERE held_back = 1 AND ordering_key > held_back_keys.ordering_key)
+    FROM held_back_keys WHERE held_back_keys.ordering_key IS NOT NULL
+)
+SELECT ",
     row_columns!(),
     ", ",
     dead_letter_passed!("rowid"),
-    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 AND ",
+    " FROM iap_outbox WHERE rowid IN (",
+    scanned_rows!(),
+    "
+        UNION ALL
+        SELECT (SELECT MIN(rowid) FROM iap_outbox AS head
+                WHERE head.held_back = 1 AND head.ordering_key = held_back_keys.ordering_key)
+        FROM held_back_keys WHERE held_back_keys.ordering_key IS NOT NULL)
+    AND due_at IS NOT NULL AND due_at <= ?1 AND ",
     key_is_free!("rowid", "?3"),
     " ORDER BY due_at LIMIT ?2"
 );
@@ -148,7 +221,7 @@ pub(super) const RECORD: &str = "UPDATE iap_outbox
 #[cfg(feature = "async-sqlite")]
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
          SET status = w.value ->> 2, attempts = w.value ->> 3, due_at = w.value ->> 4,
-             envelope = w.value ->> 5, renewed_at = NULL
+             envelope = w.value ->> 5, renewed_at = NULL, held_back = 0
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
 
@@ -239,9 +312,10 @@ pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM iap_outbo
 /// Inbox keys.
 pub(super) const COUNT_INBOX: &str = "SELECT COUNT(*) FROM iap_inbox";
 
-/// The earliest due time between ?1 and ?2.
+/// The earliest due time between ?1 and ?2 of a row not held back.
 pub(super) const MIN_DUE_BETWEEN: &str = "SELECT MIN(due_at) FROM iap_outbox
-             WHERE due_at IS NOT NULL AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer'";
+             WHERE due_at IS NOT NULL AND held_back = 0 AND due_at BETWEEN ?1 AND ?2
+                 AND typeof(due_at) = 'integer'";
 
 /// The schema version of a new store.
 pub(super) const INSERT_VERSION: &str =
@@ -277,10 +351,11 @@ pub(super) const SELECT_KEY: &str = concat!(
 /// An envelope written over its row.
 pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
          SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL,
-             settled_at = ?7
+             settled_at = ?7, held_back = 0
          WHERE source = ?1 AND event_id = ?2";
 
 /// A row set aside, with the reason.
 pub(super) const QUARANTINE: &str =
-    "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3
+    "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3,
+             held_back = 0
          WHERE rowid = ?1";
