@@ -230,8 +230,9 @@ pub fn states<B: Backend>(store: &mut B, plan: &[Planned]) -> Vec<DeliveryStatus
 
 /// The rules once the workers are done: no envelope without a key was held
 /// back; with dead letters holding their keys, nothing was sent past one
-/// and each key waits behind its first; with keys released, the delivered
-/// envelopes went in order and those sent past a dead letter say so.
+/// and each key waits behind its first; with keys released, every envelope
+/// was delivered or is a dead letter, the delivered ones went in order, and
+/// those sent past a dead letter say so.
 pub fn check_drained<B: Backend>(
     store: &mut B,
     plan: &[Planned],
@@ -281,6 +282,13 @@ pub fn check_drained<B: Backend>(
             assert_eq!(holding.len(), held.len());
         }
         DeadLetterKeys::Release => {
+            // No key is held: nothing is left waiting.
+            for (n, state) in states.iter().enumerate() {
+                assert!(
+                    matches!(state, DeliveryStatus::Processed | DeliveryStatus::Failed),
+                    "event {n} is {state} after the drain, with no key held"
+                );
+            }
             assert_in_order(plan, sent, |n| states[n] == DeliveryStatus::Processed);
             for (n, planned) in plan.iter().enumerate() {
                 let Some(k) = planned.key else { continue };
