@@ -712,8 +712,10 @@ mod runtime {
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use runtime::block;
 
-/// Schema version 5 undone on SQLite: rows held back behind their key.
+/// Schema version 5 undone on SQLite: rows held back behind their key, and
+/// the index of dead letters by key.
 const SQLITE_BACK_TO_VERSION_4: &[&str] = &[
+    "DROP INDEX iap_outbox_key_dead_letters",
     "DROP INDEX iap_outbox_held_back",
     "DROP INDEX iap_outbox_due",
     "ALTER TABLE iap_outbox DROP COLUMN held_back",
@@ -732,8 +734,10 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
 ];
 
-/// Schema version 5 undone on PostgreSQL: rows held back behind their key.
+/// Schema version 5 undone on PostgreSQL: rows held back behind their key,
+/// and the index of dead letters by key.
 const POSTGRES_BACK_TO_VERSION_4: &[&str] = &[
+    "DROP INDEX iap_outbox_key_dead_letters",
     "DROP INDEX iap_outbox_held_back",
     "DROP INDEX iap_outbox_due",
     "ALTER TABLE iap_outbox DROP COLUMN held_back",

@@ -76,15 +76,18 @@ CREATE INDEX iap_outbox_quarantined ON iap_outbox (seq) WHERE status = 'quaranti
     };
 }
 
-/// The index of the due rows a claim scans, oldest first, and the index of
-/// the rows held back behind an earlier envelope of their key, by key in
-/// enqueue order.
+/// The index of the due rows a claim scans, oldest first, the index of the
+/// rows held back behind an earlier envelope of their key, by key in enqueue
+/// order, and the index of the dead letters by key.
 macro_rules! due_indexes {
     () => {
-        "
+        concat!(
+            "
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND NOT held_back;
 CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key, seq) WHERE held_back;
-"
+",
+            key_dead_letters_index!("ordering_key, seq")
+        )
     };
 }
 
@@ -205,7 +208,8 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 );
 
 /// From version 4: rows held back behind an earlier envelope of their key
-/// leave the index of due rows (no row is held back yet: claims mark them).
+/// leave the index of due rows (no row is held back yet: claims mark them),
+/// and dead letters get an index by key.
 pub(super) const MIGRATE_FROM_4: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN held_back BOOLEAN NOT NULL DEFAULT false;

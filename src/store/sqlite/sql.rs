@@ -20,15 +20,19 @@ macro_rules! row_columns {
     };
 }
 
-/// The index of the due rows a claim scans, oldest first, and the index of
-/// the rows held back behind an earlier envelope of their key, by key (the
-/// rowid, enqueue order, following).
+/// The index of the due rows a claim scans, oldest first, the index of the
+/// rows held back behind an earlier envelope of their key, by key (the
+/// rowid, enqueue order, following), and the index of the dead letters by
+/// key.
 macro_rules! due_indexes {
     () => {
-        "
+        concat!(
+            "
 CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND held_back = 0;
 CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key) WHERE held_back = 1;
-"
+",
+            key_dead_letters_index!("ordering_key")
+        )
     };
 }
 
@@ -115,7 +119,8 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 );
 
 /// From version 4: rows held back behind an earlier envelope of their key
-/// leave the index of due rows (no row is held back yet: claims mark them).
+/// leave the index of due rows (no row is held back yet: claims mark them),
+/// and dead letters get an index by key.
 pub(super) const MIGRATE_FROM_4: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN held_back INTEGER NOT NULL DEFAULT 0;
