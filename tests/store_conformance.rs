@@ -33,6 +33,7 @@ for_each_backend!(
     a_batch_of_outcomes_is_recorded_in_one_commit_and_a_stale_claim_refused_alone,
     typed_loads_name_the_state_that_was_found,
     counts_and_the_oldest_due_age_are_there_for_monitoring,
+    an_envelope_held_back_behind_its_key_falls_due_with_it_and_counts_as_waiting,
     the_inbox_applies_an_effect_once_however_often_the_event_arrives,
     a_failed_effect_rolls_back_and_fails_through_the_retry_policy,
     inbox_keys_are_forgotten_after_the_retention_window,
@@ -475,6 +476,56 @@ fn counts_and_the_oldest_due_age_are_there_for_monitoring<B: Backend>() {
         store.oldest_due_age(at(90)).unwrap(),
         Some(Duration::from_secs(90))
     );
+}
+
+fn an_envelope_held_back_behind_its_key_falls_due_with_it_and_counts_as_waiting<B: Backend>() {
+    let Some(place) = B::place("held_back") else {
+        return;
+    };
+    let mut store = B::open(&place);
+    let keyed = |n: u32| {
+        Envelope::builder()
+            .event_id(format!("order-{n}-placed"))
+            .event_type("commerce.order.placed")
+            .source_system("webshop")
+            .payload(json!({ "order_id": n }))
+            .created_at(start())
+            .ordering_key("customer-7")
+            .build()
+            .unwrap()
+    };
+    store
+        .write(|tx| {
+            B::enqueue(tx, &keyed(1), at(0))?;
+            B::enqueue(tx, &keyed(2), at(1))
+        })
+        .unwrap();
+    // One claim takes the head of the key; the next finds the other behind it.
+    let head = store
+        .claim_due::<Value>(at(10), 1)
+        .unwrap()
+        .claims
+        .remove(0);
+    assert_eq!(head.envelope.event_id(), "order-1-placed");
+    assert!(
+        store
+            .claim_due::<Value>(at(10), 1)
+            .unwrap()
+            .claims
+            .is_empty()
+    );
+    // It falls due with its head (whose lease may run out), and it has been
+    // waiting since it was due.
+    assert_eq!(store.next_due_at().unwrap(), Some(head.lease_until));
+    assert_eq!(
+        store.oldest_due_age(at(70)).unwrap(),
+        Some(Duration::from_secs(69))
+    );
+    // The head delivered, the next claim takes it.
+    store.record(head.envelope.process_at(at(11))).unwrap();
+    let claims = store.claim_due::<Value>(at(12), 1).unwrap().claims;
+    let ids: Vec<&str> = claims.iter().map(|c| c.envelope.event_id()).collect();
+    assert_eq!(ids, ["order-2-placed"]);
 }
 
 fn received(n: u32, total: &str) -> Envelope<Pending> {

@@ -475,7 +475,7 @@ macro_rules! shared_async_operations {
         }
 
         async fn oldest_due_age(&self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
-            let oldest: Option<i64> = sqlx::query(sql::MIN_DUE_BETWEEN)
+            let oldest: Option<i64> = sqlx::query(sql::OLDEST_DUE_BETWEEN)
                 .bind(micros(DateTime::<Utc>::MIN_UTC))
                 .bind(micros(now))
                 .fetch_one(&self.pool)

@@ -332,10 +332,13 @@ pub trait DeliveryStore {
 
     /// When the next envelope falls due (the earliest pending, retry or lease
     /// expiry), for a relay that sleeps until then; `None` if nothing will.
+    /// An envelope a claim found waiting behind an earlier envelope of its
+    /// ordering key falls due with that one.
     fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// How long the oldest due envelope has been waiting at `now`; `None` if
-    /// nothing is due.
+    /// How long the oldest due envelope has been waiting at `now`, whether
+    /// its relay or an earlier envelope of its ordering key holds it up;
+    /// `None` if nothing is due.
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError>;
 }
 

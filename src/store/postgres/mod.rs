@@ -983,7 +983,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             let oldest: Option<i64> = self
                 .client()?
                 .query_one(
-                    sql::MIN_DUE_BETWEEN,
+                    sql::OLDEST_DUE_BETWEEN,
                     &[&micros(DateTime::<Utc>::MIN_UTC), &micros(now)],
                 )?
                 .try_get(0)?;

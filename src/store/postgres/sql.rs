@@ -482,6 +482,15 @@ pub(super) const MIN_DUE_BETWEEN: &str = "SELECT iap_micros(MIN(due_at)) FROM ia
          WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2)
              AND NOT held_back";
 
+/// The earliest due time between $1 and $2 of any row, held back or not:
+/// how long envelopes have been waiting (the held-back rows read through
+/// their index, one entry each).
+pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT iap_micros(LEAST(
+    (SELECT MIN(due_at) FROM iap_outbox
+     WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2) AND NOT held_back),
+    (SELECT MIN(due_at) FROM iap_outbox
+     WHERE held_back AND isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2))))";
+
 /// An inbox key, unless it is there.
 pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, payload, received_at)
          VALUES ($1, $2, $3, iap_time($4))

@@ -699,7 +699,7 @@ impl DeliveryStore for SqliteStore {
 
     fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
         let oldest: Option<i64> = self.connection.query_row(
-            sql::MIN_DUE_BETWEEN,
+            sql::OLDEST_DUE_BETWEEN,
             params![micros(DateTime::<Utc>::MIN_UTC), micros(now)],
             |row| row.get(0),
         )?;

@@ -322,6 +322,17 @@ pub(super) const MIN_DUE_BETWEEN: &str = "SELECT MIN(due_at) FROM iap_outbox
              WHERE due_at IS NOT NULL AND held_back = 0 AND due_at BETWEEN ?1 AND ?2
                  AND typeof(due_at) = 'integer'";
 
+/// The earliest due time between ?1 and ?2 of any row, held back or not:
+/// how long envelopes have been waiting (the held-back rows read through
+/// their index, one entry each).
+pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT MIN(due) FROM (
+    SELECT MIN(due_at) AS due FROM iap_outbox
+    WHERE due_at IS NOT NULL AND held_back = 0 AND due_at BETWEEN ?1 AND ?2
+        AND typeof(due_at) = 'integer'
+    UNION ALL
+    SELECT MIN(due_at) FROM iap_outbox
+    WHERE held_back = 1 AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer')";
+
 /// The schema version of a new store.
 pub(super) const INSERT_VERSION: &str =
     "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)";
