@@ -353,13 +353,19 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 claimed.quarantined.push(error);
             }
         }
-        sqlx::query(sql::MARK_HELD_BACK)
+        let marked = sqlx::query(sql::MARK_HELD_BACK)
             .bind(micros(now))
             .bind(limit)
             .bind(self.options.dead_letter_keys.holds())
             .execute(&mut *tx)
-            .await?;
-        let due = sqlx::query(sql::SELECT_DUE)
+            .await?
+            .rows_affected();
+        let select_due = if marked == 0 {
+            sql::SELECT_DUE_IN_ORDER
+        } else {
+            sql::SELECT_DUE
+        };
+        let due = sqlx::query(select_due)
             .bind(micros(now))
             .bind(limit)
             .bind(self.options.dead_letter_keys.holds())
@@ -367,16 +373,20 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             .await?;
         claimed.claims.reserve(due.len());
         let mut writes = RowWrites::default();
+        let mut taken_held_back = Vec::new();
         for row in &due {
             let (rowid, raw) = raw_row(row)?;
             let passed = row.try_get(ROW_COLUMNS)?;
+            let held_back: bool = row.try_get(ROW_COLUMNS + 1)?;
             match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     writes.push(&claim.envelope, Some(lease_until))?;
+                    taken_held_back.extend(held_back.then_some(rowid));
                     claimed.claims.push(claim);
                 }
                 ClaimStep::DeadLetter(failed) => {
                     writes.push(&failed, None)?;
+                    taken_held_back.extend(held_back.then_some(rowid));
                     claimed.dead_lettered += 1;
                 }
                 ClaimStep::Quarantine(error) => {
@@ -388,6 +398,12 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         if !writes.is_empty() {
             sqlx::query(sql::WRITE_ROWS)
                 .bind(writes.into_json())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for rowid in taken_held_back {
+            sqlx::query(sql::CLEAR_HELD_BACK)
+                .bind(rowid)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -257,18 +257,25 @@ impl DeliveryStore for SqliteStore {
                 claimed.quarantined.push(error);
             }
         }
-        tx.prepare_cached(sql::MARK_HELD_BACK)?
-            .execute(params![micros(now), limit, holds])?;
-        let due = select_due(&tx, params![micros(now), limit, holds])?;
+        let marked =
+            tx.prepare_cached(sql::MARK_HELD_BACK)?
+                .execute(params![micros(now), limit, holds])?;
+        let due = select_due(&tx, marked, params![micros(now), limit, holds])?;
         claimed.claims.reserve(due.len());
-        for (rowid, raw, passed) in due {
+        for (rowid, raw, passed, held_back) in due {
             match claim_step(raw, now, lease_until, passed) {
                 ClaimStep::Claim(claim) => {
                     write_row(&tx, &claim.envelope, Some(lease_until))?;
+                    if held_back {
+                        tx.prepare_cached(sql::CLEAR_HELD_BACK)?.execute([rowid])?;
+                    }
                     claimed.claims.push(claim);
                 }
                 ClaimStep::DeadLetter(failed) => {
                     write_row(&tx, &failed, None)?;
+                    if held_back {
+                        tx.prepare_cached(sql::CLEAR_HELD_BACK)?.execute([rowid])?;
+                    }
                     claimed.dead_lettered += 1;
                 }
                 ClaimStep::Quarantine(error) => {
@@ -814,16 +821,28 @@ fn select_rows(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A due row as a claim reads it: its rowid, its columns, the dead letter of
+/// its key it would be sent past, and whether it is held back.
+type DueRow = (i64, RawRow, Option<String>, bool);
+
 /// The due rows [`SELECT_DUE`](sql::SELECT_DUE) selects, unchecked, each
-/// with the dead letter of its key it would be sent past.
+/// with the dead letter of its key it would be sent past and whether it is
+/// held back; in one ordered
+/// scan ([`SELECT_DUE_IN_ORDER`](sql::SELECT_DUE_IN_ORDER)) when the claim
+/// `marked` no row held back.
 fn select_due(
     connection: &Connection,
+    marked: usize,
     params: impl Params,
-) -> Result<Vec<(i64, RawRow, Option<String>)>, StoreError> {
-    let mut statement = connection.prepare_cached(sql::SELECT_DUE)?;
+) -> Result<Vec<DueRow>, StoreError> {
+    let mut statement = connection.prepare_cached(if marked == 0 {
+        sql::SELECT_DUE_IN_ORDER
+    } else {
+        sql::SELECT_DUE
+    })?;
     let rows = statement.query_map(params, |row| {
         let (rowid, raw) = raw_row(row)?;
-        Ok((rowid, raw, row.get(ROW_COLUMNS)?))
+        Ok((rowid, raw, row.get(ROW_COLUMNS)?, row.get(ROW_COLUMNS + 1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -184,35 +184,90 @@ pub(super) const MARK_HELD_BACK: &str = concat!(
     key_is_free!("rowid", "?3")
 );
 
-/// Rows due at ?1 whose ordering key is free (?3: whether dead letters
-/// hold their keys), oldest first, at most ?2; each with the dead letter of
-/// its key it would be sent past, if any. The candidates are the scanned rows
-/// ([`scanned_rows!`]) and, of each key with rows held back, the first of
-/// them (walking the keys through their index): a claim reads at most ?2
-/// rows in due order and one row per key with rows held back, however many
-/// envelopes wait behind a key in flight, retrying or held by a dead letter.
-pub(super) const SELECT_DUE: &str = concat!(
-    "WITH RECURSIVE held_back_keys(ordering_key) AS (
+/// The keys with rows held back, walked through their index, as the common
+/// table expression `held_back_keys` of a `WITH RECURSIVE`.
+macro_rules! held_back_keys {
+    () => {
+        "held_back_keys(ordering_key) AS (
     SELECT MIN(ordering_key) FROM iap_outbox WHERE held_back = 1
     UNION ALL
     SELECT (SELECT MIN(ordering_key) FROM iap_outbox
             WHERE held_back = 1 AND ordering_key > held_back_keys.ordering_key)
     FROM held_back_keys WHERE held_back_keys.ordering_key IS NOT NULL
-)
-SELECT ",
-    row_columns!(),
-    ", ",
-    dead_letter_passed!("rowid"),
-    " FROM iap_outbox WHERE rowid IN (",
-    scanned_rows!(),
-    "
-        UNION ALL
+)"
+    };
+}
+
+/// Of each key with rows held back ([`held_back_keys!`]), the first of them,
+/// if it is due at ?1 and its key is free (?3: whether dead letters hold
+/// their keys); each with the dead letter of its key it would be sent past
+/// and whether it is held back (it is).
+macro_rules! free_heads {
+    () => {
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            ", ",
+            dead_letter_passed!("rowid"),
+            ", held_back FROM iap_outbox WHERE rowid IN (
         SELECT (SELECT MIN(rowid) FROM iap_outbox AS head
                 WHERE head.held_back = 1 AND head.ordering_key = held_back_keys.ordering_key)
         FROM held_back_keys WHERE held_back_keys.ordering_key IS NOT NULL)
     AND due_at IS NOT NULL AND due_at <= ?1 AND ",
+            key_is_free!("rowid", "?3")
+        )
+    };
+}
+
+/// Rows due at ?1 whose ordering key is free (?3: whether dead letters
+/// hold their keys), oldest first, at most ?2; each with the dead letter of
+/// its key it would be sent past, if any, and whether it is held back (to
+/// clear, [`CLEAR_HELD_BACK`], as it is taken). The candidates are the scanned rows
+/// ([`scanned_rows!`]) and the first held-back row of each key
+/// ([`free_heads!`]): a claim reads at most ?2 rows in due order and one row
+/// per key with rows held back, however many envelopes wait behind a key in
+/// flight, retrying or held by a dead letter.
+pub(super) const SELECT_DUE: &str = concat!(
+    "WITH RECURSIVE ",
+    held_back_keys!(),
+    "
+SELECT ",
+    row_columns!(),
+    ", ",
+    dead_letter_passed!("rowid"),
+    ", held_back FROM iap_outbox WHERE rowid IN (",
+    scanned_rows!(),
+    ")
+    AND ",
     key_is_free!("rowid", "?3"),
-    " ORDER BY due_at LIMIT ?2"
+    "
+UNION ALL
+",
+    free_heads!(),
+    "
+ORDER BY due_at LIMIT ?2"
+);
+
+/// [`SELECT_DUE`] where the claim found every scanned row free (its
+/// [`MARK_HELD_BACK`] marked none): the oldest due rows that are not held
+/// back are read in one ordered scan of their index, which stops at the
+/// ?2nd, since each row it reads is taken.
+pub(super) const SELECT_DUE_IN_ORDER: &str = concat!(
+    "WITH RECURSIVE ",
+    held_back_keys!(),
+    "
+SELECT ",
+    row_columns!(),
+    ", ",
+    dead_letter_passed!("rowid"),
+    ", held_back FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 AND held_back = 0 AND ",
+    key_is_free!("rowid", "?3"),
+    "
+UNION ALL
+",
+    free_heads!(),
+    "
+ORDER BY due_at LIMIT ?2"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
@@ -226,7 +281,7 @@ pub(super) const RECORD: &str = "UPDATE iap_outbox
 #[cfg(feature = "async-sqlite")]
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
          SET status = w.value ->> 2, attempts = w.value ->> 3, due_at = w.value ->> 4,
-             envelope = w.value ->> 5, renewed_at = NULL, held_back = 0
+             envelope = w.value ->> 5, renewed_at = NULL
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
 
@@ -367,8 +422,13 @@ pub(super) const SELECT_KEY: &str = concat!(
 /// An envelope written over its row.
 pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
          SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL,
-             settled_at = ?7, held_back = 0
+             settled_at = ?7
          WHERE source = ?1 AND event_id = ?2";
+
+/// A held-back row a claim takes (or dead-letters), back among the rows
+/// claims scan. Only such rows are written so: a write of the column, even
+/// of the value it holds, costs SQLite the upkeep of the indexes it bounds.
+pub(super) const CLEAR_HELD_BACK: &str = "UPDATE iap_outbox SET held_back = 0 WHERE rowid = ?1";
 
 /// A row set aside, with the reason.
 pub(super) const QUARANTINE: &str =
