@@ -184,6 +184,20 @@ pub(super) const MARK_HELD_BACK: &str = concat!(
     key_is_free!("rowid", "?3")
 );
 
+/// The columns of a due row as a claim reads it: the row's columns
+/// ([`row_columns!`]), the dead letter of its key it would be sent past
+/// ([`dead_letter_passed!`]), and whether it is held back.
+macro_rules! due_columns {
+    () => {
+        concat!(
+            row_columns!(),
+            ", ",
+            dead_letter_passed!("rowid"),
+            ", held_back"
+        )
+    };
+}
+
 /// The keys with rows held back, walked through their index, as the common
 /// table expression `held_back_keys` of a `WITH RECURSIVE`.
 macro_rules! held_back_keys {
@@ -201,15 +215,13 @@ macro_rules! held_back_keys {
 /// Of each key with rows held back ([`held_back_keys!`]), the first of them,
 /// if it is due at ?1 and its key is free (?3: whether dead letters hold
 /// their keys); each with the dead letter of its key it would be sent past
-/// and whether it is held back (it is).
+/// and whether it is held back (it is): [`due_columns!`].
 macro_rules! free_heads {
     () => {
         concat!(
             "SELECT ",
-            row_columns!(),
-            ", ",
-            dead_letter_passed!("rowid"),
-            ", held_back FROM iap_outbox WHERE rowid IN (
+            due_columns!(),
+            " FROM iap_outbox WHERE rowid IN (
         SELECT (SELECT MIN(rowid) FROM iap_outbox AS head
                 WHERE head.held_back = 1 AND head.ordering_key = held_back_keys.ordering_key)
         FROM held_back_keys WHERE held_back_keys.ordering_key IS NOT NULL)
@@ -220,22 +232,19 @@ macro_rules! free_heads {
 }
 
 /// Rows due at ?1 whose ordering key is free (?3: whether dead letters
-/// hold their keys), oldest first, at most ?2; each with the dead letter of
-/// its key it would be sent past, if any, and whether it is held back (to
-/// clear, [`CLEAR_HELD_BACK`], as it is taken). The candidates are the scanned rows
-/// ([`scanned_rows!`]) and the first held-back row of each key
-/// ([`free_heads!`]): a claim reads at most ?2 rows in due order and one row
-/// per key with rows held back, however many envelopes wait behind a key in
-/// flight, retrying or held by a dead letter.
+/// hold their keys), oldest first, at most ?2, as [`due_columns!`] (a
+/// held-back row is cleared as it is taken: [`CLEAR_HELD_BACK`]). The
+/// candidates are the scanned rows ([`scanned_rows!`]) and the first
+/// held-back row of each key ([`free_heads!`]): a claim reads at most ?2
+/// rows in due order and one row per key with rows held back, however many
+/// envelopes wait behind a key in flight, retrying or held by a dead letter.
 pub(super) const SELECT_DUE: &str = concat!(
     "WITH RECURSIVE ",
     held_back_keys!(),
     "
 SELECT ",
-    row_columns!(),
-    ", ",
-    dead_letter_passed!("rowid"),
-    ", held_back FROM iap_outbox WHERE rowid IN (",
+    due_columns!(),
+    " FROM iap_outbox WHERE rowid IN (",
     scanned_rows!(),
     ")
     AND ",
@@ -257,10 +266,8 @@ pub(super) const SELECT_DUE_IN_ORDER: &str = concat!(
     held_back_keys!(),
     "
 SELECT ",
-    row_columns!(),
-    ", ",
-    dead_letter_passed!("rowid"),
-    ", held_back FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 AND held_back = 0 AND ",
+    due_columns!(),
+    " FROM iap_outbox WHERE due_at IS NOT NULL AND due_at <= ?1 AND held_back = 0 AND ",
     key_is_free!("rowid", "?3"),
     "
 UNION ALL
