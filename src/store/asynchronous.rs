@@ -317,8 +317,8 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
 /// The operations whose code is the same on both async stores: the stores'
 /// SQL modules name their statements alike, and each store has a `pool`,
-/// `options`, an `enqueue_in`, an `admit_here` and a `record_rows`, and its
-/// module a `release_claim`. Expanded inside each store's
+/// `options`, an `enqueue_in`, an `admit_here`, a `record_rows` and a
+/// `rewrite_dead_letter`, and its module a `release_claim`. Expanded inside each store's
 /// `impl AsyncDeliveryStore`, where those names resolve.
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 macro_rules! shared_async_operations {
@@ -462,6 +462,53 @@ macro_rules! shared_async_operations {
                 .into_iter()
                 .filter_map(|(_, raw)| raw.read::<serde_json::Value>().err())
                 .collect())
+        }
+
+        async fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
+            &self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Pending, P>, StoreError> {
+            self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
+                failed.redrive_at(reason, now)
+            })
+            .await
+        }
+
+        async fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
+            &self,
+            source_system: &str,
+            event_id: &str,
+            reason: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Envelope<Skipped, P>, StoreError> {
+            self.rewrite_dead_letter(source_system, event_id, None, |failed| {
+                failed.redrive_at(reason, now).skip_at(reason, now)
+            })
+            .await
+        }
+
+        async fn held_keys(&self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
+            if !self.options.dead_letter_keys.holds() {
+                return Ok(Vec::new());
+            }
+            let rows = sqlx::query(sql::HELD_KEYS)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(HeldKey::from_columns(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    ))
+                })
+                .collect()
         }
 
         async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -163,6 +163,26 @@ pub struct HeldKey {
     pub waiting: u64,
 }
 
+impl HeldKey {
+    /// A held key as the stores' `held_keys!` query returns it: the key, the
+    /// holding row's source, event id and status, and how many wait behind.
+    pub(crate) fn from_columns(
+        ordering_key: String,
+        source_system: String,
+        event_id: String,
+        status: &str,
+        waiting: i64,
+    ) -> HeldKey {
+        HeldKey {
+            ordering_key,
+            source_system,
+            event_id,
+            quarantined: status == crate::store::rows::QUARANTINED,
+            waiting: u64::try_from(waiting).unwrap_or_default(),
+        }
+    }
+}
+
 /// A stored row set aside because it does not read back, as an operator
 /// sees it: the reason, and the envelope column's content as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -595,53 +595,6 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         })
     }
 
-    async fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
-        &self,
-        source_system: &str,
-        event_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Envelope<Pending, P>, StoreError> {
-        self.rewrite_dead_letter(source_system, event_id, Some(now), |failed| {
-            failed.redrive_at(reason, now)
-        })
-        .await
-    }
-
-    async fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
-        &self,
-        source_system: &str,
-        event_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Envelope<Skipped, P>, StoreError> {
-        self.rewrite_dead_letter(source_system, event_id, None, |failed| {
-            failed.redrive_at(reason, now).skip_at(reason, now)
-        })
-        .await
-    }
-
-    async fn held_keys(&self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
-        if !self.options.dead_letter_keys.holds() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(sql::HELD_KEYS)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(HeldKey {
-                    ordering_key: row.try_get(0)?,
-                    source_system: row.try_get(1)?,
-                    event_id: row.try_get(2)?,
-                    quarantined: row.try_get::<&str, _>(3)? == QUARANTINED,
-                    waiting: u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or_default(),
-                })
-            })
-            .collect()
-    }
-
     async fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
         &self,
         reason: &str,

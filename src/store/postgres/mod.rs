@@ -825,13 +825,13 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 .query(sql::HELD_KEYS, &[&i64::try_from(limit).unwrap_or(i64::MAX)])?;
             rows.iter()
                 .map(|row| {
-                    Ok(HeldKey {
-                        ordering_key: row.try_get(0)?,
-                        source_system: row.try_get(1)?,
-                        event_id: row.try_get(2)?,
-                        quarantined: row.try_get::<_, &str>(3)? == QUARANTINED,
-                        waiting: u64::try_from(row.try_get::<_, i64>(4)?).unwrap_or_default(),
-                    })
+                    Ok(HeldKey::from_columns(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                        row.try_get(4)?,
+                    ))
                 })
                 .collect()
         })

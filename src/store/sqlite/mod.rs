@@ -559,13 +559,13 @@ impl DeliveryStore for SqliteStore {
         let mut statement = self.connection.prepare_cached(sql::HELD_KEYS)?;
         let rows =
             statement.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                Ok(HeldKey {
-                    ordering_key: row.get(0)?,
-                    source_system: row.get(1)?,
-                    event_id: row.get(2)?,
-                    quarantined: row.get::<_, String>(3)? == QUARANTINED,
-                    waiting: row.get::<_, i64>(4)?.try_into().unwrap_or_default(),
-                })
+                Ok(HeldKey::from_columns(
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    &row.get::<_, String>(3)?,
+                    row.get(4)?,
+                ))
             })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
