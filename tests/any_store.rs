@@ -22,6 +22,8 @@ fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
         .event_type("commerce.order.placed")
         .source_system("webshop")
         .payload(json!({ "order_id": n }))
+        // A fixed time: the event built again is the same event.
+        .created_at(chrono::DateTime::UNIX_EPOCH)
         .build()
         .unwrap()
 }

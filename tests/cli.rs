@@ -140,7 +140,7 @@ fn operate(store: &str) {
         "{out}"
     );
     let shown = json_of(&iap(store, &["show", "webshop", "order-1", "--json"], "").1);
-    assert_eq!(shown["delivery"]["status"], "failed");
+    assert_eq!(shown["_delivery"]["status"], "failed");
     let (code, _, err) = iap(store, &["show", "webshop", "order-9"], "");
     assert_eq!(code, 3, "{err}");
 

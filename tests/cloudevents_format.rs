@@ -320,8 +320,8 @@ fn extensions_and_trace_context_are_set_in_the_builder_and_checked() {
         EnvelopeError::ReservedExtension { .. }
     ));
     assert!(matches!(
-        refused("delivery", "x".into()),
-        EnvelopeError::ReservedExtension { .. }
+        refused("data_base64", "x".into()),
+        EnvelopeError::ExtensionName { .. }
     ));
     for bad in [
         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
@@ -406,32 +406,32 @@ fn a_stored_history_is_checked_strictly() {
         refusal(&document)
     };
     assert_eq!(
-        refused(&|d| d["delivery"]["history"][1]["at"] = json!("2026-03-01T09:29:00Z")),
+        refused(&|d| d["_delivery"]["history"][1]["at"] = json!("2026-03-01T09:29:00Z")),
         "history entry 1 is at 2026-03-01 09:29:00 UTC, before 2026-03-01 09:30:01 UTC, the time before it"
     );
     assert_eq!(
-        refused(&|d| d["delivery"]["history"][0]["at"] = json!("2026-03-01T09:00:00Z")),
+        refused(&|d| d["_delivery"]["history"][0]["at"] = json!("2026-03-01T09:00:00Z")),
         "history entry 0 is at 2026-03-01 09:00:00 UTC, before 2026-03-01 09:30:00 UTC, the time before it"
     );
     assert_eq!(
-        refused(&|d| d["delivery"]["history"][0]["reason"] = json!("")),
+        refused(&|d| d["_delivery"]["history"][0]["reason"] = json!("")),
         "history entry 0 (to `dispatched`) has no reason"
     );
     let processed = serde_json::to_value(AnyEnvelope::from(common::processed())).unwrap();
     let mut with_reason = processed.clone();
-    with_reason["delivery"]["history"][2]["reason"] = json!("because");
+    with_reason["_delivery"]["history"][2]["reason"] = json!("because");
     assert_eq!(
         refusal(&with_reason),
         "history entry 2 (to `processed`) has a reason, which only failures, skips, redrives and dispatches carry"
     );
     assert_eq!(
-        refused(&|d| d["delivery"]["history"][1]["reason"] = json!("")),
+        refused(&|d| d["_delivery"]["history"][1]["reason"] = json!("")),
         "history entry 1 (to `retrying`) has no reason"
     );
     let text = serde_json::to_string(&stored).unwrap();
     let duplicated_tag = text.replacen(
-        "\"delivery\":{",
-        "\"delivery\":{\"tags\":{\"a\":\"1\",\"a\":\"2\"},",
+        "\"_delivery\":{",
+        "\"_delivery\":{\"tags\":{\"a\":\"1\",\"a\":\"2\"},",
         1,
     );
     let error = serde_json::from_str::<AnyEnvelope>(&duplicated_tag).unwrap_err();
@@ -439,8 +439,11 @@ fn a_stored_history_is_checked_strictly() {
         error.to_string().starts_with("`tag \"a\"` appears twice"),
         "{error}"
     );
-    let duplicated_status =
-        text.replacen("\"delivery\":{", "\"delivery\":{\"status\":\"failed\",", 1);
+    let duplicated_status = text.replacen(
+        "\"_delivery\":{",
+        "\"_delivery\":{\"status\":\"failed\",",
+        1,
+    );
     let error = serde_json::from_str::<AnyEnvelope>(&duplicated_status).unwrap_err();
     assert!(
         error.to_string().starts_with("duplicate field `status`"),
@@ -481,6 +484,7 @@ fn hostile_json_is_refused_without_a_panic() {
         Just("data"),
         Just("data_base64"),
         Just("delivery"),
+        Just("_delivery"),
         Just("traceparent"),
         Just("tracestate"),
         Just("x"),

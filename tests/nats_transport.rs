@@ -37,6 +37,8 @@ fn order_event(n: u32) -> Envelope<Pending> {
         .event_type("shop.order.placed")
         .source_system("shop")
         .payload(json!({ "order_id": n }))
+        // A fixed time: the event built again is the same event.
+        .created_at(chrono::DateTime::UNIX_EPOCH)
         .build()
         .unwrap()
 }

@@ -27,7 +27,7 @@ fn all_seven_states_round_trip() {
         let back: AnyEnvelope = serde_json::from_str(&text).unwrap();
         assert_eq!(back, envelope);
         assert_eq!(
-            to_value(&back)["delivery"]["status"],
+            to_value(&back)["_delivery"]["status"],
             envelope.status().as_str()
         );
     }
@@ -72,7 +72,7 @@ fn the_document_is_a_cloudevent_with_a_delivery_object() {
             "correlationid": "req-7",
             "schemaversion": "1.0",
             "data": { "contact_id": 9 },
-            "delivery": {
+            "_delivery": {
                 "status": "dispatched",
                 "attempts": 1,
                 "policy": {
@@ -99,7 +99,7 @@ fn without_delivery_the_document_is_a_valid_cloudevent() {
     for envelope in one_of_each() {
         let mut document = to_value(&envelope);
         let attributes = document.as_object_mut().unwrap();
-        attributes.remove("delivery");
+        attributes.remove("_delivery");
         assert_eq!(attributes["specversion"], "1.0");
         for required in ["id", "source", "type"] {
             assert!(!attributes[required].as_str().unwrap().is_empty());
@@ -142,13 +142,13 @@ fn a_plain_cloudevent_reads_as_a_new_pending_envelope() {
 #[test]
 fn a_dispatched_envelope_with_no_attempts_is_refused() {
     let mut document = to_value(&dispatched().into());
-    document["delivery"]["attempts"] = json!(0);
+    document["_delivery"]["attempts"] = json!(0);
     assert_eq!(
         refusal(&document),
         "attempts is 0, but the history counts 1"
     );
     let mut no_history = document.clone();
-    no_history["delivery"]["history"] = json!([]);
+    no_history["_delivery"]["history"] = json!([]);
     assert_eq!(
         refusal(&no_history),
         "status is `dispatched`, but the history leads to `pending`"
@@ -158,15 +158,15 @@ fn a_dispatched_envelope_with_no_attempts_is_refused() {
 #[test]
 fn a_history_that_skips_a_step_or_takes_an_illegal_one_is_refused() {
     let mut document = to_value(&retrying().into());
-    document["delivery"]["history"][1]["from"] = json!("acknowledged");
+    document["_delivery"]["history"][1]["from"] = json!("acknowledged");
     assert_eq!(
         refusal(&document),
         "history entry 1 starts from `acknowledged`, but the envelope was `dispatched` then"
     );
 
     let mut document = to_value(&dispatched().into());
-    document["delivery"]["history"][0]["to"] = json!("processed");
-    document["delivery"]["status"] = json!("processed");
+    document["_delivery"]["history"][0]["to"] = json!("processed");
+    document["_delivery"]["status"] = json!("processed");
     assert_eq!(
         refusal(&document),
         "history entry 0 goes from `pending` to `processed`, which is not a legal transition"
@@ -176,14 +176,14 @@ fn a_history_that_skips_a_step_or_takes_an_illegal_one_is_refused() {
 #[test]
 fn history_attempts_reasons_and_budget_are_checked() {
     let mut document = to_value(&retrying().into());
-    document["delivery"]["history"][1]["attempt"] = json!(2);
+    document["_delivery"]["history"][1]["attempt"] = json!(2);
     assert_eq!(
         refusal(&document),
         "history entry 1 records attempt 2, but the transitions before it count 1"
     );
 
     let mut document = to_value(&retrying().into());
-    document["delivery"]["history"][1]
+    document["_delivery"]["history"][1]
         .as_object_mut()
         .unwrap()
         .remove("reason");
@@ -193,7 +193,7 @@ fn history_attempts_reasons_and_budget_are_checked() {
     );
 
     let mut document = to_value(&retrying().into());
-    document["delivery"]["policy"]["max_attempts"] = json!(1);
+    document["_delivery"]["policy"]["max_attempts"] = json!(1);
     assert_eq!(
         refusal(&document),
         "history entry 1 schedules a retry after attempt 1, but max_attempts is 1"
@@ -233,10 +233,10 @@ fn foreign_versions_types_and_text_are_refused() {
         "extension attribute name \"correlationID\" is invalid: CloudEvents attribute names are lowercase ASCII letters and digits"
     );
     let mut bad_policy = base.clone();
-    bad_policy["delivery"]["policy"]["max_attempts"] = json!(0);
+    bad_policy["_delivery"]["policy"]["max_attempts"] = json!(0);
     assert!(refusal(&bad_policy).contains("max_attempts must be at least 1"));
     let mut bad_status = base;
-    bad_status["delivery"]["status"] = json!("done");
+    bad_status["_delivery"]["status"] = json!("done");
     assert!(refusal(&bad_status).starts_with("unknown variant `done`"));
 }
 
@@ -255,7 +255,7 @@ fn malformed_and_hostile_json_is_an_error() {
         r#"{"specversion":"1.0"}"#,
         r#"{"specversion":1.0,"id":"e","source":"s","type":"t","time":"2026-01-01T00:00:00Z","data":null}"#,
         r#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"yesterday","data":null}"#,
-        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"2026-01-01T00:00:00Z","data":null,"delivery":{"status":"pending","attempts":4294967296,"policy":{},"history":[]}}"#,
+        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"2026-01-01T00:00:00Z","data":null,"_delivery":{"status":"pending","attempts":4294967296,"policy":{},"history":[]}}"#,
         &deep_data,
     ] {
         assert!(
@@ -320,7 +320,7 @@ fn the_received_copy_is_the_cloudevent_without_the_senders_bookkeeping() {
         .unwrap()
         .dispatch_at(common::at(1));
     let mut wire = serde_json::to_value(&sender).unwrap();
-    wire.as_object_mut().unwrap().remove("delivery");
+    wire.as_object_mut().unwrap().remove("_delivery");
     let from_wire: Envelope<Pending> = serde_json::from_value(wire).unwrap();
     let received = sender.to_received();
     assert_eq!(received, from_wire);

@@ -580,8 +580,46 @@ fn the_inbox_applies_an_effect_once_however_often_the_event_arrives<B: Backend>(
     let reused = ship(&mut store, received(5, "99.00"), at(5)).unwrap_err();
     assert_eq!(
         reused.to_string(),
-        "event webshop/order-5-placed was received before with a different payload; an event id must not be reused"
+        "event webshop/order-5-placed was received before as a different event (its payload or attributes differ); an event id must not be reused"
     );
+    // The same payload under another attribute is another event too.
+    let same_payload = || {
+        Envelope::builder()
+            .event_id("order-5-placed")
+            .source_system("webshop")
+            .payload(json!({ "order_id": 5, "total": "19.90" }))
+            .created_at(start())
+    };
+    for (what, other) in [
+        (
+            "type",
+            same_payload().event_type("commerce.order.cancelled"),
+        ),
+        (
+            "subject",
+            same_payload()
+                .event_type("commerce.order.placed")
+                .subject("order/5"),
+        ),
+        (
+            "time",
+            same_payload()
+                .event_type("commerce.order.placed")
+                .created_at(at(9)),
+        ),
+        (
+            "extension",
+            same_payload()
+                .event_type("commerce.order.placed")
+                .extension("tenant", "acme"),
+        ),
+    ] {
+        let reused = ship(&mut store, other.build().unwrap().to_received(), at(6));
+        assert!(
+            matches!(reused, Err(StoreError::KeyReused { .. })),
+            "another {what} is a reuse: {reused:?}"
+        );
+    }
     assert_eq!(store.number("SELECT COUNT(*) FROM shipments"), 1);
     assert_eq!(store.counts().unwrap().inbox_keys, 1);
 }
@@ -976,6 +1014,23 @@ fn migrated_from<B: Backend>(version: i64) {
             })
             .collect()
     };
+    // An inbox key, which versions before 6 kept as its payload alone.
+    let inbox_event = || {
+        Envelope::builder()
+            .event_id("refund-1")
+            .event_type("commerce.refund.issued")
+            .source_system("webshop")
+            .payload(json!("refund 1"))
+            .created_at(start())
+            .build()
+            .unwrap()
+    };
+    let admit = |store: &mut B, envelope: Envelope<Pending>| {
+        store
+            .admit(envelope, at(4), |_, _: &Value| Ok::<_, String>(()))
+            .map(|admission| matches!(admission, Admission::Duplicate(_)))
+    };
+    assert!(!admit(&mut store, inbox_event()).unwrap());
     let before = every_state(&mut store);
     let mut states: Vec<DeliveryStatus> = before.iter().map(|e| e.status()).collect();
     states.sort();
@@ -1012,6 +1067,10 @@ fn migrated_from<B: Backend>(version: i64) {
         "the processed and the acknowledged envelope count as settled at the migration"
     );
     assert!(store.verify().unwrap().is_empty());
+    assert!(
+        admit(&mut store, inbox_event()).unwrap(),
+        "a key kept before the migration still answers its redelivery as a duplicate"
+    );
     let claimed = store.claim_due::<Value>(at(3600), 10).unwrap();
     assert_eq!(
         claimed.claims.len(),

@@ -280,16 +280,17 @@ fn fill_the_disk(dir: &Path) {
 fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
     let db = TempDb::new("inbox_blob");
     let mut store = SqliteStore::open(db.path()).unwrap();
+    let now = Utc::now();
     let received = |n: u32| {
         Envelope::builder()
             .event_id(format!("order-{n}-placed"))
             .event_type("commerce.order.placed")
             .source_system("webshop")
             .payload(json!({ "order_id": n }))
+            .created_at(now)
             .build()
             .unwrap()
     };
-    let now = Utc::now();
     for n in 0..2 {
         let admitted = store.admit(received(n), now, |_, _: &Value| Ok::<_, StoreError>(()));
         assert!(matches!(admitted, Ok(Admission::Processed(..))));
@@ -297,7 +298,7 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
     store
         .write(|tx| {
             tx.execute(
-                "UPDATE iap_inbox SET payload = CAST(payload AS BLOB) WHERE event_id = 'order-0-placed'",
+                "UPDATE iap_inbox SET event = CAST(event AS BLOB) WHERE event_id = 'order-0-placed'",
                 [],
             )?;
             Ok::<_, StoreError>(())
@@ -306,9 +307,14 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
     let refused = store
         .admit(received(0), now, |_, _: &Value| Ok::<_, StoreError>(()))
         .unwrap_err();
+    // The key holds the whole event.
+    let held = serde_json::to_string(&received(0).to_cloudevent()).unwrap();
     assert_eq!(
         refused.to_string(),
-        "stored envelope webshop/order-0-placed is unreadable: the inbox key's payload column holds a BLOB of 14 bytes, not JSON text"
+        format!(
+            "stored envelope webshop/order-0-placed is unreadable: the inbox key's event column holds a BLOB of {} bytes, not JSON text",
+            held.len()
+        )
     );
     let batch = store
         .admit_batch(

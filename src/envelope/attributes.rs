@@ -96,9 +96,10 @@ pub(crate) const TRACESTATE: &str = "tracestate";
 pub(crate) const PARTITIONKEY: &str = "partitionkey";
 
 /// Attribute names an extension cannot take: the context attributes, the
-/// JSON format's data members, this crate's own extensions (which it reads
-/// into their own fields) and its storage object.
-const RESERVED: [&str; 13] = [
+/// JSON format's data members, and this crate's own extensions (which it
+/// reads into their own fields). The storage form's delivery record needs no
+/// place here: its name is no attribute name.
+const RESERVED: [&str; 12] = [
     "specversion",
     "id",
     "source",
@@ -110,7 +111,6 @@ const RESERVED: [&str; 13] = [
     "data",
     "correlationid",
     "schemaversion",
-    "delivery",
     "data_base64",
 ];
 

@@ -7,9 +7,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use std::collections::HashSet;
+
 use super::attributes::{DataForm, is_json, is_text};
+use super::bytes::payload_bytes;
 use super::cloudevent::CLOUDEVENTS_JSON;
-use super::serde::{FormatError, IncomingData, IncomingEvent, Members, payload_bytes};
+use super::limits::ReadLimits;
+use super::serde::{FormatError, IncomingData, IncomingEvent, Members};
 use super::state::{Pending, State};
 use super::{AnyEnvelope, Envelope};
 
@@ -122,6 +126,18 @@ pub enum WireError {
         /// What the SDK said.
         reason: String,
     },
+    /// The event's data is itself a CloudEvent (its content type is one of
+    /// the CloudEvents formats, `application/cloudevents+json` say): in
+    /// binary mode a receiver would read the data as the event, so such an
+    /// event travels in structured mode only.
+    #[error(
+        "an event whose datacontenttype is {content_type:?} cannot travel in binary mode: \
+         a receiver would read its data as the event; send it in structured mode"
+    )]
+    StructuredOnly {
+        /// The event's data content type.
+        content_type: String,
+    },
     /// A header cannot carry an attribute (a name or value the protocol's
     /// library refuses).
     #[error("header {name:?} cannot be written: {reason}")]
@@ -137,7 +153,9 @@ impl<S: State, P: Serialize> Envelope<S, P> {
     /// The event in binary content mode for `binding`: every attribute (and
     /// extension) as a header, the data as the body. JSON data without a
     /// content type is sent as `application/json`, as the specification
-    /// asks; extension values travel as their string form.
+    /// asks; extension values travel as their string form. An event whose
+    /// data is itself a CloudEvent is refused
+    /// ([`WireError::StructuredOnly`]): it travels in structured mode.
     ///
     /// ```
     /// use integration_automation_patterns::Envelope;
@@ -160,6 +178,11 @@ impl<S: State, P: Serialize> Envelope<S, P> {
     /// ```
     pub fn to_binary(&self, binding: Binding) -> Result<BinaryMessage, WireError> {
         let data = &self.data;
+        if self.data_is_cloudevent() {
+            return Err(WireError::StructuredOnly {
+                content_type: data.content_type.clone().unwrap_or_default(),
+            });
+        }
         let mut message = BinaryMessage::default();
         let mut header = |name: &str, value: &str| {
             let value = if binding.percent_encodes() {
@@ -229,12 +252,8 @@ fn body<P: Serialize>(payload: &P, form: DataForm) -> Result<Vec<u8>, WireError>
 }
 
 impl<P: DeserializeOwned> Envelope<Pending, P> {
-    /// Reads a message of `binding` in either content mode: structured (a
-    /// `content-type` of `application/cloudevents+json`, or for NATS a body
-    /// that is a JSON event and no `ce-` headers) or binary (the attributes
-    /// in headers). A message that is neither is refused with an error that
-    /// names the missing or bad attribute. An empty body is an event without
-    /// data.
+    /// Reads a message of `binding` in either content mode, within the
+    /// default [`ReadLimits`]: see [`Envelope::from_message_within`].
     pub fn from_message<N, V>(
         binding: Binding,
         headers: &[(N, V)],
@@ -244,36 +263,95 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(header, _)| header.as_ref().eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.as_ref())
-        };
-        let content_type = header(binding.content_type_header());
-        let binary = headers
+        Envelope::from_message_within(&ReadLimits::default(), binding, headers, body)
+    }
+
+    /// Reads a message of `binding` in either content mode: structured (a
+    /// content type of `application/cloudevents+json`, or for NATS a body
+    /// that is a JSON event and no `ce-` headers) or binary (the attributes
+    /// in headers). A message that is neither, or both (attribute headers
+    /// beside a CloudEvents content type: a forgery's shape), is refused with
+    /// an error that names the missing or bad attribute, and so is a message
+    /// past `limits`. An empty body is an event without data; a body without
+    /// a content type is JSON, as in structured mode.
+    pub fn from_message_within<N, V>(
+        limits: &ReadLimits,
+        binding: Binding,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<Self, FormatError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if headers.len() > limits.max_headers() {
+            return Err(FormatError::Limit {
+                what: "headers",
+                limit: limits.max_headers(),
+            });
+        }
+        if body.len() > limits.max_body_bytes() {
+            return Err(FormatError::Limit {
+                what: "bytes of body",
+                limit: limits.max_body_bytes(),
+            });
+        }
+        let content_type = headers
             .iter()
-            .any(|(name, _)| binding.attribute(name.as_ref()) == Some("specversion"));
+            .find(|(name, _)| {
+                name.as_ref()
+                    .eq_ignore_ascii_case(binding.content_type_header())
+            })
+            .map(|(_, value)| value.as_ref());
+        let binary = headers.iter().any(|(name, _)| {
+            !name
+                .as_ref()
+                .eq_ignore_ascii_case(binding.content_type_header())
+                && binding.attribute(name.as_ref()).is_some()
+        });
         let structured = match content_type {
-            Some(content_type) => media_type_is(content_type, CLOUDEVENTS_JSON),
+            Some(content_type) => is_cloudevents_format(content_type),
             None => binding == Binding::Nats && !binary,
         };
-        if content_type.is_some_and(|content_type| {
-            media_type_is(content_type, "application/cloudevents-batch+json")
-        }) {
+        if let Some(content_type) = content_type
+            && structured
+            && !media_type_is(content_type, CLOUDEVENTS_JSON)
+        {
+            let reason = match media_type_is(content_type, CLOUDEVENTS_BATCH_JSON) {
+                true => "batched events are not read here; read each event of the batch".into(),
+                false => format!(
+                    "{content_type:?} is a CloudEvents format this crate does not read \
+                     (it reads {CLOUDEVENTS_JSON})"
+                ),
+            };
             return Err(FormatError::Attribute {
-                name: "content-type".into(),
-                reason: "batched events are not read here; read each event of the batch".into(),
+                name: binding.content_type_header().into(),
+                reason,
+            });
+        }
+        if structured && binary {
+            return Err(FormatError::Attribute {
+                name: binding.content_type_header().into(),
+                reason: format!(
+                    "the message carries attribute headers ({}...) and a CloudEvents content \
+                     type: it is in binary and structured mode at once",
+                    binding.prefix()
+                ),
             });
         }
         let any: AnyEnvelope<P> = if structured {
-            IncomingEvent::from_members(Members::from_slice(body)?)?.into_envelope()?
+            IncomingEvent::from_members(Members::received(body, limits)?)?
         } else {
-            read_binary(binding, headers, body)?.into_envelope()?
-        };
+            read_binary(binding, headers, body)?
+        }
+        .check_key_lengths()?
+        .into_envelope()?;
         Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }
 }
+
+/// The media type of a batch of CloudEvents in the JSON format.
+const CLOUDEVENTS_BATCH_JSON: &str = "application/cloudevents-batch+json";
 
 /// Whether a content type (parameters aside) is `media_type`.
 fn media_type_is(content_type: &str, media_type: &str) -> bool {
@@ -283,6 +361,26 @@ fn media_type_is(content_type: &str, media_type: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
 }
 
+/// Whether a content type is one of the CloudEvents formats
+/// (`application/cloudevents`, `application/cloudevents+json`,
+/// `application/cloudevents-batch+json`...): the content type of a message in
+/// structured mode.
+pub(crate) fn is_cloudevents_format(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let Some(rest) = essence
+        .get(.."application/cloudevents".len())
+        .filter(|start| start.eq_ignore_ascii_case("application/cloudevents"))
+        .map(|_| &essence["application/cloudevents".len()..])
+    else {
+        return false;
+    };
+    rest.is_empty()
+        || rest.starts_with('+')
+        || rest
+            .get(.."-batch".len())
+            .is_some_and(|batch| batch.eq_ignore_ascii_case("-batch"))
+}
+
 /// The event a binary-mode message carries, before it is checked.
 fn read_binary<N: AsRef<str>, V: AsRef<str>>(
     binding: Binding,
@@ -290,7 +388,7 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
     body: &[u8],
 ) -> Result<IncomingEvent, FormatError> {
     let mut event = IncomingEvent::default();
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for (name, value) in headers {
         let name = name.as_ref();
         let attribute = if name.eq_ignore_ascii_case(binding.content_type_header()) {
@@ -327,13 +425,20 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
                 event.extensions.insert(attribute.clone(), value.into());
             }
         }
-        seen.push(attribute);
+        seen.insert(attribute);
     }
     if event.specversion.is_none() {
         return Err(FormatError::MissingAttribute("specversion"));
     }
     event.data = match (body.is_empty(), event.datacontenttype.as_deref()) {
         (true, _) => None,
+        (false, None) => Some(IncomingData::Json(serde_json::from_slice(body).map_err(
+            |error| {
+                FormatError::Data(format!(
+                    "a body without a content type is JSON, and this one does not parse: {error}"
+                ))
+            },
+        )?)),
         (false, Some(content_type)) if is_json(content_type) => {
             Some(IncomingData::Json(serde_json::from_slice(body).map_err(
                 |error| FormatError::Data(format!("the JSON body does not parse: {error}")),

@@ -9,7 +9,7 @@ use super::attributes::{
     DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
     check_content_type, check_extension,
 };
-use super::error::{EnvelopeError, Field, check_text};
+use super::error::{EnvelopeError, Field, check_key_length, check_text};
 use super::state::Pending;
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
@@ -300,6 +300,8 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         check_text(Field::EventId, &event_id)?;
         check_text(Field::EventType, &event_type)?;
         check_text(Field::SourceSystem, &source_system)?;
+        check_key_length(Field::EventId, &event_id)?;
+        check_key_length(Field::SourceSystem, &source_system)?;
         let schema_version = match optional.schema_version {
             Some(schema_version) => {
                 check_text(Field::SchemaVersion, &schema_version)?;
@@ -322,6 +324,9 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         check_content_type(&content_type)?;
         for (name, value) in &optional.extensions {
             check_extension(name, value)?;
+        }
+        if let Some(ExtensionValue::Text(key)) = optional.extensions.get(PARTITIONKEY) {
+            check_key_length(Field::OrderingKey, key)?;
         }
         for key in optional.tags.keys() {
             check_text(Field::TagKey, key)?;

@@ -31,7 +31,7 @@ pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 ///     .build()?;
 /// let wire = serde_json::to_value(envelope.to_cloudevent())?;
 /// assert_eq!(wire["subject"], "contact/42");
-/// assert!(wire.get("delivery").is_none());
+/// assert!(wire.get("_delivery").is_none());
 /// let received: Envelope<_> = serde_json::from_value(wire)?;
 /// assert_eq!(received, envelope.to_received());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

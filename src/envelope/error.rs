@@ -117,6 +117,19 @@ pub enum EnvelopeError {
         /// The value given, in its canonical string form.
         value: String,
     },
+    /// An id, source or ordering key is longer than [`MAX_KEY_BYTES`]: the
+    /// stores index them, and PostgreSQL refuses an index entry past about
+    /// 2.7 kB. One limit on every store, refused where the key is made or
+    /// received, keeps a key that one store could never admit out of both.
+    #[error("{field} is {bytes} bytes long, longer than the {limit} bytes a key may have")]
+    KeyTooLong {
+        /// The part at fault.
+        field: Field,
+        /// Its length in bytes.
+        bytes: usize,
+        /// [`MAX_KEY_BYTES`].
+        limit: usize,
+    },
     /// The data content type is not a media type (`type/subtype`).
     #[error("datacontenttype {value:?} is not a media type (expected type/subtype)")]
     ContentType {
@@ -129,9 +142,9 @@ impl EnvelopeError {
     /// The CloudEvents attribute that holds the refused value.
     pub fn attribute(&self) -> &str {
         match self {
-            EnvelopeError::Empty { field } | EnvelopeError::ControlCharacter { field, .. } => {
-                field.attribute()
-            }
+            EnvelopeError::Empty { field }
+            | EnvelopeError::ControlCharacter { field, .. }
+            | EnvelopeError::KeyTooLong { field, .. } => field.attribute(),
             EnvelopeError::ExtensionName { name }
             | EnvelopeError::ReservedExtension { name }
             | EnvelopeError::TraceContext { name, .. }
@@ -139,6 +152,26 @@ impl EnvelopeError {
             EnvelopeError::ContentType { .. } => "datacontenttype",
         }
     }
+}
+
+/// The most bytes an event id, a source or an ordering key may have: the
+/// stores key and index envelopes by them. Both backends admit the same keys,
+/// and a longer one is refused by the builder and by every reader of
+/// received messages (an HTTP inbox answers `400`, a NATS consumer
+/// terminates the message), never by one store alone.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks that a key (an event id, a source or an ordering key) is no
+/// longer than [`MAX_KEY_BYTES`].
+pub(crate) fn check_key_length(field: Field, value: &str) -> Result<(), EnvelopeError> {
+    if value.len() > MAX_KEY_BYTES {
+        return Err(EnvelopeError::KeyTooLong {
+            field,
+            bytes: value.len(),
+            limit: MAX_KEY_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that `value` is a usable text part: not empty, no control character.

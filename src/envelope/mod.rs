@@ -5,6 +5,7 @@ mod attributes;
 mod audit;
 mod binary;
 mod builder;
+mod bytes;
 mod cloudevent;
 mod diagram;
 mod error;
@@ -12,6 +13,7 @@ mod history;
 #[cfg(feature = "http")]
 mod http;
 mod lifecycle;
+mod limits;
 #[cfg(feature = "cloudevents")]
 mod sdk;
 mod serde;
@@ -36,9 +38,10 @@ pub use audit::AuditLine;
 pub use binary::{BinaryMessage, Binding, ContentMode, WireError};
 pub use builder::{EnvelopeBuilder, field};
 pub use cloudevent::{CLOUDEVENTS_JSON, CloudEvent};
-pub use error::{EnvelopeError, Field};
+pub use error::{EnvelopeError, Field, MAX_KEY_BYTES};
 pub use history::Transition;
 pub use lifecycle::FailOutcome;
+pub use limits::ReadLimits;
 
 /// One unit of work in an integration flow: a payload with everything needed
 /// to route, deduplicate, retry and audit it, in delivery state `S`.
@@ -148,6 +151,19 @@ impl<S: State, P> Envelope<S, P> {
     /// told otherwise.
     pub fn data_content_type(&self) -> Option<&str> {
         self.data.content_type.as_deref()
+    }
+
+    /// Whether the event's data is itself a CloudEvent: its content type is
+    /// one of the CloudEvents formats (`application/cloudevents+json`, say),
+    /// as in an audit log of events or a dead-letter forwarder. Such an
+    /// event travels in structured mode only, since in binary mode a
+    /// receiver would read its data as the event; the senders of this crate
+    /// send it so.
+    pub fn data_is_cloudevent(&self) -> bool {
+        self.data
+            .content_type
+            .as_deref()
+            .is_some_and(binary::is_cloudevents_format)
     }
 
     /// The URI of the schema the payload follows (CloudEvents `dataschema`), if any.

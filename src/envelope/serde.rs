@@ -1,5 +1,7 @@
-//! The storage and wire format: a CloudEvents 1.0 JSON event plus a `delivery`
-//! object, read back only if it is consistent with the state it claims.
+//! The storage and wire format: a CloudEvents 1.0 JSON event plus a
+//! `_delivery` object, read back only if it is consistent with the state it
+//! claims. The leading underscore keeps the record's name out of the names an
+//! attribute can take, so an event may carry an extension named `delivery`.
 //!
 //! ```json
 //! {
@@ -12,7 +14,7 @@
 //!   "correlationid": "req-7",
 //!   "schemaversion": "1.0",
 //!   "data": { "contact_id": 42 },
-//!   "delivery": {
+//!   "_delivery": {
 //!     "status": "retrying",
 //!     "attempts": 1,
 //!     "policy": { "max_attempts": 3, "backoff": { "secs": 30, "nanos": 0 }, ... },
@@ -25,7 +27,7 @@
 //! }
 //! ```
 //!
-//! Without `delivery` the document is a plain CloudEvent (what
+//! Without `_delivery` the document is a plain CloudEvent (what
 //! [`Envelope::to_cloudevent`] writes), and it reads as a fresh `Pending`
 //! envelope with the default retry policy. Every event that is valid under the
 //! CloudEvents 1.0 JSON format reads: optional attributes that are absent (or
@@ -34,24 +36,27 @@
 //! other content types), from `data_base64` as bytes, or not at all.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{self, SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::any::{AnyEnvelope, each_state};
 use super::attributes::{
-    DataForm, ExtensionValue, Extensions, check_content_type, check_extension,
+    DataForm, ExtensionValue, Extensions, PARTITIONKEY, check_content_type, check_extension,
 };
 use super::builder::DEFAULT_SCHEMA_VERSION;
-use super::error::{EnvelopeError, Field, check_text};
+use super::bytes::{ByteData, payload_bytes};
+use super::error::{EnvelopeError, Field, check_key_length, check_text};
 use super::history::Transition;
+use super::limits::ReadLimits;
 use super::state::{DeliveryStatus, Pending, State};
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
@@ -81,6 +86,14 @@ pub enum FormatError {
     /// A member appears twice in one JSON object of the event.
     #[error("`{0}` appears twice")]
     DuplicateMember(String),
+    /// A received message is larger than its reader's [`ReadLimits`] allow.
+    #[error("the message has more than {limit} {what}, the most this reader reads")]
+    Limit {
+        /// What was counted: `bytes of body`, `headers` or `members`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// A message carried a stored envelope past its first delivery where a
     /// new event was expected.
     #[error("a received event is pending, but this message holds a `{0}` envelope")]
@@ -172,7 +185,7 @@ pub enum FormatError {
     /// The status is not where the history leads.
     #[error("status is `{status}`, but the history leads to `{history}`")]
     Status {
-        /// The status written in `delivery`.
+        /// The status written in the delivery record.
         status: DeliveryStatus,
         /// The state the history ends in (`pending` if it is empty).
         history: DeliveryStatus,
@@ -180,7 +193,7 @@ pub enum FormatError {
     /// The attempt count is not what the history counts.
     #[error("attempts is {attempts}, but the history counts {counted}")]
     Attempts {
-        /// The count written in `delivery`.
+        /// The count written in the delivery record.
         attempts: u32,
         /// The count the history gives.
         counted: u32,
@@ -203,13 +216,13 @@ impl FormatError {
     }
 }
 
-/// The storage form: the CloudEvent and its `delivery` object.
+/// The storage form: the CloudEvent and its `_delivery` object.
 impl<S: State, P: Serialize> Serialize for Envelope<S, P> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         let mut map = serializer.serialize_map(None)?;
         write_event::<Z::SerializeMap, P>(&mut map, &self.data)?;
         map.serialize_entry(
-            "delivery",
+            DELIVERY,
             &OutgoingDelivery {
                 status: S::STATUS,
                 attempts: self.data.attempt_count,
@@ -270,24 +283,6 @@ pub(super) fn write_event<M: SerializeMap, P: Serialize>(
             map.serialize_entry("data_base64", &BASE64.encode(bytes))
         }
         DataForm::Absent => Ok(()),
-    }
-}
-
-/// The bytes of a binary payload: it must serialize to a sequence of bytes
-/// (a `Vec<u8>`, a byte buffer, or the JSON array of numbers that a binary
-/// event's data reads as into a `serde_json::Value`).
-pub(super) fn payload_bytes<P: Serialize>(payload: &P) -> Result<Vec<u8>, String> {
-    let not_bytes = || "a binary payload must serialize to bytes (a Vec<u8>, say)".to_owned();
-    match serde_json::to_value(payload).map_err(|error| error.to_string())? {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| {
-                item.as_u64()
-                    .and_then(|byte| u8::try_from(byte).ok())
-                    .ok_or_else(not_bytes)
-            })
-            .collect(),
-        _ => Err(not_bytes()),
     }
 }
 
@@ -381,49 +376,107 @@ fn unique_tags<'de, D: Deserializer<'de>>(
     deserializer.deserialize_map(Tags)
 }
 
+/// The name of the storage form's delivery record. It is no CloudEvents
+/// attribute name (those are lowercase ASCII letters and digits), so no
+/// event can carry an attribute that collides with it.
+pub(crate) const DELIVERY: &str = "_delivery";
+
 /// The members of a JSON event in document order, a member that appears
 /// twice kept twice (so that the event reader can refuse it). The stored
-/// `delivery` member is read as it goes, so that its own checks (a tag that
+/// delivery record is read as it goes, so that its own checks (a tag that
 /// appears twice) see the text; its place in `members` holds `null`.
 pub(super) struct Members {
     members: Vec<(String, Value)>,
     delivery: Option<IncomingDelivery>,
 }
 
+/// Reads the members of a JSON event, refusing the one past `limit`; a
+/// refusal for the limit is noted in `past_limit`, so that the caller can
+/// tell it from malformed JSON.
+struct MembersSeed<'a> {
+    limit: usize,
+    past_limit: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for MembersSeed<'_> {
+    type Value = Members;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Members, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MembersSeed<'_> {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CloudEvents 1.0 event as a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut members = Vec::with_capacity(12);
+        let mut delivery = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if members.len() == self.limit {
+                self.past_limit.set(true);
+                return Err(de::Error::custom(FormatError::Limit {
+                    what: "members",
+                    limit: self.limit,
+                }));
+            }
+            let value = if key == DELIVERY {
+                delivery = Some(map.next_value()?);
+                Value::Null
+            } else {
+                map.next_value()?
+            };
+            members.push((key, value));
+        }
+        Ok(Members { members, delivery })
+    }
+}
+
 impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a CloudEvents 1.0 event as a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
-                let mut members = Vec::with_capacity(12);
-                let mut delivery = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = if key == "delivery" {
-                        delivery = Some(map.next_value()?);
-                        Value::Null
-                    } else {
-                        map.next_value()?
-                    };
-                    members.push((key, value));
-                }
-                Ok(Members { members, delivery })
-            }
+        MembersSeed {
+            limit: usize::MAX,
+            past_limit: &Cell::new(false),
         }
-        deserializer.deserialize_map(MembersVisitor)
+        .deserialize(deserializer)
     }
 }
 
 impl Members {
-    /// Reads a JSON event, each refusal typed: a body that is no JSON
-    /// object is refused as [`FormatError::Json`].
-    pub(super) fn from_slice(json: &[u8]) -> Result<Members, FormatError> {
-        serde_json::from_slice(json).map_err(|error| FormatError::Json(error.to_string()))
+    /// Reads a received JSON event within `limits`, each refusal typed: a
+    /// body that is no JSON object is refused as [`FormatError::Json`], and
+    /// a delivery record, which only the receiver's own store writes, as an
+    /// attribute that no event can have.
+    pub(super) fn received(json: &[u8], limits: &ReadLimits) -> Result<Members, FormatError> {
+        let past_limit = Cell::new(false);
+        let seed = MembersSeed {
+            limit: limits.max_members(),
+            past_limit: &past_limit,
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let members = seed
+            .deserialize(&mut deserializer)
+            .and_then(|members| deserializer.end().map(|()| members))
+            .map_err(|error| match past_limit.get() {
+                true => FormatError::Limit {
+                    what: "members",
+                    limit: limits.max_members(),
+                },
+                false => FormatError::Json(error.to_string()),
+            })?;
+        if members.delivery.is_some() {
+            return Err(FormatError::Attribute {
+                name: DELIVERY.into(),
+                reason: "a received event cannot carry a delivery record: \
+                         its receiver's store keeps its own"
+                    .into(),
+            });
+        }
+        Ok(members)
     }
 }
 
@@ -438,12 +491,11 @@ impl IncomingEvent {
             delivery,
             ..IncomingEvent::default()
         };
-        let mut seen: Vec<&str> = Vec::with_capacity(members.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
         for (key, _) in &members {
-            if seen.contains(&key.as_str()) {
+            if !seen.insert(key) {
                 return Err(FormatError::DuplicateMember(key.clone()));
             }
-            seen.push(key);
         }
         for (key, value) in members {
             let text = |value: Value| string_attribute(&key, value);
@@ -473,7 +525,7 @@ impl IncomingEvent {
                         event.data = Some(IncomingData::Bytes(bytes));
                     }
                 }
-                "delivery" => {}
+                DELIVERY => {}
                 _ => {
                     if let Some(value) = extension_value(&key, value)? {
                         event.extensions.insert(key, value);
@@ -519,6 +571,28 @@ fn extension_value(name: &str, value: Value) -> Result<Option<ExtensionValue>, F
 }
 
 impl IncomingEvent {
+    /// Checks a received event's keys (its id, source and ordering key)
+    /// against [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES). Stored rows are not
+    /// held to it: what a store admitted before the limit still reads.
+    pub(super) fn check_key_lengths(self) -> Result<IncomingEvent, FormatError> {
+        let keys = [
+            (Field::EventId, self.id.as_deref()),
+            (Field::SourceSystem, self.source.as_deref()),
+            (
+                Field::OrderingKey,
+                self.extensions
+                    .get(PARTITIONKEY)
+                    .and_then(ExtensionValue::as_str),
+            ),
+        ];
+        for (field, key) in keys {
+            if let Some(key) = key {
+                check_key_length(field, key)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// The envelope the event describes, once every attribute, the data and
     /// the delivery history are checked.
     pub(super) fn into_envelope<'de, P: Deserialize<'de>>(
@@ -643,32 +717,6 @@ fn read_data<'de, P: Deserialize<'de>>(
                 "the event has no data, and the payload type cannot be empty ({error})"
             ))),
         },
-    }
-}
-
-/// Binary data, offered to a payload type as a sequence of bytes (or, to a
-/// type that asks for them, as bytes).
-struct ByteData(Vec<u8>);
-
-impl<'de> Deserializer<'de> for ByteData {
-    type Error = de::value::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_seq(de::value::SeqDeserializer::new(self.0.into_iter()))
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_byte_buf(self.0)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_byte_buf(self.0)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct
-        enum identifier ignored_any
     }
 }
 

@@ -195,7 +195,8 @@ pub trait DeliveryStore {
     ///
     /// - First delivery: the effect runs and commits; [`Admission::Processed`].
     /// - Same key, same payload: the effect does not run; [`Admission::Duplicate`].
-    /// - Same key, another payload: [`StoreError::KeyReused`]; nothing is written.
+    /// - Same key, another event (payload or any attribute):
+    ///   [`StoreError::KeyReused`]; nothing is written.
     /// - The effect fails: everything rolls back, no key is recorded, and the
     ///   envelope fails through its retry policy; [`Admission::Failed`].
     ///

@@ -57,10 +57,11 @@ pub enum StoreError {
         /// Why it does not read back.
         reason: String,
     },
-    /// The inbox already holds this key with a different payload: the sender
-    /// reused an event id. Nothing was written.
+    /// The inbox already holds this key with a different event (another
+    /// payload, type, subject or any other attribute): the sender reused an
+    /// event id. Nothing was written.
     #[error(
-        "event {source_system}/{event_id} was received before with a different payload; an event id must not be reused"
+        "event {source_system}/{event_id} was received before as a different event (its payload or attributes differ); an event id must not be reused"
     )]
     KeyReused {
         /// The source system.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::{Admission, AdmissionResult, Claim, StoreError};
 use crate::envelope::Transition;
@@ -354,11 +355,12 @@ pub(crate) fn outcome_due_at<P>(
 pub(crate) enum InboxKey {
     /// Nothing fresh: the envelope is admitted and its effect runs.
     New,
-    /// The key with the same payload: a redelivery.
+    /// The key with the same event: a redelivery.
     Duplicate,
-    /// The key with another payload: the sender reused an event id.
+    /// The key with another event (another payload, type, subject or any
+    /// other attribute): the sender reused an event id.
     Reused,
-    /// The key with a payload column that does not read back (what it holds
+    /// The key with an event column that does not read back (what it holds
     /// instead): neither a duplicate nor a reuse can be told. Only SQLite's
     /// loose column types can hold such a key.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
@@ -366,12 +368,20 @@ pub(crate) enum InboxKey {
 }
 
 impl InboxKey {
-    /// The key's state, from the fresh payload stored under it, if any.
-    pub(crate) fn of(stored: Option<&str>, payload: &str) -> InboxKey {
-        match stored {
-            None => InboxKey::New,
-            Some(stored) if stored == payload => InboxKey::Duplicate,
-            Some(_) => InboxKey::Reused,
+    /// The state of a key held fresh, from the text stored under it and the
+    /// received event's [`inbox_text`]. A key stored before schema version 6
+    /// holds the payload alone, and is compared with the payload: no event's
+    /// text can equal a payload's, as it holds the payload within it.
+    pub(crate) fn of<P: Serialize>(
+        stored: &str,
+        event_text: &str,
+        envelope: &Envelope<Pending, P>,
+    ) -> InboxKey {
+        let payload_alone = || serde_json::to_string(envelope.payload()).ok();
+        if stored == event_text || payload_alone().is_some_and(|payload| stored == payload) {
+            InboxKey::Duplicate
+        } else {
+            InboxKey::Reused
         }
     }
 
@@ -398,7 +408,7 @@ impl InboxKey {
             InboxKey::Unreadable(held) => Err(Err(corrupt(
                 envelope.source_system(),
                 envelope.event_id(),
-                format!("the inbox key's payload column holds {held}, not JSON text"),
+                format!("the inbox key's event column holds {held}, not JSON text"),
             ))),
         }
     }
@@ -526,15 +536,27 @@ pub(crate) fn not_found(source_system: &str, event_id: &str) -> StoreError {
     }
 }
 
-/// The payload as the inbox compares it.
-pub(crate) fn payload_text<P: Serialize>(
+/// The event as the inbox keeps it and compares a redelivery with it: the
+/// plain CloudEvent, every attribute and the data (binary data as base64).
+/// JSON data without a content type is written as `application/json`, which
+/// the JSON format says it is, so that the same event sent again in the
+/// other content mode (where binary mode names the type) is the same text.
+pub(crate) fn inbox_text<P: Serialize>(
     envelope: &Envelope<Pending, P>,
 ) -> Result<String, StoreError> {
-    serde_json::to_string(envelope.payload()).map_err(|error| StoreError::Encode {
+    let unwritable = |error: serde_json::Error| StoreError::Encode {
         source_system: envelope.source_system().to_owned(),
         event_id: envelope.event_id().to_owned(),
         reason: error.to_string(),
-    })
+    };
+    let mut event = serde_json::to_value(envelope.to_cloudevent()).map_err(unwritable)?;
+    if let Value::Object(members) = &mut event
+        && members.contains_key("data")
+        && !members.contains_key("datacontenttype")
+    {
+        members.insert("datacontenttype".into(), "application/json".into());
+    }
+    serde_json::to_string(&event).map_err(unwritable)
 }
 
 /// The error naming an unreadable row and why.

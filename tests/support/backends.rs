@@ -712,6 +712,16 @@ mod runtime {
 #[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
 pub use runtime::block;
 
+/// Schema version 6 undone on SQLite: the delivery record under its old
+/// name, and the inbox's keys holding their payload alone.
+const SQLITE_BACK_TO_VERSION_5: &[&str] = &[
+    "UPDATE iap_outbox
+        SET envelope = json_set(json_remove(envelope, '$._delivery'),
+                                '$.delivery', json(envelope -> '$._delivery'))",
+    "UPDATE iap_inbox SET event = json(event -> '$.data')",
+    "ALTER TABLE iap_inbox RENAME COLUMN event TO payload",
+];
+
 /// Schema version 5 undone on SQLite: rows held back behind their key, and
 /// the index of dead letters by key.
 const SQLITE_BACK_TO_VERSION_4: &[&str] = &[
@@ -732,6 +742,15 @@ const SQLITE_BACK_TO_VERSION_3: &[&str] = &[
 const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "DROP INDEX iap_outbox_settled",
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+];
+
+/// Schema version 6 undone on PostgreSQL: the delivery record under its old
+/// name, and the inbox's keys holding their payload alone.
+const POSTGRES_BACK_TO_VERSION_5: &[&str] = &[
+    "UPDATE iap_outbox
+        SET envelope = (envelope - '_delivery') || jsonb_build_object('delivery', envelope -> '_delivery')",
+    "UPDATE iap_inbox SET event = (event::jsonb -> 'data')::text",
+    "ALTER TABLE iap_inbox RENAME COLUMN event TO payload",
 ];
 
 /// Schema version 5 undone on PostgreSQL: rows held back behind their key,
@@ -799,8 +818,9 @@ pub mod sqlite {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 5;
+        const SCHEMA_VERSION: i64 = 6;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_5,
             SQLITE_BACK_TO_VERSION_4,
             SQLITE_BACK_TO_VERSION_3,
             SQLITE_BACK_TO_VERSION_2,
@@ -920,8 +940,9 @@ mod async_sqlite {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
 
-        const SCHEMA_VERSION: i64 = 5;
+        const SCHEMA_VERSION: i64 = 6;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_5,
             SQLITE_BACK_TO_VERSION_4,
             SQLITE_BACK_TO_VERSION_3,
             SQLITE_BACK_TO_VERSION_2,
@@ -1028,8 +1049,9 @@ pub mod postgres {
         type Place = Schema;
         type Tx<'t> = ::postgres::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 5;
+        const SCHEMA_VERSION: i64 = 6;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_5,
             POSTGRES_BACK_TO_VERSION_4,
             POSTGRES_BACK_TO_VERSION_3,
             POSTGRES_BACK_TO_VERSION_2,
@@ -1095,9 +1117,9 @@ pub mod postgres {
         (
             "a history that does not replay",
             // A first step from `failed`, before the real ones (if any).
-            r#"envelope = jsonb_set(envelope, '{delivery,history}',
+            r#"envelope = jsonb_set(envelope, '{_delivery,history}',
                 '[{"from":"failed","to":"processed","at":"2026-03-01T09:00:00Z","attempt":0}]'
-                || (envelope #> '{delivery,history}'))"#,
+                || (envelope #> '{_delivery,history}'))"#,
             "history",
         ),
     ];
@@ -1131,8 +1153,9 @@ mod async_postgres {
         type Place = Schema;
         type Tx<'t> = Transaction<'static, Postgres>;
 
-        const SCHEMA_VERSION: i64 = 5;
+        const SCHEMA_VERSION: i64 = 6;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_5,
             POSTGRES_BACK_TO_VERSION_4,
             POSTGRES_BACK_TO_VERSION_3,
             POSTGRES_BACK_TO_VERSION_2,

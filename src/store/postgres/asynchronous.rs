@@ -20,9 +20,9 @@ use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_ope
 use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::migrations_from;
 use crate::store::rows::{
-    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, micros, not_found,
-    not_quarantined, outcome_due_at, payload_text, problem, recorded, release_due_at,
-    settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
+    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
+    not_found, not_quarantined, outcome_due_at, problem, recorded, release_due_at, settle_effect,
+    settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
@@ -369,11 +369,11 @@ impl AsyncPostgresStore {
             ) -> BoxFuture<'t, Result<T, E>>
             + Send,
     {
-        let payload = payload_text(&envelope)?;
+        let event_text = inbox_text(&envelope)?;
 
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         let mut tx = self.begin().await?;
-        let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
+        let envelope = match claim_key(&mut tx, &envelope, &event_text, now, fresh_after)
             .await?
             .settle(envelope, now)
         {
@@ -496,8 +496,8 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         let mut tx = self.begin().await?;
         let mut results = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
-            let payload = match payload_text(&envelope) {
-                Ok(payload) => payload,
+            let event_text = match inbox_text(&envelope) {
+                Ok(event_text) => event_text,
                 Err(error) => {
                     results.push(Err(error));
                     continue;
@@ -505,7 +505,7 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
             };
             sqlx::query("SAVEPOINT iap_admit").execute(&mut *tx).await?;
             // A database error ends the whole batch; a settled key, this envelope.
-            let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)
+            let envelope = match claim_key(&mut tx, &envelope, &event_text, now, fresh_after)
                 .await?
                 .settle(envelope, now)
             {
@@ -736,17 +736,17 @@ fn claim_due_row(row: &PgRow) -> Result<ClaimDueRow, StoreError> {
 /// Takes the inbox key for `envelope` in the transaction, as the blocking
 /// store does: `New` if the effect should run (a new key, or one past the
 /// retention window, renewed here), else what the fresh key says.
-async fn claim_key<P>(
+async fn claim_key<P: Serialize>(
     connection: &mut PgConnection,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     now: DateTime<Utc>,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
     let inserted = sqlx::query(sql::INSERT_KEY)
         .bind(envelope.source_system())
         .bind(envelope.event_id())
-        .bind(payload)
+        .bind(event_text)
         .bind(micros(now))
         .execute(&mut *connection)
         .await?
@@ -765,13 +765,13 @@ async fn claim_key<P>(
         sqlx::query(sql::RENEW_KEY)
             .bind(envelope.source_system())
             .bind(envelope.event_id())
-            .bind(payload)
+            .bind(event_text)
             .bind(micros(now))
             .execute(&mut *connection)
             .await?;
         return Ok(InboxKey::New);
     }
-    Ok(InboxKey::of(Some(&stored), payload))
+    Ok(InboxKey::of(&stored, event_text, envelope))
 }
 
 /// Gives back a claim that was never sent: its row as it was before the

@@ -66,8 +66,8 @@ use writes::{RecordColumns, RowWrites};
 
 use super::batch_record::BatchRecord;
 use super::rows::{
-    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, micros, not_found,
-    not_quarantined, outcome_due_at, payload_text, problem, recorded, release_due_at, run_effect,
+    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
+    not_found, not_quarantined, outcome_due_at, problem, recorded, release_due_at, run_effect,
     settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
@@ -80,7 +80,7 @@ use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -653,10 +653,10 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     {
         let _span = admission_span(&envelope).entered();
         off_runtime(|| {
-            let payload = payload_text(&envelope)?;
+            let event_text = inbox_text(&envelope)?;
             let fresh_after = micros(subtract(now, self.options.inbox_retention));
             let mut tx = self.begin()?;
-            let envelope = match claim_key(&mut tx, &envelope, &payload, now, fresh_after)?
+            let envelope = match claim_key(&mut tx, &envelope, &event_text, now, fresh_after)?
                 .settle(envelope, now)
             {
                 Ok(envelope) => envelope,
@@ -686,8 +686,8 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
             let mut tx = self.begin()?;
             let mut results = Vec::with_capacity(envelopes.len());
             for envelope in envelopes {
-                let payload = match payload_text(&envelope) {
-                    Ok(payload) => payload,
+                let event_text = match inbox_text(&envelope) {
+                    Ok(event_text) => event_text,
                     Err(error) => {
                         results.push(Err(error));
                         continue;
@@ -695,7 +695,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 };
                 let mut savepoint = tx.savepoint("iap_admit")?;
                 // A database error ends the whole batch; a settled key, this envelope.
-                let key = claim_key(&mut savepoint, &envelope, &payload, now, fresh_after)?;
+                let key = claim_key(&mut savepoint, &envelope, &event_text, now, fresh_after)?;
                 let envelope = match key.settle(envelope, now) {
                     Ok(envelope) => envelope,
                     Err(answer) => {
@@ -996,10 +996,10 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
 /// (a new key, or one past the retention window, renewed here), else what the
 /// fresh key says. A concurrent admission of the same key waits on the key's
 /// index entry until this transaction ends.
-fn claim_key<P>(
+fn claim_key<P: Serialize>(
     tx: &mut Transaction<'_>,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     now: DateTime<Utc>,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
@@ -1008,7 +1008,7 @@ fn claim_key<P>(
         &[
             &envelope.source_system(),
             &envelope.event_id(),
-            &payload,
+            &event_text,
             &micros(now),
         ],
     )?;
@@ -1028,13 +1028,13 @@ fn claim_key<P>(
             &[
                 &envelope.source_system(),
                 &envelope.event_id(),
-                &payload,
+                &event_text,
                 &micros(now),
             ],
         )?;
         return Ok(InboxKey::New);
     }
-    Ok(InboxKey::of(Some(&stored), payload))
+    Ok(InboxKey::of(&stored, event_text, envelope))
 }
 
 /// The outbox rows `sql` selects (its columns are [`row_columns!`]), unchecked.

@@ -91,7 +91,7 @@ CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key, seq) WHERE held_b
     };
 }
 
-/// The schema of a new store (version 5).
+/// The schema of a new store (version 6).
 pub(super) const SCHEMA: &str = concat!(
     time_functions!(),
     "
@@ -129,7 +129,7 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
-    payload     TEXT NOT NULL,
+    event       TEXT NOT NULL,
     received_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source, event_id)
 );
@@ -221,13 +221,28 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 "
 );
 
+/// From version 5: the envelope's delivery record renamed from `delivery`,
+/// a name an extension attribute may take, to `_delivery`, which none can
+/// (a row damaged by hand that holds no JSON object is left as it is, for its
+/// first read to quarantine); and the inbox keeps each key's whole event, not
+/// its payload alone (the keys kept so far hold their payload, and are
+/// compared with it).
+pub(super) const MIGRATE_FROM_5: &str = "
+ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
+UPDATE iap_outbox
+    SET envelope = (envelope - 'delivery') || jsonb_build_object('_delivery', envelope -> 'delivery')
+    WHERE jsonb_typeof(envelope) = 'object' AND envelope ? 'delivery';
+UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
+";
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
     MIGRATE_FROM_4,
+    MIGRATE_FROM_5,
 ];
 
 /// The notification channel of the store in the current schema.
@@ -492,15 +507,15 @@ pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT iap_micros(LEAST(
      WHERE held_back AND isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2))))";
 
 /// An inbox key, unless it is there.
-pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, payload, received_at)
+pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, event, received_at)
          VALUES ($1, $2, $3, iap_time($4))
          ON CONFLICT DO NOTHING";
 
 /// An inbox key that is there, locked.
-pub(super) const LOCK_KEY: &str = "SELECT payload, iap_micros(received_at) FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
+pub(super) const LOCK_KEY: &str = "SELECT event, iap_micros(received_at) FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
 
 /// An expired inbox key, taken again.
-pub(super) const RENEW_KEY: &str = "UPDATE iap_inbox SET payload = $3, received_at = iap_time($4) WHERE source = $1 AND event_id = $2";
+pub(super) const RENEW_KEY: &str = "UPDATE iap_inbox SET event = $3, received_at = iap_time($4) WHERE source = $1 AND event_id = $2";
 
 /// The row with this key, locked.
 pub(super) const LOCK_ROW: &str = concat!(

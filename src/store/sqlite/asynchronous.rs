@@ -26,7 +26,7 @@ use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_ope
 use crate::store::batch_record::{BatchRecord, RecordRow};
 use crate::store::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
     release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::store::wakeup::LocalSignal;
@@ -228,13 +228,13 @@ impl AsyncSqliteStore {
             ) -> BoxFuture<'t, Result<T, E>>
             + Send,
     {
-        let payload = payload_text(&envelope)?;
+        let event_text = inbox_text(&envelope)?;
 
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         // A duplicate needs no write: look first, without the write lock.
         let key = {
             let mut connection = self.pool.acquire().await?;
-            seen_in(&mut connection, &envelope, &payload, fresh_after).await?
+            seen_in(&mut connection, &envelope, &event_text, fresh_after).await?
         };
         let envelope = match key.settle(envelope, now) {
             Ok(envelope) => envelope,
@@ -242,14 +242,14 @@ impl AsyncSqliteStore {
         };
         let mut tx = self.begin().await?;
         // Another connection may have admitted the key since the first look.
-        let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
+        let envelope = match seen_in(&mut tx, &envelope, &event_text, fresh_after)
             .await?
             .settle(envelope, now)
         {
             Ok(envelope) => envelope,
             Err(answer) => return answer,
         };
-        remember(&mut tx, &envelope, &payload, now).await?;
+        remember(&mut tx, &envelope, &event_text, now).await?;
         let dispatched = envelope.dispatch_at(now);
         let result = effect(&mut tx, dispatched.payload()).await;
         let admission = settle_effect(dispatched, result, now);
@@ -427,15 +427,15 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         let mut tx = self.begin().await?;
         let mut results = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
-            let payload = match payload_text(&envelope) {
-                Ok(payload) => payload,
+            let event_text = match inbox_text(&envelope) {
+                Ok(event_text) => event_text,
                 Err(error) => {
                     results.push(Err(error));
                     continue;
                 }
             };
             // A database error ends the whole batch; a settled key, this envelope.
-            let envelope = match seen_in(&mut tx, &envelope, &payload, fresh_after)
+            let envelope = match seen_in(&mut tx, &envelope, &event_text, fresh_after)
                 .await?
                 .settle(envelope, now)
             {
@@ -446,7 +446,7 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
                 }
             };
             sqlx::query("SAVEPOINT iap_admit").execute(&mut *tx).await?;
-            remember(&mut tx, &envelope, &payload, now).await?;
+            remember(&mut tx, &envelope, &event_text, now).await?;
             let dispatched = envelope.dispatch_at(now);
             let result = effect(&mut tx, dispatched.payload()).await;
             let admission = settle_effect(dispatched, result, now);
@@ -685,10 +685,10 @@ fn raw_row(row: &SqliteRow) -> Result<(i64, RawRow), StoreError> {
 }
 
 /// What the inbox holds, fresh, under `envelope`'s key.
-async fn seen_in<P>(
+async fn seen_in<P: Serialize>(
     connection: &mut SqliteConnection,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
     let row = sqlx::query(sql::SELECT_FRESH_KEY)
@@ -701,7 +701,7 @@ async fn seen_in<P>(
         return Ok(InboxKey::New);
     };
     Ok(match text(column(&row, 0)?.value()) {
-        Ok(stored) => InboxKey::of(Some(&stored), payload),
+        Ok(stored) => InboxKey::of(&stored, event_text, envelope),
         Err(held) => InboxKey::Unreadable(held),
     })
 }
@@ -710,13 +710,13 @@ async fn seen_in<P>(
 async fn remember<P>(
     connection: &mut SqliteConnection,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(sql::REMEMBER_KEY)
         .bind(envelope.source_system())
         .bind(envelope.event_id())
-        .bind(payload)
+        .bind(event_text)
         .bind(micros(now))
         .execute(connection)
         .await?;

@@ -60,7 +60,7 @@ pub use rusqlite;
 use super::batch_record::BatchRecord;
 use super::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    micros, not_found, not_quarantined, outcome_due_at, payload_text, problem, recorded,
+    inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
     release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
@@ -73,7 +73,7 @@ use crate::observe::admission_span;
 use crate::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -399,10 +399,10 @@ impl DeliveryStore for SqliteStore {
         F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
     {
         let _span = admission_span(&envelope).entered();
-        let payload = payload_text(&envelope)?;
+        let event_text = inbox_text(&envelope)?;
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         // A duplicate needs no write: look first, without the write lock.
-        let envelope = match seen_in(&self.connection, &envelope, &payload, fresh_after)?
+        let envelope = match seen_in(&self.connection, &envelope, &event_text, fresh_after)?
             .settle(envelope, now)
         {
             Ok(envelope) => envelope,
@@ -410,11 +410,12 @@ impl DeliveryStore for SqliteStore {
         };
         let mut tx = self.begin()?;
         // Another connection may have admitted the key since the first look.
-        let envelope = match seen_in(&tx, &envelope, &payload, fresh_after)?.settle(envelope, now) {
-            Ok(envelope) => envelope,
-            Err(answer) => return answer,
-        };
-        remember(&tx, &envelope, &payload, now)?;
+        let envelope =
+            match seen_in(&tx, &envelope, &event_text, fresh_after)?.settle(envelope, now) {
+                Ok(envelope) => envelope,
+                Err(answer) => return answer,
+            };
+        remember(&tx, &envelope, &event_text, now)?;
         let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
         if let Admission::Processed(..) = admission {
             tx.commit()?;
@@ -437,8 +438,8 @@ impl DeliveryStore for SqliteStore {
         let mut tx = self.begin()?;
         let mut results = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
-            let payload = match payload_text(&envelope) {
-                Ok(payload) => payload,
+            let event_text = match inbox_text(&envelope) {
+                Ok(event_text) => event_text,
                 Err(error) => {
                     results.push(Err(error));
                     continue;
@@ -446,7 +447,7 @@ impl DeliveryStore for SqliteStore {
             };
             // A database error ends the whole batch; a settled key, this envelope.
             let envelope =
-                match seen_in(&tx, &envelope, &payload, fresh_after)?.settle(envelope, now) {
+                match seen_in(&tx, &envelope, &event_text, fresh_after)?.settle(envelope, now) {
                     Ok(envelope) => envelope,
                     Err(answer) => {
                         results.push(answer);
@@ -454,7 +455,7 @@ impl DeliveryStore for SqliteStore {
                     }
                 };
             tx.execute_batch("SAVEPOINT iap_admit")?;
-            remember(&tx, &envelope, &payload, now)?;
+            remember(&tx, &envelope, &event_text, now)?;
             let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
             match admission {
                 Admission::Processed(..) => tx.execute_batch("RELEASE iap_admit")?,
@@ -770,10 +771,10 @@ fn schema_version(connection: &Connection) -> Result<Option<i64>, StoreError> {
 }
 
 /// What the inbox holds, fresh, under `envelope`'s key.
-fn seen_in<P>(
+fn seen_in<P: Serialize>(
     connection: &Connection,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     fresh_after: i64,
 ) -> Result<InboxKey, StoreError> {
     let mut statement = connection.prepare_cached(sql::SELECT_FRESH_KEY)?;
@@ -786,7 +787,7 @@ fn seen_in<P>(
         return Ok(InboxKey::New);
     };
     Ok(match text(row.get_ref(0)?) {
-        Ok(stored) => InboxKey::of(Some(&stored), payload),
+        Ok(stored) => InboxKey::of(&stored, event_text, envelope),
         Err(held) => InboxKey::Unreadable(held),
     })
 }
@@ -795,7 +796,7 @@ fn seen_in<P>(
 fn remember<P>(
     tx: &Transaction<'_>,
     envelope: &Envelope<Pending, P>,
-    payload: &str,
+    event_text: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     tx.execute(
@@ -803,7 +804,7 @@ fn remember<P>(
         params![
             envelope.source_system(),
             envelope.event_id(),
-            payload,
+            event_text,
             micros(now)
         ],
     )?;

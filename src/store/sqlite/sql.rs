@@ -70,7 +70,7 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
 CREATE TABLE iap_inbox (
     source      TEXT NOT NULL,
     event_id    TEXT NOT NULL,
-    payload     TEXT NOT NULL,
+    event       TEXT NOT NULL,
     received_at INTEGER NOT NULL,
     PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
@@ -132,13 +132,28 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 "
 );
 
+/// From version 5: the envelope's delivery record renamed from `delivery`,
+/// a name an extension attribute may take, to `_delivery`, which none can
+/// (a row whose text is not JSON is left as it is, for its first read to
+/// quarantine); and the inbox keeps each key's whole event, not its payload
+/// alone (the keys kept so far hold their payload, and are compared with it).
+pub(super) const MIGRATE_FROM_5: &str = "
+ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
+UPDATE iap_outbox
+    SET envelope = json_set(json_remove(envelope, '$.delivery'),
+                            '$._delivery', json(envelope -> '$.delivery'))
+    WHERE json_valid(envelope) AND json_type(envelope, '$.delivery') IS NOT NULL;
+UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
+";
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
     MIGRATE_FROM_4,
+    MIGRATE_FROM_5,
 ];
 
 /// One row by rowid, unless it is quarantined.
@@ -412,12 +427,12 @@ pub(super) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name =
 
 /// An inbox key received at or after ?3.
 pub(super) const SELECT_FRESH_KEY: &str =
-    "SELECT payload FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3";
+    "SELECT event FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3";
 
 /// An inbox key, replacing an expired one.
 pub(super) const REMEMBER_KEY: &str =
-    "INSERT INTO iap_inbox (source, event_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (source, event_id) DO UPDATE SET payload = ?3, received_at = ?4";
+    "INSERT INTO iap_inbox (source, event_id, event, received_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source, event_id) DO UPDATE SET event = ?3, received_at = ?4";
 
 /// The row with this key.
 pub(super) const SELECT_KEY: &str = concat!(

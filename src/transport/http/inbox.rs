@@ -80,7 +80,7 @@ where
 /// |---|---|
 /// | first delivery: the effect ran and committed | `201 Created` |
 /// | a duplicate (same key, same payload): the effect did not run | `200 OK` |
-/// | the event id reused with another payload | `409 Conflict` |
+/// | the event id reused for another event (payload or any attribute) | `409 Conflict` |
 /// | not a valid CloudEvent | `400 Bad Request`, naming the attribute |
 /// | the database is busy or full | `503 Service Unavailable`, `Retry-After: 1` |
 /// | the effect failed (nothing committed), or another store error | `500 Internal Server Error` |

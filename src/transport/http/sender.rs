@@ -96,7 +96,9 @@ impl HttpSender {
         })
     }
 
-    /// Sends in `mode` from now on.
+    /// Sends in `mode` from now on. An event whose data is itself a
+    /// CloudEvent ([`Envelope::data_is_cloudevent`]) is sent in structured
+    /// mode whatever the mode.
     #[must_use]
     pub fn content_mode(mut self, mode: ContentMode) -> Self {
         self.mode = mode;
@@ -136,8 +138,12 @@ impl HttpSender {
         &self,
         envelope: &Envelope<S, P>,
     ) -> impl Future<Output = Result<Delivery, SendError>> + Send + 'static {
+        let mode = match envelope.data_is_cloudevent() {
+            true => ContentMode::Structured,
+            false => self.mode,
+        };
         let request = envelope
-            .to_http(self.mode)
+            .to_http(mode)
             .map_err(|error| SendError::Permanent {
                 reason: format!("the event cannot be sent over HTTP: {error}"),
             })

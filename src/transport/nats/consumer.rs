@@ -33,7 +33,7 @@ pub struct Rejected {
     /// The subject it was published to.
     pub subject: String,
     /// Why: not a CloudEvent (naming the attribute), an id reused with
-    /// another payload, or an effect that failed until the retry budget was
+    /// another event, or an effect that failed until the retry budget was
     /// spent.
     pub reason: String,
 }

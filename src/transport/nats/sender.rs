@@ -24,8 +24,9 @@ enum Subject {
 }
 
 /// Publishes events to a JetStream stream, in the CloudEvents NATS binding's
-/// binary form, each with its key as the `Nats-Msg-Id`: the stream drops a
-/// re-send within its duplicate window.
+/// binary form (structured for an event whose data is itself a CloudEvent),
+/// each with its key as the `Nats-Msg-Id`: the stream drops a re-send within
+/// its duplicate window.
 ///
 /// | publish | outcome |
 /// |---|---|
@@ -109,20 +110,27 @@ impl NatsSender {
                 subject
             }
         };
-        let message = envelope
-            .to_binary(Binding::Nats)
-            .map_err(|error| SendError::Permanent {
-                reason: format!("the event cannot be written as a NATS message: {error}"),
-            })?;
+        let unwritable = |error: &dyn std::fmt::Display| SendError::Permanent {
+            reason: format!("the event cannot be written as a NATS message: {error}"),
+        };
         let mut headers = HeaderMap::new();
-        for (name, value) in &message.headers {
-            headers.append(name.as_str(), value.as_str());
-        }
+        let body = if envelope.data_is_cloudevent() {
+            // Structured mode: the event as JSON and no attribute header.
+            serde_json::to_vec(&envelope.to_cloudevent()).map_err(|error| unwritable(&error))?
+        } else {
+            let message = envelope
+                .to_binary(Binding::Nats)
+                .map_err(|error| unwritable(&error))?;
+            for (name, value) in &message.headers {
+                headers.append(name.as_str(), value.as_str());
+            }
+            message.body
+        };
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
             message_id(envelope.source_system(), envelope.event_id()).as_str(),
         );
-        Ok((subject, headers, message.body))
+        Ok((subject, headers, body))
     }
 }
 

@@ -1,0 +1,80 @@
+//! The limits a reader of received messages keeps: what a sender may make a
+//! receiver read before it is refused.
+
+/// How much of a received message is read before it is refused: the body's
+/// size, the number of headers, and the number of members of a structured
+/// event. Each reader runs in time linear in what it reads, so these bound
+/// the time and memory one message can cost; a message past a limit is
+/// refused with [`FormatError::Limit`](super::FormatError::Limit), which names
+/// the limit.
+///
+/// The defaults suit events and webhooks: 2 MiB of body (axum's default
+/// request limit), 128 headers (hyper's HTTP/1 default is 100) and 256
+/// members (an event has a dozen attributes and a few extensions).
+///
+/// ```
+/// use integration_automation_patterns::Envelope;
+/// use integration_automation_patterns::envelope::{Binding, FormatError, ReadLimits};
+/// use integration_automation_patterns::state::Pending;
+///
+/// let limits = ReadLimits::default().body_bytes(16);
+/// let headers = [("ce-specversion", "1.0"), ("ce-id", "e"), ("ce-source", "s"), ("ce-type", "t")];
+/// let refused = Envelope::<Pending>::from_message_within(&limits, Binding::Http, &headers, &[b' '; 17]);
+/// assert!(matches!(refused, Err(FormatError::Limit { what: "bytes of body", limit: 16, .. })));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadLimits {
+    body_bytes: usize,
+    headers: usize,
+    members: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            body_bytes: 2 * 1024 * 1024,
+            headers: 128,
+            members: 256,
+        }
+    }
+}
+
+impl ReadLimits {
+    /// At most `bytes` of body.
+    #[must_use]
+    pub fn body_bytes(mut self, bytes: usize) -> Self {
+        self.body_bytes = bytes;
+        self
+    }
+
+    /// At most `count` headers (of any name: a binding's own and others).
+    #[must_use]
+    pub fn headers(mut self, count: usize) -> Self {
+        self.headers = count;
+        self
+    }
+
+    /// At most `count` members in a structured event's JSON object
+    /// (attributes, extensions and the data; not the members inside the
+    /// data, which the body's size bounds).
+    #[must_use]
+    pub fn members(mut self, count: usize) -> Self {
+        self.members = count;
+        self
+    }
+
+    /// The most bytes of body read.
+    pub fn max_body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    /// The most headers read.
+    pub fn max_headers(&self) -> usize {
+        self.headers
+    }
+
+    /// The most members of a structured event read.
+    pub fn max_members(&self) -> usize {
+        self.members
+    }
+}
