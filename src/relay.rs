@@ -56,6 +56,13 @@ const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
 /// The shortest sleep of an idle relay.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(5);
 
+/// The first wait before an operation the database refused as busy is tried
+/// again; each refusal doubles it, up to [`MAX_BUSY_WAIT`].
+const FIRST_BUSY_WAIT: Duration = Duration::from_millis(20);
+
+/// The longest wait between two tries of an operation refused as busy.
+const MAX_BUSY_WAIT: Duration = Duration::from_secs(1);
+
 /// Sends one claimed envelope to its receiver: a closure
 /// `|envelope| async { .. }` or a type of the caller's. The future must not
 /// borrow the envelope (clone what it needs).
@@ -203,8 +210,11 @@ where
     S: AsyncDeliveryStore,
 {
     /// Runs until `shutdown` completes, then stops gracefully; returns what
-    /// it did. A database error ends the run (after giving back what it had
-    /// not sent); run it again to go on.
+    /// it did. A busy database (a write lock held elsewhere, say) is waited
+    /// out, and a claim another worker took over is counted as lost and
+    /// left to it; any other database error ends the run (after the sends in
+    /// flight finish and what it had not sent is given back); run it again
+    /// to go on.
     pub async fn run<P>(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -222,42 +232,59 @@ where
         #[cfg(feature = "metrics")]
         let mut backlog_refreshed: Option<std::time::Instant> = None;
         let mut purged_at: Option<std::time::Instant> = None;
+        let mut busy_wait = FIRST_BUSY_WAIT;
         while !stopping {
-            let now = Utc::now();
-            if let Some(every) = self.config.purge_every
-                && purged_at.is_none_or(|at| at.elapsed() >= every)
-            {
-                report.purged += self.store.purge_delivered(now).await?;
-                purged_at = Some(std::time::Instant::now());
-            }
-            let claimed = self
-                .store
-                .claim_due::<P>(now, self.config.batch.max(1))
-                .await?;
-            report.sent.dead_lettered += claimed.dead_lettered;
-            report.sent.quarantined += claimed.quarantined.len();
-            observe::count_dead_letters(claimed.dead_lettered);
-            #[cfg(feature = "metrics")]
-            if backlog_refreshed.is_none_or(|at| at.elapsed() >= BACKLOG_REFRESH) {
-                self.refresh_backlog(now).await?;
-                backlog_refreshed = Some(std::time::Instant::now());
-            }
-            if claimed.claims.is_empty() {
-                let wait = self.idle_wait(now).await?;
-                tokio::select! {
-                    () = &mut shutdown => stopping = true,
-                    () = self.waker.0.notified() => {}
-                    () = wakeups.next() => {}
-                    () = tokio::time::sleep(wait) => {}
+            let pass = async {
+                let now = Utc::now();
+                if let Some(every) = self.config.purge_every
+                    && purged_at.is_none_or(|at| at.elapsed() >= every)
+                {
+                    report.purged += self.store.purge_delivered(now).await?;
+                    purged_at = Some(std::time::Instant::now());
                 }
-                continue;
+                let claimed = self
+                    .store
+                    .claim_due::<P>(now, self.config.batch.max(1))
+                    .await?;
+                report.sent.dead_lettered += claimed.dead_lettered;
+                report.sent.quarantined += claimed.quarantined.len();
+                observe::count_dead_letters(claimed.dead_lettered);
+                #[cfg(feature = "metrics")]
+                if backlog_refreshed.is_none_or(|at| at.elapsed() >= BACKLOG_REFRESH) {
+                    self.refresh_backlog(now).await?;
+                    backlog_refreshed = Some(std::time::Instant::now());
+                }
+                if claimed.claims.is_empty() {
+                    let wait = self.idle_wait(now).await?;
+                    let mut stop = false;
+                    tokio::select! {
+                        () = &mut shutdown => stop = true,
+                        () = self.waker.0.notified() => {}
+                        () = wakeups.next() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    return Ok(stop);
+                }
+                report.sent.claimed += claimed.claims.len();
+                let span = observe::pass_span(claimed.claims.len());
+                self.send_batch(claimed.claims, &mut shutdown, &mut report)
+                    .in_span(span)
+                    .await
+            };
+            match pass.await {
+                Ok(stop) => {
+                    stopping = stop;
+                    busy_wait = FIRST_BUSY_WAIT;
+                }
+                Err(error) if error.is_retryable() => {
+                    tokio::select! {
+                        () = &mut shutdown => stopping = true,
+                        () = tokio::time::sleep(busy_wait) => {}
+                    }
+                    busy_wait = (busy_wait * 2).min(MAX_BUSY_WAIT);
+                }
+                Err(error) => return Err(error),
             }
-            report.sent.claimed += claimed.claims.len();
-            let span = observe::pass_span(claimed.claims.len());
-            stopping = self
-                .send_batch(claimed.claims, &mut shutdown, &mut report)
-                .in_span(span)
-                .await?;
         }
         Ok(report)
     }
@@ -291,7 +318,9 @@ where
     /// Sends one batch with up to `concurrency` sends at once, recording each
     /// outcome, extending the leases of sends still in flight, and stopping
     /// early (in-flight sends finish; the rest are released) if `shutdown`
-    /// completes. Returns whether it did.
+    /// completes. Returns whether it did. A database error that waiting
+    /// cannot cure stops it the same way, and is returned once the sends in
+    /// flight have finished: a send is never cut off midway.
     async fn send_batch<P>(
         &self,
         claims: Vec<Claim<P>>,
@@ -311,6 +340,7 @@ where
         let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
         renew.tick().await;
         let mut stopping = false;
+        let mut failed: Option<StoreError> = None;
         loop {
             while !stopping && sends.len() < self.config.concurrency.max(1) {
                 let Some(claim) = waiting.pop_front() else {
@@ -348,14 +378,15 @@ where
                     });
                     if let Some(claim) = in_flight.get_mut(slot).and_then(Option::take) {
                         match self.config.recording {
-                            Recording::EachOutcome => {
+                            Recording::EachOutcome if failed.is_none() => {
                                 let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
                                 if let Err(error) = self.record_one(outcome, report).await {
-                                    let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
-                                    let _ = self.store.release_unsent(&unsent).await;
-                                    return Err(error);
+                                    failed = Some(error);
                                 }
                             }
+                            // After a failure, what is still sent is left to
+                            // the lease: its claim runs out and is retried.
+                            Recording::EachOutcome => {}
                             // Held (and its lease kept) until the pass records.
                             Recording::Batched => {
                                 let envelope = claim.envelope.clone();
@@ -363,6 +394,11 @@ where
                                 sent.push(claim);
                             }
                         }
+                    }
+                    if failed.is_some() && !stopping {
+                        stopping = true;
+                        let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
+                        let _ = self.store.release_unsent(&unsent).await;
                     }
                 }
                 _ = renew.tick() => {
@@ -378,9 +414,14 @@ where
                 () = &mut *shutdown, if !stopping => {
                     stopping = true;
                     let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
-                    report.released += self.store.release_unsent(&unsent).await?;
+                    report.released += self
+                        .until_not_busy(|| self.store.release_unsent(&unsent))
+                        .await?;
                 }
             }
+        }
+        if let Some(error) = failed {
+            return Err(error);
         }
         if !outcomes.is_empty() {
             self.record_pass(&outcomes, report).await?;
@@ -388,27 +429,55 @@ where
         Ok(stopping)
     }
 
-    /// Records one outcome in its own commit, and counts it.
+    /// Runs `operation` until the database does not refuse it as busy,
+    /// waiting longer after each refusal (up to [`MAX_BUSY_WAIT`]).
+    async fn until_not_busy<T, F>(&self, mut operation: impl FnMut() -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        let mut wait = FIRST_BUSY_WAIT;
+        loop {
+            match operation().await {
+                Err(error) if error.is_retryable() => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_BUSY_WAIT);
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Records one outcome in its own commit, and counts it: a claim another
+    /// worker took over meanwhile is counted as lost (that worker sends it
+    /// again), and a busy database is waited out.
     async fn record_one<P>(
         &self,
         outcome: Outcome<P>,
         report: &mut RelayReport,
     ) -> Result<(), StoreError>
     where
-        P: Serialize + Send + Sync,
+        P: Serialize + Clone + Send + Sync,
     {
         let status = outcome.envelope.status();
         let span = observe::record_span(outcome.envelope.event_id(), status);
-        self.store
-            .record_not_before(outcome.envelope, outcome.retry_after)
+        let recorded = self
+            .until_not_busy(|| {
+                self.store
+                    .record_not_before(outcome.envelope.clone(), outcome.retry_after)
+            })
             .in_span(span)
-            .await?;
-        report.sent.count(status);
+            .await;
+        match recorded {
+            Ok(_) => report.sent.count(status),
+            Err(StoreError::ClaimLost { .. }) => report.sent.lost += 1,
+            Err(error) => return Err(error),
+        }
         Ok(())
     }
 
-    /// Records a pass's outcomes in one commit, and counts each: a claim
-    /// another worker took over is counted as lost.
+    /// Records a pass's outcomes in one commit (waiting out a busy
+    /// database), and counts each: a claim another worker took over is
+    /// counted as lost.
     async fn record_pass<P>(
         &self,
         outcomes: &[Outcome<P>],
@@ -417,7 +486,9 @@ where
     where
         P: Serialize + Send + Sync,
     {
-        let recorded = self.store.record_batch(outcomes).await?;
+        let recorded = self
+            .until_not_busy(|| self.store.record_batch(outcomes))
+            .await?;
         report.sent.count_batch(outcomes, recorded)
     }
 }

@@ -2,7 +2,9 @@
 //! that succeeds, fails, times out and hangs; it stops gracefully (sends in
 //! flight finish and are recorded, unsent claims are given back without
 //! spending an attempt) and a restarted relay finishes; it wakes when told;
-//! it extends the lease of a long send. Multi-threaded runtime throughout.
+//! it extends the lease of a long send; it waits out a busy database and
+//! goes on past a claim another worker took over, charging no attempt that
+//! was not a send. Multi-threaded runtime throughout.
 #![cfg(feature = "async-sqlite")]
 
 #[path = "support/temp_db.rs"]
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use integration_automation_patterns::relay::{Recording, Relay, RelayConfig, RelayReport, Sender};
 use integration_automation_patterns::state::{Dispatched, Pending};
-use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
+use integration_automation_patterns::store::sqlite::{AsyncSqliteStore, rusqlite};
 use integration_automation_patterns::store::{
     AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions,
 };
@@ -416,4 +418,136 @@ async fn a_long_send_keeps_its_claim() {
         (envelope.status(), envelope.attempt_count()),
         (DeliveryStatus::Processed, 1)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_database_is_waited_out_and_charges_no_attempt_that_was_not_a_send() {
+    for recording in [Recording::EachOutcome, Recording::Batched] {
+        let db = TempDb::new("relay-busy");
+        let options = StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+            ..StoreOptions::default()
+        };
+        let store = store_with_orders(&db, 30, options).await;
+        let sends = Arc::new(Mutex::new(Vec::new()));
+        let relay = Relay::new(store.clone(), {
+            let sends = Arc::clone(&sends);
+            move |envelope: &Envelope<Dispatched, Value>| {
+                let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
+                sends.lock().unwrap().push(n);
+                async {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    Ok(Delivery::Processed)
+                }
+            }
+        })
+        .with_config(RelayConfig {
+            batch: 5,
+            concurrency: 3,
+            send_timeout: Duration::from_secs(5),
+            recording,
+            ..quick()
+        });
+        let running = Running::start(relay);
+        // Three times, once sends are under way, another connection holds
+        // the write lock for twenty times the store's busy timeout.
+        for round in 1..=3 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sends.lock().unwrap().len() < round * 8 {
+                assert!(
+                    !running.task.is_finished() && Instant::now() < deadline,
+                    "{recording:?}: the relay stopped sending"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let path = db.path().to_owned();
+            tokio::task::spawn_blocking(move || {
+                let other = rusqlite::Connection::open(path).unwrap();
+                other.execute_batch("BEGIN IMMEDIATE").unwrap();
+                std::thread::sleep(Duration::from_millis(1_000));
+                other.execute_batch("COMMIT").unwrap();
+            })
+            .await
+            .unwrap();
+        }
+        until_settled(&store).await;
+        let report = running.finish().await;
+        assert_eq!(report.sent.delivered, 30, "{recording:?}: {report:?}");
+        let mut sent = sends.lock().unwrap().clone();
+        sent.sort_unstable();
+        assert_eq!(
+            sent,
+            (0..30).collect::<Vec<u64>>(),
+            "{recording:?}: each sent once"
+        );
+        for n in 0..30 {
+            let envelope = load(&store, n).await;
+            assert_eq!(
+                (envelope.status(), envelope.attempt_count()),
+                (DeliveryStatus::Processed, 1),
+                "{recording:?}: order {n}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_taken_over_is_counted_lost_and_the_relay_goes_on() {
+    for recording in [Recording::EachOutcome, Recording::Batched] {
+        let db = TempDb::new("relay-lost");
+        let store = store_with_orders(&db, 3, StoreOptions::default()).await;
+        let (gate, closed_gate) = tokio::sync::watch::channel(false);
+        let (started, mut sending) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let relay = Relay::new(store.clone(), move |_: &Envelope<Dispatched, Value>| {
+            let _ = started.send(());
+            let mut gate = closed_gate.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                Ok(Delivery::Processed)
+            }
+        })
+        .with_config(RelayConfig {
+            send_timeout: Duration::from_secs(5),
+            recording,
+            ..quick()
+        });
+        let running = Running::start(relay);
+        for _ in 0..3 {
+            sending.recv().await.unwrap();
+        }
+        // A worker whose clock is an hour ahead finds the leases run out and
+        // takes the three claims over while their sends are in flight.
+        let peer = store
+            .claim_due::<Value>(Utc::now() + chrono::TimeDelta::hours(1), 10)
+            .await
+            .unwrap();
+        assert_eq!(peer.claims.len(), 3);
+        gate.send(true).unwrap();
+        // The relay goes on: a new envelope is delivered after the loss.
+        let mut tx = store.begin().await.unwrap();
+        AsyncSqliteStore::enqueue(&mut tx, &order_event(3), Utc::now())
+            .await
+            .unwrap();
+        AsyncSqliteStore::commit(tx).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while load(&store, 3).await.status() != DeliveryStatus::Processed {
+            assert!(
+                Instant::now() < deadline,
+                "{recording:?}: the relay stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let report = running.finish().await;
+        assert_eq!(report.sent.lost, 3, "{recording:?}: {report:?}");
+        assert_eq!(report.sent.delivered, 1, "{recording:?}: {report:?}");
+        // The claims are the peer's: each in flight once, its attempt counted once.
+        for n in 0..3 {
+            let envelope = load(&store, n).await;
+            assert_eq!(
+                (envelope.status(), envelope.attempt_count()),
+                (DeliveryStatus::Dispatched, 2),
+                "{recording:?}: order {n}, claimed by the relay and then by the peer"
+            );
+        }
+    }
 }
