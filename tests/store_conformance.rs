@@ -46,6 +46,7 @@ for_each_backend!(
     a_store_of_schema_version_2_is_migrated_and_every_envelope_reads_back_equal,
     a_store_of_the_schema_version_before_the_current_one_is_migrated_and_every_envelope_reads_back_equal,
     every_cloudevents_attribute_is_kept_through_the_store,
+    an_envelope_that_would_not_read_back_is_refused_at_enqueue,
 );
 
 /// The rules of the blocking stores' own operations.
@@ -1107,4 +1108,48 @@ fn every_cloudevents_attribute_is_kept_through_the_store<B: Backend>() {
     assert_eq!(processed.to_received(), event);
     assert_eq!(processed.traceparent(), event.traceparent());
     assert_eq!(processed.extensions(), event.extensions());
+}
+
+/// A payload nested `levels` deep in arrays.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| json!([inner]))
+}
+
+fn an_envelope_that_would_not_read_back_is_refused_at_enqueue<B: Backend>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("deep", 0) else {
+        return;
+    };
+    let with_payload = |id: &str, payload: Value| {
+        Envelope::builder()
+            .event_id(id)
+            .event_type("t")
+            .source_system("deep")
+            .payload(payload)
+            .created_at(start())
+            .build()
+            .unwrap()
+    };
+    // The deepest payload that reads back is accepted and reads back.
+    let deepest = with_payload("deepest", nested(126));
+    store.write(|tx| B::enqueue(tx, &deepest, at(0))).unwrap();
+    let claimed = store.claim_due::<Value>(at(1), 10).unwrap();
+    assert_eq!(claimed.claims.len(), 1);
+    assert_eq!(claimed.claims[0].envelope.payload(), &nested(126));
+    // One level more is refused, and nothing of its transaction is written.
+    let refused = store
+        .write(|tx| {
+            B::enqueue(tx, &with_payload("before", json!(1)), at(0))?;
+            B::enqueue(tx, &with_payload("too-deep", nested(127)), at(0))
+        })
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Encode { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("128 levels deep"), "{refused}");
+    assert!(
+        store
+            .claim_due::<Value>(at(2), 10)
+            .unwrap()
+            .claims
+            .is_empty()
+    );
+    assert!(store.verify().unwrap().is_empty());
 }

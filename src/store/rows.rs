@@ -568,22 +568,75 @@ pub(crate) fn corrupt(source: &str, event_id: &str, reason: String) -> StoreErro
     }
 }
 
+/// The storage form of `envelope`, refused if it would not read back.
 pub(crate) fn encode<S: State, P: Serialize>(
     envelope: &Envelope<S, P>,
 ) -> Result<String, StoreError> {
-    serde_json::to_string(envelope).map_err(|error| StoreError::Encode {
-        source_system: envelope.source_system().to_owned(),
-        event_id: envelope.event_id().to_owned(),
-        reason: error.to_string(),
-    })
+    stored_text(
+        serde_json::to_string(envelope),
+        envelope.source_system(),
+        envelope.event_id(),
+    )
 }
 
+/// The storage form of `envelope`, refused if it would not read back.
 pub(crate) fn encode_any<P: Serialize>(envelope: &AnyEnvelope<P>) -> Result<String, StoreError> {
-    serde_json::to_string(envelope).map_err(|error| StoreError::Encode {
-        source_system: envelope.source_system().to_owned(),
-        event_id: envelope.event_id().to_owned(),
-        reason: error.to_string(),
-    })
+    stored_text(
+        serde_json::to_string(envelope),
+        envelope.source_system(),
+        envelope.event_id(),
+    )
+}
+
+/// The deepest nesting of arrays and objects that the stores' JSON reader
+/// reads back (serde_json's recursion limit): the envelope's own object and
+/// 126 levels of payload.
+pub(crate) const MAX_STORED_DEPTH: usize = 127;
+
+/// What a store writes of an envelope: its JSON text, unless it could not be
+/// written or would not read back (nested deeper than [`MAX_STORED_DEPTH`]);
+/// either is refused before anything is written, naming the envelope.
+fn stored_text(
+    written: serde_json::Result<String>,
+    source_system: &str,
+    event_id: &str,
+) -> Result<String, StoreError> {
+    let refused = |reason: String| StoreError::Encode {
+        source_system: source_system.to_owned(),
+        event_id: event_id.to_owned(),
+        reason,
+    };
+    let text = written.map_err(|error| refused(error.to_string()))?;
+    let depth = json_depth(&text);
+    if depth > MAX_STORED_DEPTH {
+        return Err(refused(format!(
+            "it nests arrays and objects {depth} levels deep, and a stored envelope is read \
+             back to at most {MAX_STORED_DEPTH} (its payload to {})",
+            MAX_STORED_DEPTH - 1
+        )));
+    }
+    Ok(text)
+}
+
+/// The deepest nesting of arrays and objects in JSON text as serde_json
+/// writes it (well formed): one pass over the bytes, strings skipped.
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// How long an envelope due at `due` (the store's time column) has waited at `now`.
@@ -715,5 +768,15 @@ mod tests {
                 "{status:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_depth_of_json_counts_arrays_and_objects_and_skips_strings() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(r#"["[[[{{{", "\"[[", "\\"]"#), 1);
+        assert_eq!(json_depth(r#"[[],[[]],[]]"#), 3);
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(json_depth(&deep), 200);
     }
 }
