@@ -119,6 +119,9 @@ pub(crate) struct RawRow {
     pub(crate) claimed_at: Option<i64>,
     /// The ordering key column (what it holds instead, if not text).
     pub(crate) ordering_key: Result<Option<String>, String>,
+    /// Whether the row is held back behind an earlier envelope of its key
+    /// (what the column holds instead, if not a flag).
+    pub(crate) held_back: Result<bool, String>,
 }
 
 /// The status column of a row set aside because it does not read back.
@@ -140,6 +143,23 @@ pub(crate) struct Checked<P> {
 }
 
 impl RawRow {
+    /// Why a stray row (one that no claim would reach, as the stores' SQL
+    /// selects them) is quarantined: what is wrong with it. Every kind of
+    /// stray fails [`read`](Self::read); one that does not (the SQL and the
+    /// check disagreeing) is quarantined all the same, so that a claim never
+    /// meets it again.
+    pub(crate) fn stray_error<P: DeserializeOwned>(self) -> StoreError {
+        let (source, event_id) = (self.source.clone(), self.event_id.clone());
+        match self.read::<P>() {
+            Err(error) => error,
+            Ok(_) => corrupt(
+                &source,
+                &event_id,
+                "no claim would ever reach the row".to_owned(),
+            ),
+        }
+    }
+
     /// The envelope, once every column agrees with it: the JSON parses and
     /// replays, it is this row's event, and the status, attempt count and due
     /// time are the ones the store writes for it.
@@ -155,6 +175,7 @@ impl RawRow {
             problem,
             claimed_at,
             ordering_key,
+            held_back,
         } = self;
         let bad = |reason: String| corrupt(&source, &event_id, reason);
         if marked.as_deref() == Ok(QUARANTINED) {
@@ -183,6 +204,19 @@ impl RawRow {
             }
             Err(held) => {
                 return Err(bad(format!("the ordering key holds {held}, not text")));
+            }
+        }
+        match held_back {
+            Ok(true) if envelope.ordering_key().is_none() => {
+                return Err(bad("the row is held back, but it has no ordering key \
+                                to be released by, so no claim would reach it"
+                    .to_owned()));
+            }
+            Ok(_) => {}
+            Err(held) => {
+                return Err(bad(format!(
+                    "the held-back mark holds {held}, neither held back nor not"
+                )));
             }
         }
         let due_at =
@@ -699,6 +733,7 @@ mod tests {
             problem: None,
             claimed_at: Some(claimed_at),
             ordering_key: Ok(None),
+            held_back: Ok(false),
         }
     }
 

@@ -713,13 +713,18 @@ mod runtime {
 pub use runtime::block;
 
 /// Schema version 6 undone on SQLite: the delivery record under its old
-/// name, and the inbox's keys holding their payload alone.
+/// name, the inbox's keys holding their payload alone, and the index of
+/// stray rows as it was.
 const SQLITE_BACK_TO_VERSION_5: &[&str] = &[
     "UPDATE iap_outbox
         SET envelope = json_set(json_remove(envelope, '$._delivery'),
                                 '$.delivery', json(envelope -> '$._delivery'))",
     "UPDATE iap_inbox SET event = json(event -> '$.data')",
     "ALTER TABLE iap_inbox RENAME COLUMN event TO payload",
+    "DROP INDEX iap_outbox_stray",
+    "CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE
+        ((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
+          OR typeof(due_at) NOT IN ('integer', 'null'))",
 ];
 
 /// Schema version 5 undone on SQLite: rows held back behind their key, and
@@ -745,12 +750,16 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
 ];
 
 /// Schema version 6 undone on PostgreSQL: the delivery record under its old
-/// name, and the inbox's keys holding their payload alone.
+/// name, the inbox's keys holding their payload alone, and the index of
+/// stray rows as it was.
 const POSTGRES_BACK_TO_VERSION_5: &[&str] = &[
     "UPDATE iap_outbox
         SET envelope = (envelope - '_delivery') || jsonb_build_object('delivery', envelope -> '_delivery')",
     "UPDATE iap_inbox SET event = (event::jsonb -> 'data')::text",
     "ALTER TABLE iap_inbox RENAME COLUMN event TO payload",
+    "DROP INDEX iap_outbox_stray",
+    "CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE due_at IS NULL
+        AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined')",
 ];
 
 /// Schema version 5 undone on PostgreSQL: rows held back behind their key,
@@ -893,6 +902,18 @@ pub mod sqlite {
             "a due time that is text",
             "due_at = 'tomorrow'",
             "the due time holds the text \"tomorrow\"",
+        ),
+        (
+            "a due time past the last time there is",
+            "due_at = 8210266876800000000",
+            "due",
+        ),
+        // The orders carry no ordering key: nothing would release them.
+        ("a row held back with no key", "held_back = 1", "held back"),
+        (
+            "a held-back mark that is no mark",
+            "held_back = 2",
+            "held back",
         ),
     ];
 
@@ -1114,6 +1135,13 @@ pub mod postgres {
             "missing",
         ),
         ("a due time that is no time", "due_at = '-infinity'", "due"),
+        ("a due time that never comes", "due_at = 'infinity'", "due"),
+        // The orders carry no ordering key: nothing would release them.
+        (
+            "a row held back with no key",
+            "held_back = true",
+            "held back",
+        ),
         (
             "a history that does not replay",
             // A first step from `failed`, before the real ones (if any).

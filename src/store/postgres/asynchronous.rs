@@ -318,10 +318,9 @@ impl AsyncPostgresStore {
         let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(strays)).await?;
         for (_, raw) in strays {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&mut tx, &source, &event_id, &error).await?;
-                claimed.quarantined.push(error);
-            }
+            let error = raw.stray_error::<P>();
+            quarantine(&mut tx, &source, &event_id, &error).await?;
+            claimed.quarantined.push(error);
         }
         let due = sqlx::query(sql::SELECT_DUE)
             .bind(micros(now))
@@ -717,6 +716,7 @@ fn raw_row(row: &PgRow) -> Result<(i64, RawRow), StoreError> {
         problem: row.try_get(8)?,
         claimed_at: row.try_get(9)?,
         ordering_key: Ok(row.try_get(10)?),
+        held_back: Ok(row.try_get(11)?),
     };
     Ok((row.try_get(0)?, raw))
 }

@@ -321,10 +321,9 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
         let strays = i64::try_from(strays).unwrap_or(i64::MAX);
         for (_, raw) in select_rows(&mut tx, &select_strays, &[&strays])? {
             let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&mut tx, &source, &event_id, &error)?;
-                claimed.quarantined.push(error);
-            }
+            let error = raw.stray_error::<P>();
+            quarantine(&mut tx, &source, &event_id, &error)?;
+            claimed.quarantined.push(error);
         }
         let due = i64::try_from(due).unwrap_or(i64::MAX);
         let due = tx
@@ -1073,12 +1072,13 @@ fn raw_row(row: &postgres::Row) -> Result<(i64, RawRow), StoreError> {
         problem: row.try_get(8)?,
         claimed_at: row.try_get(9)?,
         ordering_key: Ok(row.try_get(10)?),
+        held_back: Ok(row.try_get(11)?),
     };
     Ok((row.try_get(0)?, raw))
 }
 
 /// How many columns [`row_columns!`] names.
-const ROW_COLUMNS: usize = 11;
+const ROW_COLUMNS: usize = 12;
 
 /// Reads a row of [`CLAIM_DUE`](sql::CLAIM_DUE): the claimed row as it was
 /// before the claim, and the count of rows left over.

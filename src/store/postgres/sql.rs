@@ -7,9 +7,20 @@
 //! are `jsonb` columns, written and read as JSON text.
 
 /// Rows that no claim would ever reach: a waiting state (or a status that is
-/// no state at all) with no due time. Claims sweep them into quarantine
-/// through an index of their own, which is empty while the store is sound.
+/// no state at all) with no due time, a due time past the last time a
+/// reader takes for one (`infinity` among them), or a row held back with no
+/// ordering key to release it. Claims sweep them into quarantine through an
+/// index of their own, which is empty while the store is sound.
 macro_rules! stray_rows {
+    () => {
+        "((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
+          OR due_at >= '262143-01-01T00:00:00Z' OR (held_back AND ordering_key IS NULL))"
+    };
+}
+
+/// [`stray_rows!`] as schema versions 2 to 5 had it, for the migrations from
+/// those versions (which have no held-back column yet).
+macro_rules! stray_rows_before_6 {
     () => {
         "due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined')"
     };
@@ -19,7 +30,7 @@ macro_rules! stray_rows {
 macro_rules! row_columns {
     () => {
         "seq, source, event_id, status, attempts, iap_micros(due_at), iap_micros(renewed_at),
-         envelope::text, problem, iap_micros(claimed_at), ordering_key"
+         envelope::text, problem, iap_micros(claimed_at), ordering_key, held_back"
     };
 }
 
@@ -143,7 +154,7 @@ pub(super) const MIGRATE_FROM_1: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
-    stray_rows!(),
+    stray_rows_before_6!(),
     ";
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 "
@@ -226,14 +237,21 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 /// (a row damaged by hand that holds no JSON object is left as it is, for its
 /// first read to quarantine); and the inbox keeps each key's whole event, not
 /// its payload alone (the keys kept so far hold their payload, and are
-/// compared with it).
-pub(super) const MIGRATE_FROM_5: &str = "
+/// compared with it); the index of stray rows takes in the rows held back
+/// with no key and those due at no time a reader takes.
+pub(super) const MIGRATE_FROM_5: &str = concat!(
+    "
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
     SET envelope = (envelope - 'delivery') || jsonb_build_object('_delivery', envelope -> 'delivery')
     WHERE jsonb_typeof(envelope) = 'object' AND envelope ? 'delivery';
+DROP INDEX iap_outbox_stray;
+CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
+    stray_rows!(),
+    ";
 UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
-";
+"
+);
 
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
@@ -326,9 +344,11 @@ macro_rules! claim_candidates {
     LIMIT $2
     FOR UPDATE OF iap_outbox SKIP LOCKED
 ), due AS (
-    SELECT source, event_id, status, attempts, due_at, renewed_at, passed FROM scanned WHERE free
+    SELECT source, event_id, status, attempts, due_at, renewed_at, passed, false AS held_back
+    FROM scanned WHERE free
     UNION ALL
-    SELECT source, event_id, status, attempts, due_at, renewed_at, passed FROM heads
+    SELECT source, event_id, status, attempts, due_at, renewed_at, passed, true AS held_back
+    FROM heads
     ORDER BY due_at LIMIT $2
 )"
         )
@@ -362,7 +382,8 @@ pub(super) const CLAIM_DUE: &str = concat!(
     WHERE o.source = due.source AND o.event_id = due.event_id
         AND due.status IN ('pending', 'retrying') AND due.passed IS NULL
     RETURNING o.seq, o.source, o.event_id, due.status, due.attempts, due.due_at,
-        due.renewed_at, o.envelope, o.problem, NULL::timestamptz AS claimed_at, o.ordering_key
+        due.renewed_at, o.envelope, o.problem, NULL::timestamptz AS claimed_at, o.ordering_key,
+        due.held_back
 ), leftovers AS (
     SELECT (SELECT COUNT(*) FROM due
             WHERE status NOT IN ('pending', 'retrying') OR passed IS NOT NULL)

@@ -348,10 +348,9 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         };
         let strays = select_rows(&mut tx, sqlx::query(sql::SELECT_STRAYS).bind(limit)).await?;
         for (rowid, raw) in strays {
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&mut tx, rowid, &error).await?;
-                claimed.quarantined.push(error);
-            }
+            let error = raw.stray_error::<P>();
+            quarantine(&mut tx, rowid, &error).await?;
+            claimed.quarantined.push(error);
         }
         let marked = sqlx::query(sql::MARK_HELD_BACK)
             .bind(micros(now))

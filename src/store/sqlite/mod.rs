@@ -252,10 +252,9 @@ impl DeliveryStore for SqliteStore {
         };
         let strays = select_rows(&tx, sql::SELECT_STRAYS, params![limit])?;
         for (rowid, raw) in strays {
-            if let Err(error) = raw.read::<P>() {
-                quarantine(&tx, rowid, &error)?;
-                claimed.quarantined.push(error);
-            }
+            let error = raw.stray_error::<P>();
+            quarantine(&tx, rowid, &error)?;
+            claimed.quarantined.push(error);
         }
         let marked =
             tx.prepare_cached(sql::MARK_HELD_BACK)?
@@ -863,7 +862,7 @@ fn select_key(
 }
 
 /// How many columns `row_columns!` names.
-pub(super) const ROW_COLUMNS: usize = 10;
+pub(super) const ROW_COLUMNS: usize = 11;
 
 /// Reads the columns of `row_columns!` as they are, whatever their type.
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RawRow)> {
@@ -888,6 +887,7 @@ pub(super) fn raw_row_from(columns: [ValueRef<'_>; ROW_COLUMNS]) -> (i64, RawRow
         envelope,
         problem,
         ordering_key,
+        held_back,
     ] = columns;
     let raw = RawRow {
         source: lossy(source),
@@ -909,6 +909,11 @@ pub(super) fn raw_row_from(columns: [ValueRef<'_>; ROW_COLUMNS]) -> (i64, RawRow
         ordering_key: match ordering_key {
             ValueRef::Null => Ok(None),
             other => text(other).map(Some),
+        },
+        held_back: match held_back {
+            ValueRef::Integer(0) => Ok(false),
+            ValueRef::Integer(1) => Ok(true),
+            other => Err(describe(other)),
         },
     };
     (rowid.as_i64().unwrap_or_default(), raw)

@@ -2,10 +2,22 @@
 //! the schema, its migrations, and every statement (parameters as `?N`).
 
 /// Rows that no claim would ever reach: a waiting state with no due time (or
-/// a status that is no state at all), or a due time that is not a number of
-/// microseconds. Claims sweep them into quarantine through an index of their
+/// a status that is no state at all), a due time that is not a number of
+/// microseconds or is past the last time a reader takes for one, or a row
+/// held back with no ordering key to release it (or marked neither held back
+/// nor not). Claims sweep them into quarantine through an index of their
 /// own, which is empty while the store is sound.
 macro_rules! stray_rows {
+    () => {
+        "((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
+          OR typeof(due_at) NOT IN ('integer', 'null') OR due_at > 8210266876799999999
+          OR (held_back IS NOT 0 AND (held_back IS NOT 1 OR ordering_key IS NULL)))"
+    };
+}
+
+/// [`stray_rows!`] as schema versions 2 to 5 had it, for the migrations from
+/// those versions (which have no held-back column yet).
+macro_rules! stray_rows_before_6 {
     () => {
         "((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
           OR typeof(due_at) NOT IN ('integer', 'null'))"
@@ -16,7 +28,7 @@ macro_rules! stray_rows {
 macro_rules! row_columns {
     () => {
         "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
-         ordering_key"
+         ordering_key, held_back"
     };
 }
 
@@ -83,7 +95,7 @@ pub(super) const MIGRATE_FROM_1: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN renewed_at INTEGER;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
-    stray_rows!(),
+    stray_rows_before_6!(),
     ";
 UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 "
@@ -136,15 +148,23 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 /// a name an extension attribute may take, to `_delivery`, which none can
 /// (a row whose text is not JSON is left as it is, for its first read to
 /// quarantine); and the inbox keeps each key's whole event, not its payload
-/// alone (the keys kept so far hold their payload, and are compared with it).
-pub(super) const MIGRATE_FROM_5: &str = "
+/// alone (the keys kept so far hold their payload, and are compared with it);
+/// the index of stray rows takes in the rows held back with no key and those
+/// due at no time a reader takes.
+pub(super) const MIGRATE_FROM_5: &str = concat!(
+    "
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
     SET envelope = json_set(json_remove(envelope, '$.delivery'),
                             '$._delivery', json(envelope -> '$.delivery'))
     WHERE json_valid(envelope) AND json_type(envelope, '$.delivery') IS NOT NULL;
+DROP INDEX iap_outbox_stray;
+CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
+    stray_rows!(),
+    ";
 UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
-";
+"
+);
 
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
