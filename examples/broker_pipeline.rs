@@ -26,7 +26,9 @@ use integration_automation_patterns::relay::{Relay, RelayWaker, Sender};
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
 use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
 use integration_automation_patterns::store::{AsyncDeliveryStore, BoxFuture, StoreOptions};
-use integration_automation_patterns::transport::http::{HttpSender, axum, inbox_router};
+use integration_automation_patterns::transport::http::{
+    HttpSender, ServeOptions, inbox_router, serve,
+};
 use integration_automation_patterns::transport::nats::{NatsConsumer, NatsSender, async_nats};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
@@ -106,7 +108,12 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/events", listener.local_addr()?);
         let app = inbox_router("/events", warehouse.store.clone(), ship);
-        let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+        let serving = tokio::spawn(serve(
+            listener,
+            app,
+            ServeOptions::default(),
+            std::future::pending(),
+        ));
         let tally = leg(
             &dir.path().join("shop-http.db"),
             orders,

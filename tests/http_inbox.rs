@@ -8,12 +8,15 @@ mod temp_db;
 
 use std::time::Duration;
 
+use integration_automation_patterns::envelope::{MAX_KEY_BYTES, ReadLimits};
 use integration_automation_patterns::store::sqlite::AsyncSqliteStore;
 use integration_automation_patterns::store::sqlite::rusqlite;
 use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
 use integration_automation_patterns::store::{BoxFuture, StoreOptions};
 use integration_automation_patterns::transport::http::reqwest::{Client, RequestBuilder};
-use integration_automation_patterns::transport::http::{axum, inbox_router};
+use integration_automation_patterns::transport::http::{
+    InboxOptions, ServeOptions, inbox_router_with, serve,
+};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 
@@ -45,16 +48,28 @@ struct Inbox {
 }
 
 async fn serve_inbox(options: StoreOptions) -> Inbox {
+    serve_inbox_with(options, InboxOptions::default(), ServeOptions::default()).await
+}
+
+async fn serve_inbox_with(
+    options: StoreOptions,
+    inbox: InboxOptions,
+    serving: ServeOptions,
+) -> Inbox {
     let db = TempDb::new("http-inbox");
     let store = AsyncSqliteStore::open(db.path(), options).await.unwrap();
     sqlx::query("CREATE TABLE shipments (order_id INTEGER)")
         .execute(store.pool())
         .await
         .unwrap();
-    let app = inbox_router("/events", store.clone(), ship);
+    let app = inbox_router_with("/events", store.clone(), ship, inbox);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/events", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        serve(listener, app, serving, std::future::pending())
+            .await
+            .unwrap()
+    });
     Inbox { db, store, url }
 }
 
@@ -266,4 +281,118 @@ async fn other_methods_and_paths_are_not_the_inbox() {
     let elsewhere = inbox.url.replace("/events", "/other");
     let response = client.post(&elsewhere).body("{}").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_body_past_the_limit_is_413_naming_the_limit() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let limit = 2 * 1024 * 1024;
+    let padded = format!(r#"{{"order_id": 3, "pad": "{}"}}"#, "x".repeat(limit));
+    let (status, content_type, body) = answer(binary(&inbox.url, "order-3", &padded)).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (413, "application/problem+json")
+    );
+    assert_eq!(
+        body["detail"],
+        format!("the body is larger than the {limit} bytes this inbox reads")
+    );
+    // A smaller limit, and an event just under it.
+    let small = serve_inbox_with(
+        StoreOptions::default(),
+        InboxOptions::default().limits(ReadLimits::default().body_bytes(64)),
+        ServeOptions::default(),
+    )
+    .await;
+    assert_eq!(answer(binary(&small.url, "order-3", &padded)).await.0, 413);
+    assert_eq!(
+        answer(binary(&small.url, "order-3", r#"{"order_id": 3}"#))
+            .await
+            .0,
+        201
+    );
+    assert!(inbox.shipments().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_id_longer_than_a_key_may_be_is_400_and_an_unrelated_header_is_not_judged() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let long = "k".repeat(MAX_KEY_BYTES + 1);
+    let (status, _, body) = answer(binary(&inbox.url, &long, r#"{"order_id": 4}"#)).await;
+    assert_eq!((status, body["attribute"].as_str()), (400, Some("id")));
+    let with_latin1 = binary(&inbox.url, "order-4", r#"{"order_id": 4}"#).header(
+        "x-user",
+        integration_automation_patterns::transport::http::reqwest::header::HeaderValue::from_bytes(
+            b"Jos\xe9",
+        )
+        .unwrap(),
+    );
+    assert_eq!(answer(with_latin1).await.0, 201);
+    assert_eq!(inbox.shipments().await, [Some(4)]);
+}
+
+/// Connects to the inbox and sends `bytes`, then nothing more.
+async fn stalled_client(url: &str, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/events");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// What the server sent before closing the connection, waiting at most `limit`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server kept the connection open")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn clients_stuck_mid_headers_or_mid_body_are_cut_off() {
+    let inbox = serve_inbox_with(
+        StoreOptions::default(),
+        InboxOptions::default().body_read_timeout(Duration::from_millis(300)),
+        ServeOptions::default().header_read_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let mut mid_headers = Vec::new();
+    let mut mid_body = Vec::new();
+    for _ in 0..50 {
+        mid_headers.push(
+            stalled_client(
+                &inbox.url,
+                b"POST /events HTTP/1.1\r\nhost: x\r\nce-id: 1\r\n",
+            )
+            .await,
+        );
+        mid_body.push(
+            stalled_client(
+                &inbox.url,
+                b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                  content-length: 100\r\n\r\n{\"order_id\"",
+            )
+            .await,
+        );
+    }
+    for stream in &mut mid_headers {
+        read_until_closed(stream, Duration::from_secs(5)).await;
+    }
+    for stream in &mut mid_body {
+        let answer = read_until_closed(stream, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("did not arrive within 300ms"), "{answer}");
+    }
+    // The inbox still serves a client that sends its request whole.
+    assert_eq!(
+        answer(binary(&inbox.url, "order-5", r#"{"order_id": 5}"#))
+            .await
+            .0,
+        201
+    );
 }

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::Envelope;
 use super::binary::{Binding, ContentMode, WireError};
 use super::cloudevent::CLOUDEVENTS_JSON;
+use super::limits::ReadLimits;
 use super::serde::FormatError;
 use super::state::{Pending, State};
 
@@ -58,23 +59,42 @@ impl<S: State, P: Serialize> Envelope<S, P> {
 }
 
 impl<P: DeserializeOwned> Envelope<Pending, P> {
-    /// Reads an HTTP request or response in either content mode; see
-    /// [`Envelope::from_message`]. A header value that is not visible ASCII
-    /// is refused, naming the header.
+    /// Reads an HTTP request or response in either content mode, within the
+    /// default [`ReadLimits`]; see [`Envelope::from_http_within`].
     pub fn from_http(headers: &HeaderMap, body: &[u8]) -> Result<Self, FormatError> {
-        let headers = headers
-            .iter()
-            .map(|(name, value)| {
-                value
-                    .to_str()
-                    .map(|value| (name.as_str(), value))
-                    .map_err(|_| FormatError::Attribute {
+        Envelope::from_http_within(&ReadLimits::default(), headers, body)
+    }
+
+    /// Reads an HTTP request or response in either content mode within
+    /// `limits`; see [`Envelope::from_message_within`]. A header of the
+    /// binding's own (`ce-*`, `content-type`) whose value is not visible
+    /// ASCII is refused, naming the header.
+    pub fn from_http_within(
+        limits: &ReadLimits,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, FormatError> {
+        let mut read = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            let ours = name == CONTENT_TYPE
+                || name
+                    .as_str()
+                    .get(..3)
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case("ce-"));
+            match value.to_str() {
+                Ok(value) => read.push((name.as_str(), value)),
+                // Another header's bytes are not ours to judge.
+                Err(_) if !ours => {}
+                Err(_) => {
+                    return Err(FormatError::Attribute {
                         name: name.as_str().to_owned(),
                         reason: "the header value is not visible ASCII".into(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Envelope::from_message(Binding::Http, &headers, body)
+                    });
+                }
+            }
+        }
+        let headers = read;
+        Envelope::from_message_within(limits, Binding::Http, &headers, body)
     }
 }
 

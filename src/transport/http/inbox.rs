@@ -3,20 +3,23 @@
 
 use std::fmt::Display;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::Envelope;
-use crate::envelope::FormatError;
+use crate::envelope::{FormatError, ReadLimits};
 use crate::store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 
 /// The media type of a success answer.
@@ -28,17 +31,71 @@ const PROBLEM_JSON: &str = "application/problem+json";
 /// How long a sender should wait before retrying a busy inbox, in seconds.
 const BUSY_RETRY_SECONDS: u32 = 1;
 
-/// A router that answers `POST path` as an inbox: it reads the request as a
-/// CloudEvent (binary or structured content mode), admits it into `store`
-/// with `effect` (run inside the admitting transaction, as in
-/// [`AsyncDeliveryStore::admit`]), and answers by [`receive`]'s rules.
-/// Merge it into the service's router, or serve it as it is.
+/// How an inbox reads a request: the [`ReadLimits`] of the event (2 MiB of
+/// body, 128 headers, 256 members by default), and how long the body may
+/// take to arrive once the headers have (30 seconds by default).
+///
+/// ```
+/// use std::time::Duration;
+/// use integration_automation_patterns::envelope::ReadLimits;
+/// use integration_automation_patterns::transport::http::InboxOptions;
+///
+/// let options = InboxOptions::default()
+///     .limits(ReadLimits::default().body_bytes(64 * 1024))
+///     .body_read_timeout(Duration::from_secs(5));
+/// assert_eq!(options.read_limits().max_body_bytes(), 64 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxOptions {
+    limits: ReadLimits,
+    body_read_timeout: Duration,
+}
+
+impl Default for InboxOptions {
+    fn default() -> Self {
+        InboxOptions {
+            limits: ReadLimits::default(),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl InboxOptions {
+    /// Reads each event within `limits`: a body past its size is answered
+    /// `413 Content Too Large`, too many headers or members `400`.
+    #[must_use]
+    pub fn limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Answers `408 Request Timeout` to a request whose body has not
+    /// arrived within `timeout`.
+    #[must_use]
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// The limits each event is read within.
+    pub fn read_limits(&self) -> &ReadLimits {
+        &self.limits
+    }
+
+    /// How long a request's body may take to arrive.
+    pub fn max_body_read_time(&self) -> Duration {
+        self.body_read_timeout
+    }
+}
+
+/// A router that answers `POST path` as an inbox with the default
+/// [`InboxOptions`]: see [`inbox_router_with`].
 ///
 /// ```no_run
 /// # async fn run(store: integration_automation_patterns::store::sqlite::AsyncSqliteStore)
 /// # -> Result<(), Box<dyn std::error::Error>> {
 /// use integration_automation_patterns::store::sqlx::{self, Sqlite, Transaction};
-/// use integration_automation_patterns::transport::http::{axum, inbox_router};
+/// use integration_automation_patterns::transport::http::{ServeOptions, inbox_router, serve};
 /// use serde_json::Value;
 ///
 /// let app = inbox_router("/events", store, |tx: &mut Transaction<'static, Sqlite>, order: &Value| {
@@ -51,7 +108,7 @@ const BUSY_RETRY_SECONDS: u32 = 1;
 ///     })
 /// });
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// axum::serve(listener, app).await?;
+/// serve(listener, app, ServeOptions::default(), std::future::pending()).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -63,13 +120,69 @@ where
     E: Display + Send + 'static,
     F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
 {
+    inbox_router_with(path, store, effect, InboxOptions::default())
+}
+
+/// A router that answers `POST path` as an inbox: it reads the request's
+/// body within `options` (answering `413` past its size limit and `408` when
+/// it does not arrive in time), reads it as a CloudEvent (binary or
+/// structured content mode) within the options' [`ReadLimits`], admits it
+/// into `store` with `effect` (run inside the admitting transaction, as in
+/// [`AsyncDeliveryStore::admit`]), and answers by [`receive`]'s rules. Merge
+/// it into the service's router, or serve it as it is, with
+/// [`serve`](super::serve) (which also bounds the time to send headers).
+pub fn inbox_router_with<S, P, T, E, F>(
+    path: &str,
+    store: S,
+    effect: F,
+    options: InboxOptions,
+) -> Router
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display + Send + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
     let effect = Arc::new(effect);
     Router::new().route(
         path,
-        post(move |headers: HeaderMap, body: Bytes| {
+        post(move |request: Request| {
             let store = store.clone();
             let effect = Arc::clone(&effect);
-            async move { receive(&store, &headers, &body, &*effect).await }
+            async move {
+                let (parts, body) = request.into_parts();
+                let limit = options.limits.max_body_bytes();
+                let read = Limited::new(body, limit).collect();
+                let body = match tokio::time::timeout(options.body_read_timeout, read).await {
+                    Ok(Ok(body)) => body.to_bytes(),
+                    Ok(Err(error)) if error.is::<LengthLimitError>() => {
+                        return problem(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "The event is too large",
+                            &format!("the body is larger than the {limit} bytes this inbox reads"),
+                        );
+                    }
+                    Ok(Err(error)) => {
+                        return problem(
+                            StatusCode::BAD_REQUEST,
+                            "The body could not be read",
+                            &error.to_string(),
+                        );
+                    }
+                    Err(_) => {
+                        return problem(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "The body did not arrive in time",
+                            &format!(
+                                "the body did not arrive within {:?}; send it again",
+                                options.body_read_timeout
+                            ),
+                        );
+                    }
+                };
+                receive_within(&options.limits, &store, &parts.headers, &body, &*effect).await
+            }
         }),
     )
 }
@@ -81,7 +194,7 @@ where
 /// | first delivery: the effect ran and committed | `201 Created` |
 /// | a duplicate (same key, same payload): the effect did not run | `200 OK` |
 /// | the event id reused for another event (payload or any attribute) | `409 Conflict` |
-/// | not a valid CloudEvent | `400 Bad Request`, naming the attribute |
+/// | not a valid CloudEvent, or past the read limits | `400 Bad Request`, naming the attribute |
 /// | the database is busy or full | `503 Service Unavailable`, `Retry-After: 1` |
 /// | the effect failed (nothing committed), or another store error | `500 Internal Server Error` |
 ///
@@ -103,7 +216,25 @@ where
     E: Display + Send,
     F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
 {
-    let envelope: Envelope<_, P> = match Envelope::from_http(headers, body) {
+    receive_within(&ReadLimits::default(), store, headers, body, effect).await
+}
+
+/// [`receive`], reading the event within `limits`.
+pub async fn receive_within<S, P, T, E, F>(
+    limits: &ReadLimits,
+    store: &S,
+    headers: &HeaderMap,
+    body: &[u8],
+    effect: &F,
+) -> Response
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync,
+    T: Send,
+    E: Display + Send,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+{
+    let envelope: Envelope<_, P> = match Envelope::from_http_within(limits, headers, body) {
         Ok(envelope) => envelope,
         Err(error) => return bad_event(&error),
     };
