@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::envelope::Binding;
 use crate::envelope::state::Pending;
+use crate::envelope::{Binding, ReadLimits};
 use crate::store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 use crate::transport::TransportError;
 use crate::{Envelope, RetryPolicy};
@@ -75,6 +75,7 @@ pub struct NatsConsumer<S> {
     store: S,
     batch: usize,
     retry: RetryPolicy,
+    limits: ReadLimits,
 }
 
 impl<S: AsyncDeliveryStore> NatsConsumer<S> {
@@ -86,6 +87,7 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
             store,
             batch: 100,
             retry: RetryPolicy::default(),
+            limits: ReadLimits::default(),
         }
     }
 
@@ -93,6 +95,14 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
     #[must_use]
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
+        self
+    }
+
+    /// Reads each message within `limits` (by default [`ReadLimits`]'s); a
+    /// message past them is terminated and handed to `on_rejected`.
+    #[must_use]
+    pub fn read_limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -173,7 +183,7 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
         let mut readable = Vec::with_capacity(messages.len());
         let mut envelopes = Vec::with_capacity(messages.len());
         for message in messages {
-            match read_envelope::<P>(&message) {
+            match read_envelope::<P>(&message, &self.limits) {
                 Ok(envelope) => {
                     readable.push(message);
                     envelopes.push(envelope);
@@ -245,7 +255,10 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
 }
 
 /// The envelope a message carries, or why it carries none.
-fn read_envelope<P: DeserializeOwned>(message: &Message) -> Result<Envelope<Pending, P>, String> {
+fn read_envelope<P: DeserializeOwned>(
+    message: &Message,
+    limits: &ReadLimits,
+) -> Result<Envelope<Pending, P>, String> {
     let headers: Vec<(&str, &str)> = message
         .headers
         .iter()
@@ -256,7 +269,7 @@ fn read_envelope<P: DeserializeOwned>(message: &Message) -> Result<Envelope<Pend
                 .map(move |value| (name.as_ref(), value.as_str()))
         })
         .collect();
-    Envelope::from_message(Binding::Nats, &headers, &message.payload)
+    Envelope::from_message_within(limits, Binding::Nats, &headers, &message.payload)
         .map_err(|error| format!("not a CloudEvent: {error}"))
 }
 
