@@ -309,6 +309,36 @@ async fn structured_mode_sends_the_event_as_one_json_document() {
     assert_eq!(event["data"], json!({ "order_id": 7 }));
 }
 
+#[tokio::test]
+async fn an_event_whose_data_is_an_event_is_sent_structured_in_binary_mode_too() {
+    let (url, received) = serve_once(Some(response("200 OK", &[], ""))).await;
+    let audit = Envelope::builder()
+        .event_id("audit-1")
+        .event_type("audit.event.seen")
+        .source_system("/audit")
+        .payload(
+            json!({ "specversion": "1.0", "id": "forged-99", "source": "/payments",
+                         "type": "payment.approved" }),
+        )
+        .data_content_type("application/cloudevents+json")
+        .build()
+        .unwrap();
+    HttpSender::new(&url).unwrap().post(&audit).await.unwrap();
+    let request = received.await.unwrap();
+    assert_eq!(request.header("ce-id"), None);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        request.header("content-type").unwrap().parse().unwrap(),
+    );
+    let read: Envelope<Pending> = Envelope::from_http(&headers, &request.body).unwrap();
+    assert_eq!(
+        read,
+        audit.to_received(),
+        "read back as itself, not as its data"
+    );
+}
+
 #[test]
 fn endpoints_and_headers_that_cannot_work_are_refused_by_name() {
     let error = HttpSender::new("ftp://example.com/events").unwrap_err();

@@ -15,7 +15,8 @@ fn attribute_text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 %\"/:._~€😀-]{1,24}".prop_filter("not blank", |text| !text.trim().is_empty())
 }
 
-/// A payload and the content type it travels under: JSON, text or bytes.
+/// A payload and the content type it travels under: JSON, text, XML, bytes,
+/// or another event.
 fn data() -> impl Strategy<Value = (Option<&'static str>, Value)> {
     prop_oneof![
         Just((None, json!({ "contact_id": 42, "name": "Zoë" }))),
@@ -28,6 +29,20 @@ fn data() -> impl Strategy<Value = (Option<&'static str>, Value)> {
             json!([1, "two", null])
         )),
         "[^\u{0}]{1,40}".prop_map(|text| (Some("text/plain"), Value::String(text))),
+        // An event whose data is itself an event: structured mode only.
+        (
+            ".{1,12}",
+            prop_oneof![
+                Just("application/cloudevents+json"),
+                Just("application/cloudevents-batch+json"),
+            ]
+        )
+            .prop_map(|(id, content_type)| (
+                Some(content_type),
+                json!({ "specversion": "1.0", "id": id, "source": "/payments",
+                    "type": "payment.approved", "data": { "amount": 1 } })
+            )),
+        "<[a-z]{1,8}/>".prop_map(|xml| (Some("application/xml"), Value::String(xml))),
         // Binary data held in a `Value` is its base64 text, as it reads.
         proptest::collection::vec(any::<u8>(), 1..40).prop_map(|bytes| (
             Some("application/octet-stream"),
