@@ -147,13 +147,11 @@ fn http_and_nats_header_values_are_percent_encoded_as_the_binding_says() {
         headers.push((name, value));
         headers
     };
-    let quoted = read(
-        Binding::Http,
-        &with("ce-subject", "\"old \\\"style\\\" value\""),
-        b"",
-    )
-    .unwrap();
-    assert_eq!(quoted.subject(), Some("old \"style\" value"));
+    // A value wholly in double quotes keeps them, as every SDK does.
+    let quoted = read(Binding::Http, &with("ce-subject", "\"hello\""), b"").unwrap();
+    assert_eq!(quoted.subject(), Some("\"hello\""));
+    // A `%` is followed by two hex digits, never a sign.
+    assert!(read(Binding::Http, &with("ce-subject", "a%+Ab"), b"").is_err());
     let lower = read(Binding::Http, &with("ce-subject", "caf%c3%a9"), b"").unwrap();
     assert_eq!(lower.subject(), Some("café"));
     let overlong = read(Binding::Http, &with("ce-subject", "%C0%A0"), b"").unwrap_err();
@@ -365,4 +363,86 @@ fn a_message_can_be_built_by_hand() {
     let envelope =
         Envelope::<Pending>::from_message(Binding::Http, &message.headers, &message.body).unwrap();
     assert_eq!(envelope.source_system(), "s");
+}
+
+#[test]
+fn the_http_content_type_is_the_protocols_own_header_and_not_percent_encoded() {
+    let envelope = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(Value::String("hello".into()))
+        .data_content_type("text/plain; charset=utf-8")
+        .build()
+        .unwrap();
+    let http = envelope.to_binary(Binding::Http).unwrap();
+    assert_eq!(
+        http.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let back = read_owned(Binding::Http, &http.headers, &http.body).unwrap();
+    assert_eq!(back.data_content_type(), Some("text/plain; charset=utf-8"));
+    // A content type as other senders write it, a space after the `;`.
+    let sent = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "e"),
+        ("ce-source", "s"),
+        ("ce-type", "t"),
+        ("content-type", "application/json; charset=utf-8"),
+    ];
+    let read_back = read(Binding::Http, &sent, br#"{"a": 1}"#).unwrap();
+    assert_eq!(
+        read_back.data_content_type(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(read_back.payload(), &json!({ "a": 1 }));
+    // NATS carries it in an attribute header, percent-encoded as the others.
+    let nats = envelope.to_binary(Binding::Nats).unwrap();
+    assert_eq!(
+        nats.header("ce-datacontenttype"),
+        Some("text/plain;%20charset=utf-8")
+    );
+    assert_eq!(
+        read_owned(Binding::Nats, &nats.headers, &nats.body).unwrap(),
+        envelope.to_received()
+    );
+}
+
+#[test]
+fn kafka_reads_the_content_type_given_twice_alike_and_refuses_two_that_differ() {
+    let headers = |second: &'static str| {
+        [
+            ("ce_specversion", "1.0"),
+            ("ce_id", "e"),
+            ("ce_source", "s"),
+            ("ce_type", "t"),
+            ("content-type", "application/json"),
+            ("ce_datacontenttype", second),
+        ]
+    };
+    let event = read(Binding::Kafka, &headers("application/json"), br#"{"a": 1}"#).unwrap();
+    assert_eq!(event.data_content_type(), Some("application/json"));
+    let refused = read(Binding::Kafka, &headers("text/plain"), br#"{"a": 1}"#).unwrap_err();
+    assert_eq!(refused.attribute(), Some("ce_datacontenttype"));
+    assert!(refused.to_string().contains("disagrees"), "{refused}");
+    // Any other attribute twice is still refused.
+    let twice = [
+        ("ce_specversion", "1.0"),
+        ("ce_id", "e"),
+        ("ce_id", "e"),
+        ("ce_source", "s"),
+        ("ce_type", "t"),
+    ];
+    assert_eq!(
+        read(Binding::Kafka, &twice, b"").unwrap_err(),
+        FormatError::DuplicateMember("ce_id".into())
+    );
+}
+
+fn read_owned(
+    binding: Binding,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Envelope<Pending>, FormatError> {
+    Envelope::from_message(binding, headers, body)
 }

@@ -266,6 +266,30 @@ fn what_is_not_a_valid_event_is_refused_naming_the_attribute() {
         "{}",
         refusal(&no_base64)
     );
+    // Base64 as the specification writes it: no whitespace around it.
+    let mut padded = without("data");
+    padded["data_base64"] = json!(" AAEC ");
+    assert!(
+        refusal(&padded).starts_with("attribute `data_base64` is invalid: not base64"),
+        "{}",
+        refusal(&padded)
+    );
+    // `data` and `data_base64` are refused together in either order, a
+    // `null` one included.
+    for both in [
+        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","data_base64":null,"data":1}"#,
+        r#"{"specversion":"1.0","id":"e","source":"s","type":"t","data":1,"data_base64":null}"#,
+    ] {
+        assert_eq!(
+            serde_json::from_str::<AnyEnvelope>(both)
+                .unwrap_err()
+                .to_string()
+                .split(" at line")
+                .next(),
+            Some("an event has `data` or `data_base64`, never both"),
+            "{both}"
+        );
+    }
     let duplicate = r#"{"specversion":"1.0","id":"e","id":"f","source":"s","type":"t"}"#;
     assert_eq!(
         serde_json::from_str::<AnyEnvelope>(duplicate)

@@ -22,7 +22,8 @@ use super::{AnyEnvelope, Envelope};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binding {
     /// HTTP: `ce-` headers (names in any case), percent-encoded values, the
-    /// data's media type in `content-type`.
+    /// data's media type in `content-type` as it is (the protocol's own
+    /// header, which the binding maps directly).
     Http,
     /// Kafka: `ce_` headers, UTF-8 values as they are, the media type in
     /// `content-type`.
@@ -222,7 +223,10 @@ impl<S: State, P: Serialize> Envelope<S, P> {
             (None, _) => None,
         };
         if let Some(content_type) = content_type {
-            let value = if binding.percent_encodes() {
+            // NATS carries it in an attribute header, percent-encoded like
+            // the others; HTTP's `content-type` is the protocol's own.
+            let header = binding.content_type_header();
+            let value = if binding.percent_encodes() && binding.attribute(header).is_some() {
                 percent_encode(content_type)
             } else {
                 content_type.to_owned()
@@ -399,17 +403,38 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
                 None => continue,
             }
         };
-        if seen.contains(&attribute) {
-            return Err(FormatError::DuplicateMember(name.to_owned()));
-        }
-        let value = if binding.percent_encodes() {
-            percent_decode(&unquote(value.as_ref())).map_err(|reason| FormatError::Attribute {
+        // HTTP's and Kafka's `content-type` is the protocol's own header,
+        // mapped as it is; the `ce-` headers of HTTP and NATS are
+        // percent-encoded.
+        let encoded = binding.percent_encodes() && binding.attribute(name).is_some();
+        let value = if encoded {
+            percent_decode(value.as_ref().trim()).map_err(|reason| FormatError::Attribute {
                 name: attribute.clone(),
                 reason,
             })?
+        } else if binding.percent_encodes() {
+            // HTTP and NATS headers: spaces around a value are not part of it.
+            value.as_ref().trim().to_owned()
         } else {
             value.as_ref().to_owned()
         };
+        if seen.contains(&attribute) {
+            // A sender may name the data's type in both `content-type` and
+            // `ce_datacontenttype` (Kafka); the same value twice is one.
+            if attribute == "datacontenttype" && event.datacontenttype.as_ref() == Some(&value) {
+                continue;
+            }
+            return Err(match attribute.as_str() {
+                "datacontenttype" => FormatError::Attribute {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "{value:?} disagrees with the content type given before, {:?}",
+                        event.datacontenttype.as_deref().unwrap_or_default()
+                    ),
+                },
+                _ => FormatError::DuplicateMember(name.to_owned()),
+            });
+        }
         match attribute.as_str() {
             "specversion" => event.specversion = Some(value),
             "id" => event.id = Some(value),
@@ -467,7 +492,8 @@ pub(crate) fn percent_encode(value: &str) -> String {
     encoded
 }
 
-/// Undoes [`percent_encode`] (lower-case hex accepted); the bytes must be UTF-8.
+/// Undoes [`percent_encode`] (lower-case hex accepted; a `%` must be followed
+/// by two hex digits, nothing else); the bytes must be UTF-8.
 pub(crate) fn percent_decode(value: &str) -> Result<String, String> {
     let bytes = value.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -476,6 +502,7 @@ pub(crate) fn percent_decode(value: &str) -> Result<String, String> {
         if byte == b'%' {
             let hex = bytes
                 .get(index + 1..index + 3)
+                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|hex| std::str::from_utf8(hex).ok())
                 .and_then(|hex| u8::from_str_radix(hex, 16).ok())
                 .ok_or_else(|| format!("{value:?} has a `%` not followed by two hex digits"))?;
@@ -487,27 +514,4 @@ pub(crate) fn percent_decode(value: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(decoded).map_err(|_| format!("{value:?} decodes to bytes that are not UTF-8"))
-}
-
-/// A header value with its double quotes and backslash escapes removed, if
-/// it is a quoted string (as older senders wrote values with spaces).
-fn unquote(value: &str) -> String {
-    let trimmed = value.trim();
-    match trimmed
-        .strip_prefix('"')
-        .and_then(|inner| inner.strip_suffix('"'))
-    {
-        Some(inner) => {
-            let mut unquoted = String::with_capacity(inner.len());
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => unquoted.extend(chars.next()),
-                    c => unquoted.push(c),
-                }
-            }
-            unquoted
-        }
-        None => trimmed.to_owned(),
-    }
 }

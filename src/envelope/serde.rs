@@ -497,6 +497,9 @@ impl IncomingEvent {
                 return Err(FormatError::DuplicateMember(key.clone()));
             }
         }
+        // Whether `data` or `data_base64` came, `null` or not: the other
+        // after it is refused, in either order.
+        let mut data_member = false;
         for (key, value) in members {
             let text = |value: Value| string_attribute(&key, value);
             match key.as_str() {
@@ -510,18 +513,23 @@ impl IncomingEvent {
                 "dataschema" => event.dataschema = text(value)?,
                 "correlationid" => event.correlationid = text(value)?,
                 "schemaversion" => event.schemaversion = text(value)?,
-                "data" | "data_base64" if event.data.is_some() => {
+                "data" | "data_base64" if data_member => {
                     return Err(FormatError::DataTwice);
                 }
-                "data" => event.data = Some(IncomingData::Json(value)),
+                "data" => {
+                    data_member = true;
+                    event.data = Some(IncomingData::Json(value));
+                }
                 "data_base64" => {
+                    data_member = true;
                     if let Some(encoded) = text(value)? {
-                        let bytes = BASE64.decode(encoded.trim()).map_err(|error| {
-                            FormatError::Attribute {
-                                name: "data_base64".into(),
-                                reason: format!("not base64: {error}"),
-                            }
-                        })?;
+                        let bytes =
+                            BASE64
+                                .decode(&encoded)
+                                .map_err(|error| FormatError::Attribute {
+                                    name: "data_base64".into(),
+                                    reason: format!("not base64: {error}"),
+                                })?;
                         event.data = Some(IncomingData::Bytes(bytes));
                     }
                 }
