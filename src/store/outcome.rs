@@ -166,6 +166,7 @@ pub struct HeldKey {
 impl HeldKey {
     /// A held key as the stores' `held_keys!` query returns it: the key, the
     /// holding row's source, event id and status, and how many wait behind.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn from_columns(
         ordering_key: String,
         source_system: String,
