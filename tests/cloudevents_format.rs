@@ -578,3 +578,78 @@ fn the_ordering_key_is_the_partitioning_extension_in_every_form() {
         refused("contact\n42")
     );
 }
+
+#[test]
+fn the_specifications_type_rules_are_kept_on_reading_and_building() {
+    let event = |member: &str, value: Value| {
+        let mut event = json!({ "specversion": "1.0", "id": "e", "source": "s", "type": "t" });
+        event[member] = value;
+        event
+    };
+    let refusal = |event: &Value| {
+        serde_json::from_value::<AnyEnvelope>(event.clone())
+            .unwrap_err()
+            .to_string()
+    };
+    for (event, refused) in [
+        (
+            event("count", json!(2_147_483_648_i64)),
+            "a CloudEvents integer is 32 bits",
+        ),
+        (
+            event("count", json!(-2_147_483_649_i64)),
+            "a CloudEvents integer is 32 bits",
+        ),
+        (
+            event("subject", json!("a\u{fffe}b")),
+            "contains the noncharacter '\\u{fffe}' at byte 1",
+        ),
+        (
+            event("note", json!("a\u{0}b")),
+            "which a CloudEvents string may not",
+        ),
+        (
+            event("note", json!("a\u{fdd0}")),
+            "which a CloudEvents string may not",
+        ),
+        (
+            event("dataschema", json!("schemas/x.json")),
+            "is not an absolute URI",
+        ),
+        (
+            event("dataschema", json!("https://x/a b")),
+            "has no place in a URI",
+        ),
+        (
+            event("time", json!("2026-03-01 09:30:00Z")),
+            "date and time are separated by `T`",
+        ),
+    ] {
+        let message = refusal(&event);
+        assert!(message.contains(refused), "{event}: {message}");
+    }
+    for fine in [
+        event("count", json!(2_147_483_647)),
+        event("count", json!(-2_147_483_648_i64)),
+        event("dataschema", json!("urn:example:schema")),
+        event(
+            "dataschema",
+            json!("https://schemas.example.com/contact%20v2.json"),
+        ),
+        event("time", json!("2026-03-01t09:30:00z")),
+    ] {
+        assert!(
+            serde_json::from_value::<AnyEnvelope>(fine.clone()).is_ok(),
+            "{fine}"
+        );
+    }
+    // The builder keeps the same rules.
+    let built = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(())
+        .extension("count", 1_i64 << 40)
+        .build();
+    assert!(matches!(built, Err(EnvelopeError::ExtensionValue { .. })));
+}

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{EnvelopeError, Field, check_text};
+use super::error::{EnvelopeError, Field, check_text, forbidden_character};
 
 /// The extension attributes of an event, by name.
 pub type Extensions = BTreeMap<String, ExtensionValue>;
@@ -138,6 +138,24 @@ pub(crate) fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), 
             name: name.to_owned(),
             value: other.to_string(),
         }),
+        (_, ExtensionValue::Integer(integer)) if i32::try_from(*integer).is_err() => {
+            Err(EnvelopeError::ExtensionValue {
+                name: name.to_owned(),
+                value: integer.to_string(),
+                reason: "a CloudEvents integer is 32 bits, from -2147483648 to 2147483647"
+                    .to_owned(),
+            })
+        }
+        (_, ExtensionValue::Text(text)) => match forbidden_character(text) {
+            Some((index, character)) => Err(EnvelopeError::ExtensionValue {
+                name: name.to_owned(),
+                value: text.clone(),
+                reason: format!(
+                    "it holds {character:?} at byte {index}, which a CloudEvents string may not"
+                ),
+            }),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }

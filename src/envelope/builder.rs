@@ -9,7 +9,7 @@ use super::attributes::{
     DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
     check_content_type, check_extension,
 };
-use super::error::{EnvelopeError, Field, check_key_length, check_text};
+use super::error::{EnvelopeError, Field, check_absolute_uri, check_key_length, check_text};
 use super::state::Pending;
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
@@ -317,6 +317,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         }
         if let Some(data_schema) = &optional.data_schema {
             check_text(Field::DataSchema, data_schema)?;
+            check_absolute_uri(Field::DataSchema, data_schema)?;
         }
         let content_type = optional
             .content_type

@@ -81,6 +81,42 @@ pub enum EnvelopeError {
         /// Its byte offset in the value.
         index: usize,
     },
+    /// The part holds a Unicode noncharacter (U+FFFE, say), which the
+    /// CloudEvents type `String` excludes.
+    #[error("{field} {value:?} contains the noncharacter {character:?} at byte {index}")]
+    Noncharacter {
+        /// The part at fault.
+        field: Field,
+        /// The value given.
+        value: String,
+        /// The first noncharacter in it.
+        character: char,
+        /// Its byte offset in the value.
+        index: usize,
+    },
+    /// The part is not the absolute URI the CloudEvents specification asks
+    /// for (`dataschema`).
+    #[error("{field} {value:?} is not an absolute URI: {reason}")]
+    NotAUri {
+        /// The part at fault.
+        field: Field,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An extension attribute's value is not of its CloudEvents type: an
+    /// integer outside 32 bits, or a string with a control character or a
+    /// noncharacter.
+    #[error("extension attribute {name} {value:?} is invalid: {reason}")]
+    ExtensionValue {
+        /// The extension.
+        name: String,
+        /// The value given, in its string form.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An extension attribute's name is not lowercase ASCII letters and digits.
     #[error(
         "extension attribute name {name:?} is invalid: CloudEvents attribute names are lowercase ASCII letters and digits"
@@ -144,11 +180,14 @@ impl EnvelopeError {
         match self {
             EnvelopeError::Empty { field }
             | EnvelopeError::ControlCharacter { field, .. }
+            | EnvelopeError::Noncharacter { field, .. }
+            | EnvelopeError::NotAUri { field, .. }
             | EnvelopeError::KeyTooLong { field, .. } => field.attribute(),
             EnvelopeError::ExtensionName { name }
             | EnvelopeError::ReservedExtension { name }
             | EnvelopeError::TraceContext { name, .. }
-            | EnvelopeError::NotAString { name, .. } => name,
+            | EnvelopeError::NotAString { name, .. }
+            | EnvelopeError::ExtensionValue { name, .. } => name,
             EnvelopeError::ContentType { .. } => "datacontenttype",
         }
     }
@@ -174,26 +213,90 @@ pub(crate) fn check_key_length(field: Field, value: &str) -> Result<(), Envelope
     Ok(())
 }
 
-/// Checks that `value` is a usable text part: not empty, no control character.
+/// Checks that `value` is a usable text part: not empty, no control
+/// character, no noncharacter.
 pub(crate) fn check_text(field: Field, value: &str) -> Result<(), EnvelopeError> {
     if value.is_empty() {
         return Err(EnvelopeError::Empty { field });
     }
-    // Fast path, written without early exit so that it vectorizes: printable
-    // ASCII has no control character.
-    let unusual = value
-        .bytes()
-        .fold(false, |found, b| found | !(b' '..0x7f).contains(&b));
-    if !unusual {
-        return Ok(());
-    }
-    match value.char_indices().find(|(_, c)| c.is_control()) {
-        Some((index, character)) => Err(EnvelopeError::ControlCharacter {
+    match forbidden_character(value) {
+        None => Ok(()),
+        Some((index, character)) if character.is_control() => {
+            Err(EnvelopeError::ControlCharacter {
+                field,
+                value: value.to_owned(),
+                character,
+                index,
+            })
+        }
+        Some((index, character)) => Err(EnvelopeError::Noncharacter {
             field,
             value: value.to_owned(),
             character,
             index,
         }),
-        None => Ok(()),
     }
+}
+
+/// The first character a CloudEvents `String` may not hold, with its byte
+/// offset: a control character (U+0000 to U+001F, U+007F to U+009F) or a
+/// noncharacter (U+FDD0 to U+FDEF, and the last two code points of every
+/// plane).
+pub(crate) fn forbidden_character(value: &str) -> Option<(usize, char)> {
+    // Fast path, written without early exit so that it vectorizes: printable
+    // ASCII has neither.
+    let unusual = value
+        .bytes()
+        .fold(false, |found, b| found | !(b' '..0x7f).contains(&b));
+    if !unusual {
+        return None;
+    }
+    value.char_indices().find(|&(_, c)| {
+        let code = u32::from(c);
+        c.is_control() || (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
+    })
+}
+
+/// Checks that `value` is an absolute URI: made of the characters of a URI
+/// (RFC 3986: ASCII letters, digits, `-._~:/?#[]@!$&'()*+,;=`, and `%` with
+/// two hex digits), and starting with a scheme (`https:`, `urn:`).
+pub(crate) fn check_absolute_uri(field: Field, value: &str) -> Result<(), EnvelopeError> {
+    let refuse = |reason: String| EnvelopeError::NotAUri {
+        field,
+        value: value.to_owned(),
+        reason,
+    };
+    let bytes = value.as_bytes();
+    for (index, &byte) in bytes.iter().enumerate() {
+        let allowed = byte.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&byte);
+        if !allowed {
+            return Err(refuse(format!(
+                "{:?} at byte {index} has no place in a URI (percent-encode it)",
+                value
+                    .get(index..)
+                    .and_then(|rest| rest.chars().next())
+                    .unwrap_or_default()
+            )));
+        }
+        if byte == b'%'
+            && !bytes
+                .get(index + 1..index + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        {
+            return Err(refuse(format!(
+                "the `%` at byte {index} is not followed by two hex digits"
+            )));
+        }
+    }
+    let scheme = value.split_once(':').map(|(scheme, _)| scheme);
+    let valid = scheme.is_some_and(|scheme| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if !valid {
+        return Err(refuse("it has no scheme (such as `https:`)".to_owned()));
+    }
+    Ok(())
 }

@@ -54,7 +54,7 @@ use super::attributes::{
 };
 use super::builder::DEFAULT_SCHEMA_VERSION;
 use super::bytes::{ByteData, payload_bytes};
-use super::error::{EnvelopeError, Field, check_key_length, check_text};
+use super::error::{EnvelopeError, Field, check_absolute_uri, check_key_length, check_text};
 use super::history::Transition;
 use super::limits::ReadLimits;
 use super::state::{DeliveryStatus, Pending, State};
@@ -625,6 +625,7 @@ impl IncomingEvent {
         }
         if let Some(data_schema) = &self.dataschema {
             check_text(Field::DataSchema, data_schema)?;
+            check_absolute_uri(Field::DataSchema, data_schema)?;
         }
         if let Some(correlation_id) = &self.correlationid {
             check_text(Field::CorrelationId, correlation_id)?;
@@ -641,12 +642,18 @@ impl IncomingEvent {
         let created_at = self
             .time
             .map(|time| {
-                DateTime::parse_from_rfc3339(&time)
-                    .map(|time| time.with_timezone(&Utc))
-                    .map_err(|error| FormatError::Attribute {
-                        name: "time".into(),
-                        reason: format!("{time:?} is not an RFC 3339 time: {error}"),
-                    })
+                let refuse = |reason: String| FormatError::Attribute {
+                    name: "time".into(),
+                    reason: format!("{time:?} is not an RFC 3339 time: {reason}"),
+                };
+                let parsed = DateTime::parse_from_rfc3339(&time)
+                    .map_err(|error| refuse(error.to_string()))?;
+                // RFC 3339 lets a space stand for the `T`; the timestamps of
+                // CloudEvents (its profile of RFC 3339) do not.
+                if !matches!(time.as_bytes().get(10), Some(b'T' | b't')) {
+                    return Err(refuse("date and time are separated by `T`".into()));
+                }
+                Ok(parsed.with_timezone(&Utc))
             })
             .transpose()?;
         let (payload, data_form) = read_data::<P>(self.data, self.datacontenttype.as_deref())?;
