@@ -224,6 +224,7 @@ where
         D: Sender<P>,
     {
         let mut shutdown = pin!(shutdown);
+        // Set once `shutdown` has completed: it is never polled again.
         let mut stopping = false;
         let mut report = RelayReport::default();
         // Subscribed before the first claim: an enqueue that commits after
@@ -242,6 +243,12 @@ where
                     report.purged += self.store.purge_delivered(now).await?;
                     purged_at = Some(std::time::Instant::now());
                 }
+                // Before the claim: an error here must not strand claims.
+                #[cfg(feature = "metrics")]
+                if backlog_refreshed.is_none_or(|at| at.elapsed() >= BACKLOG_REFRESH) {
+                    self.refresh_backlog(now).await?;
+                    backlog_refreshed = Some(std::time::Instant::now());
+                }
                 let claimed = self
                     .store
                     .claim_due::<P>(now, self.config.batch.max(1))
@@ -249,33 +256,26 @@ where
                 report.sent.dead_lettered += claimed.dead_lettered;
                 report.sent.quarantined += claimed.quarantined.len();
                 observe::count_dead_letters(claimed.dead_lettered);
-                #[cfg(feature = "metrics")]
-                if backlog_refreshed.is_none_or(|at| at.elapsed() >= BACKLOG_REFRESH) {
-                    self.refresh_backlog(now).await?;
-                    backlog_refreshed = Some(std::time::Instant::now());
-                }
                 if claimed.claims.is_empty() {
                     let wait = self.idle_wait(now).await?;
-                    let mut stop = false;
                     tokio::select! {
-                        () = &mut shutdown => stop = true,
+                        () = &mut shutdown => stopping = true,
                         () = self.waker.0.notified() => {}
                         () = wakeups.next() => {}
                         () = tokio::time::sleep(wait) => {}
                     }
-                    return Ok(stop);
+                    return Ok(());
                 }
                 report.sent.claimed += claimed.claims.len();
                 let span = observe::pass_span(claimed.claims.len());
-                self.send_batch(claimed.claims, &mut shutdown, &mut report)
+                self.send_batch(claimed.claims, &mut shutdown, &mut stopping, &mut report)
                     .in_span(span)
                     .await
             };
             match pass.await {
-                Ok(stop) => {
-                    stopping = stop;
-                    busy_wait = FIRST_BUSY_WAIT;
-                }
+                Ok(()) => busy_wait = FIRST_BUSY_WAIT,
+                // Told to stop meanwhile: what is left is left to the leases.
+                Err(error) if error.is_retryable() && stopping => {}
                 Err(error) if error.is_retryable() => {
                     tokio::select! {
                         () = &mut shutdown => stopping = true,
@@ -318,15 +318,17 @@ where
     /// Sends one batch with up to `concurrency` sends at once, recording each
     /// outcome, extending the leases of sends still in flight, and stopping
     /// early (in-flight sends finish; the rest are released) if `shutdown`
-    /// completes. Returns whether it did. A database error that waiting
-    /// cannot cure stops it the same way, and is returned once the sends in
-    /// flight have finished: a send is never cut off midway.
+    /// completes, which it notes in `told_to_stop`. A database error that
+    /// waiting cannot cure stops it the same way, and is returned once the
+    /// sends in flight have finished and their outcomes have been tried: a
+    /// send is never cut off midway.
     async fn send_batch<P>(
         &self,
         claims: Vec<Claim<P>>,
         shutdown: &mut std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
+        told_to_stop: &mut bool,
         report: &mut RelayReport,
-    ) -> Result<bool, StoreError>
+    ) -> Result<(), StoreError>
     where
         P: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         D: Sender<P>,
@@ -339,7 +341,8 @@ where
         let mut sent: Vec<Claim<P>> = Vec::new();
         let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
         renew.tick().await;
-        let mut stopping = false;
+        // No new send starts: told to stop, or a record failed.
+        let mut stopping = *told_to_stop;
         let mut failed: Option<StoreError> = None;
         loop {
             while !stopping && sends.len() < self.config.concurrency.max(1) {
@@ -378,15 +381,16 @@ where
                     });
                     if let Some(claim) = in_flight.get_mut(slot).and_then(Option::take) {
                         match self.config.recording {
-                            Recording::EachOutcome if failed.is_none() => {
+                            // After a failure, the outcomes of the sends
+                            // still in flight are tried all the same (the
+                            // failure may be one row's); the first error is
+                            // the one returned.
+                            Recording::EachOutcome => {
                                 let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
                                 if let Err(error) = self.record_one(outcome, report).await {
-                                    failed = Some(error);
+                                    failed.get_or_insert(error);
                                 }
                             }
-                            // After a failure, what is still sent is left to
-                            // the lease: its claim runs out and is retried.
-                            Recording::EachOutcome => {}
                             // Held (and its lease kept) until the pass records.
                             Recording::Batched => {
                                 let envelope = claim.envelope.clone();
@@ -411,34 +415,41 @@ where
                         }
                     }
                 }
-                () = &mut *shutdown, if !stopping => {
+                () = &mut *shutdown, if !*told_to_stop => {
+                    *told_to_stop = true;
                     stopping = true;
                     let unsent: Vec<Claim<P>> = waiting.drain(..).collect();
-                    report.released += self
-                        .until_not_busy(|| self.store.release_unsent(&unsent))
-                        .await?;
+                    match self.until_not_busy(|| self.store.release_unsent(&unsent)).await {
+                        Ok(released) => report.released += released,
+                        Err(error) => {
+                            failed.get_or_insert(error);
+                        }
+                    }
                 }
             }
         }
-        if let Some(error) = failed {
-            return Err(error);
+        if !outcomes.is_empty()
+            && let Err(error) = self.record_pass(&outcomes, report).await
+        {
+            failed.get_or_insert(error);
         }
-        if !outcomes.is_empty() {
-            self.record_pass(&outcomes, report).await?;
-        }
-        Ok(stopping)
+        failed.map_or(Ok(()), Err)
     }
 
     /// Runs `operation` until the database does not refuse it as busy,
-    /// waiting longer after each refusal (up to [`MAX_BUSY_WAIT`]).
+    /// waiting longer after each refusal (up to [`MAX_BUSY_WAIT`]), for at
+    /// most half a lease: past that, the leases of the other claims in hand
+    /// (which cannot be extended meanwhile) would run out, and the refusal
+    /// is returned.
     async fn until_not_busy<T, F>(&self, mut operation: impl FnMut() -> F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, StoreError>>,
     {
+        let give_up = tokio::time::Instant::now() + self.store.options().lease / 2;
         let mut wait = FIRST_BUSY_WAIT;
         loop {
             match operation().await {
-                Err(error) if error.is_retryable() => {
+                Err(error) if error.is_retryable() && tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_BUSY_WAIT);
                 }

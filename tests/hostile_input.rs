@@ -193,6 +193,15 @@ fn a_received_event_cannot_carry_a_delivery_record() {
             "{binding:?}: {refused}"
         );
     }
+    // The reader of a received JSON event refuses it too, and a key past its
+    // limit; the storage reader (serde) is for what a store wrote.
+    let refused = Envelope::<Pending>::from_json(&body).unwrap_err();
+    assert_eq!(refused.attribute(), Some("_delivery"));
+    let mut long_id = serde_json::to_value(event.to_cloudevent()).unwrap();
+    long_id["id"] = json!("k".repeat(5000));
+    let refused = Envelope::<Pending>::from_json(&serde_json::to_vec(&long_id).unwrap());
+    assert_eq!(refused.unwrap_err().attribute(), Some("id"));
+    assert!(serde_json::from_slice::<Envelope<Pending>>(&body).is_ok());
 }
 
 #[test]
@@ -517,4 +526,34 @@ fn a_key_longer_than_either_store_admits_is_refused_where_it_is_made_or_received
         refused.to_string().contains("longer than the 1024 bytes"),
         "{refused}"
     );
+}
+
+#[test]
+fn received_bytes_without_a_content_type_stay_bytes_when_sent_on_in_binary_mode() {
+    // A received structured event: `data_base64` of what looks like JSON, and
+    // no datacontenttype.
+    let smuggled = BASE64.encode(br#"{"amount":1000000}"#);
+    let wire = json!({ "specversion": "1.0", "id": "e", "source": "s", "type": "t",
+                       "data_base64": smuggled });
+    let received = Envelope::<Pending>::from_message(
+        Binding::Http,
+        &[("content-type", "application/cloudevents+json")],
+        &serde_json::to_vec(&wire).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(received.payload(), &json!(smuggled));
+    for binding in BINDINGS {
+        let message = received.to_binary(binding).unwrap();
+        let forwarded =
+            Envelope::<Pending>::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(
+            forwarded.payload(),
+            &json!(smuggled),
+            "{binding:?}: still bytes"
+        );
+        assert_eq!(
+            forwarded.data_content_type(),
+            Some("application/octet-stream")
+        );
+    }
 }

@@ -396,3 +396,73 @@ async fn clients_stuck_mid_headers_or_mid_body_are_cut_off() {
         201
     );
 }
+
+#[tokio::test]
+async fn a_stopped_server_finishes_the_request_in_progress_and_refuses_new_ones() {
+    let db = TempDb::new("http-inbox-stop");
+    let store = AsyncSqliteStore::open(db.path(), StoreOptions::default())
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE shipments (order_id INTEGER)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let app = inbox_router_with("/events", store.clone(), ship, InboxOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let url = format!("http://{address}/events");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve(listener, app, ServeOptions::default(), async {
+        let _ = stopped.await;
+    }));
+    // A request whose body is still on its way when the server is stopped.
+    let mut slow = stalled_client(
+        &url,
+        b"POST /events HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: order-6\r\n\
+          ce-source: /shop\r\nce-type: shop.order.placed\r\ncontent-type: application/json\r\n\
+          content-length: 15\r\nconnection: close\r\n\r\n{\"order_id\"",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "a stopped server accepts no new client"
+    );
+    {
+        use tokio::io::AsyncWriteExt;
+        slow.write_all(b": 6}").await.unwrap();
+    }
+    let answer = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the server returned once its requests were done")
+        .unwrap()
+        .unwrap();
+    let shipped: Vec<Option<i64>> = sqlx::query_scalar("SELECT order_id FROM shipments")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(shipped, [Some(6)]);
+}
+
+#[tokio::test]
+async fn the_same_event_with_typed_extensions_is_a_duplicate_in_the_other_mode() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let mut event = structured_event("order-7", json!({ "order_id": 7 }));
+    event["count"] = json!(5);
+    event["urgent"] = json!(true);
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 201);
+    // Binary mode carries the extensions as text: the same event.
+    let again = binary(&inbox.url, "order-7", r#"{"order_id": 7}"#)
+        .header("ce-count", "5")
+        .header("ce-urgent", "true");
+    assert_eq!(answer(again).await.0, 200);
+    let other = binary(&inbox.url, "order-7", r#"{"order_id": 7}"#)
+        .header("ce-count", "6")
+        .header("ce-urgent", "true");
+    assert_eq!(answer(other).await.0, 409);
+    assert_eq!(inbox.shipments().await, [Some(7)]);
+}

@@ -13,7 +13,7 @@ use super::attributes::{DataForm, is_json, is_text};
 use super::bytes::payload_bytes;
 use super::cloudevent::CLOUDEVENTS_JSON;
 use super::limits::ReadLimits;
-use super::serde::{FormatError, IncomingData, IncomingEvent, Members};
+use super::serde::{FormatError, IncomingData, IncomingEvent};
 use super::state::{Pending, State};
 use super::{AnyEnvelope, Envelope};
 
@@ -152,9 +152,11 @@ pub enum WireError {
 
 impl<S: State, P: Serialize> Envelope<S, P> {
     /// The event in binary content mode for `binding`: every attribute (and
-    /// extension) as a header, the data as the body. JSON data without a
-    /// content type is sent as `application/json`, as the specification
-    /// asks; extension values travel as their string form. An event whose
+    /// extension) as a header, the data as the body. Data without a content
+    /// type (a received event's) is sent under the type of its form:
+    /// `application/json` (as the specification asks), `text/plain`, or
+    /// `application/octet-stream` for bytes, which would otherwise read back
+    /// as JSON; extension values travel as their string form. An event whose
     /// data is itself a CloudEvent is refused
     /// ([`WireError::StructuredOnly`]): it travels in structured mode.
     ///
@@ -219,8 +221,12 @@ impl<S: State, P: Serialize> Envelope<S, P> {
         }
         let content_type = match (&data.content_type, data.data_form) {
             (Some(content_type), _) => Some(content_type.as_str()),
+            // Data of a received event that named no type: a body without a
+            // content type reads as JSON, so name the form it has.
             (None, DataForm::Json) => Some("application/json"),
-            (None, _) => None,
+            (None, DataForm::Text) => Some("text/plain"),
+            (None, DataForm::Binary) => Some("application/octet-stream"),
+            (None, DataForm::Absent) => None,
         };
         if let Some(content_type) = content_type {
             // NATS carries it in an attribute header, percent-encoded like
@@ -343,13 +349,12 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
                 ),
             });
         }
-        let any: AnyEnvelope<P> = if structured {
-            IncomingEvent::from_members(Members::received(body, limits)?)?
-        } else {
-            read_binary(binding, headers, body)?
+        if structured {
+            return Envelope::from_json_within(limits, body);
         }
-        .check_key_lengths()?
-        .into_envelope()?;
+        let any: AnyEnvelope<P> = read_binary(binding, headers, body)?
+            .check_key_lengths()?
+            .into_envelope()?;
         Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }
 }

@@ -12,10 +12,10 @@ use serde::ser::{self, Impossible, Serialize, Serializer};
 
 /// Binary data offered to a payload type: as bytes to a type that asks for
 /// them (`serde_bytes::ByteBuf`, `bytes::Bytes`), as a sequence to a type
-/// that reads one (`Vec<u8>`, `[u8; N]`), as its base64 text to a
-/// self-describing type (`serde_json::Value`), and to any other type not at
-/// all: a derived struct or a `String` refuses it, naming the byte array it
-/// was offered.
+/// that reads one (`Vec<u8>`, `[u8; N]`), as its base64 text to a type that
+/// takes whatever comes (`serde_json::Value`, and so an untagged enum with a
+/// string variant), and to any other type not at all: a derived struct or a
+/// `String` refuses it, naming the byte array it was offered.
 pub(super) struct ByteData(pub(super) Vec<u8>);
 
 /// Refuses binary data for a payload type that asks for something else.

@@ -1,11 +1,13 @@
 //! The event as other systems see it: a plain CloudEvent in the JSON format.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 
-use super::serde::write_event;
-use super::state::State;
-use super::{Envelope, EnvelopeData};
+use super::limits::ReadLimits;
+use super::serde::{FormatError, IncomingEvent, Members, write_event};
+use super::state::{Pending, State};
+use super::{AnyEnvelope, Envelope, EnvelopeData};
 
 /// The media type of one CloudEvent in the JSON format (structured content mode).
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
@@ -14,8 +16,10 @@ pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 /// in the JSON format (structured content mode), with every context and
 /// extension attribute and the data, and no member the specification does
 /// not define (none of the sender's delivery bookkeeping). Serialize it to
-/// send it; reading it gives back the event as a `Pending` envelope, equal to
-/// [`Envelope::to_received`].
+/// send it; [`Envelope::from_json`] reads it back as a `Pending` envelope,
+/// equal to [`Envelope::to_received`]. (Serde's `Deserialize` for an envelope
+/// reads the storage form, delivery record and all: it is for what a store
+/// wrote, not for what a sender did.)
 ///
 /// ```
 /// use integration_automation_patterns::{AnyEnvelope, Envelope};
@@ -29,10 +33,9 @@ pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 ///     .subject("contact/42")
 ///     .traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 ///     .build()?;
-/// let wire = serde_json::to_value(envelope.to_cloudevent())?;
-/// assert_eq!(wire["subject"], "contact/42");
-/// assert!(wire.get("_delivery").is_none());
-/// let received: Envelope<_> = serde_json::from_value(wire)?;
+/// let wire = serde_json::to_vec(&envelope.to_cloudevent())?;
+/// let received: Envelope<_> = Envelope::from_json(&wire)?;
+/// assert_eq!(received.subject(), Some("contact/42"));
 /// assert_eq!(received, envelope.to_received());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -53,5 +56,30 @@ impl<P: Serialize> Serialize for CloudEvent<'_, P> {
         let mut map = serializer.serialize_map(None)?;
         write_event::<Z::SerializeMap, P>(&mut map, self.data)?;
         map.end()
+    }
+}
+
+impl<P: DeserializeOwned> Envelope<Pending, P> {
+    /// Reads a received event in the JSON format (structured mode), within
+    /// the default [`ReadLimits`]: see [`Envelope::from_json_within`].
+    pub fn from_json(json: &[u8]) -> Result<Self, FormatError> {
+        Envelope::from_json_within(&ReadLimits::default(), json)
+    }
+
+    /// Reads a received event in the JSON format (structured mode) within
+    /// `limits`, as a receiver must: a delivery record (`_delivery`, which
+    /// only a store writes) is refused, and so are keys longer than
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) and an event past the limits.
+    pub fn from_json_within(limits: &ReadLimits, json: &[u8]) -> Result<Self, FormatError> {
+        if json.len() > limits.max_body_bytes() {
+            return Err(FormatError::Limit {
+                what: "bytes of body",
+                limit: limits.max_body_bytes(),
+            });
+        }
+        let any: AnyEnvelope<P> = IncomingEvent::from_members(Members::received(json, limits)?)?
+            .check_key_lengths()?
+            .into_envelope()?;
+        Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }
 }

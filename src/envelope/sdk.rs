@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::Envelope;
 use super::binary::WireError;
+use super::limits::ReadLimits;
 use super::serde::FormatError;
 use super::state::{Pending, State};
 
@@ -41,14 +42,20 @@ impl<S: State, P: Serialize> TryFrom<&Envelope<S, P>> for Event {
     }
 }
 
-/// A received SDK event as a `Pending` envelope.
+/// A received SDK event as a `Pending` envelope, read as
+/// [`Envelope::from_json_within`] reads a received event (its keys within
+/// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES)), with no limit on its size: it is
+/// in memory already.
 impl<P: DeserializeOwned> TryFrom<Event> for Envelope<Pending, P> {
     type Error = FormatError;
 
     fn try_from(event: Event) -> Result<Self, FormatError> {
         let json =
-            serde_json::to_value(&event).map_err(|error| FormatError::Data(error.to_string()))?;
-        serde_json::from_value(json).map_err(|error| FormatError::Data(error.to_string()))
+            serde_json::to_vec(&event).map_err(|error| FormatError::Data(error.to_string()))?;
+        let in_memory = ReadLimits::default()
+            .body_bytes(usize::MAX)
+            .members(usize::MAX);
+        Envelope::from_json_within(&in_memory, &json)
     }
 }
 

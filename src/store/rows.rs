@@ -572,9 +572,10 @@ pub(crate) fn not_found(source_system: &str, event_id: &str) -> StoreError {
 
 /// The event as the inbox keeps it and compares a redelivery with it: the
 /// plain CloudEvent, every attribute and the data (binary data as base64).
-/// JSON data without a content type is written as `application/json`, which
-/// the JSON format says it is, so that the same event sent again in the
-/// other content mode (where binary mode names the type) is the same text.
+/// So that the same event sent again in the other content mode is the same
+/// text: JSON data without a content type is written as `application/json`
+/// (which the JSON format says it is, and binary mode names), and every
+/// extension value as its string form (binary mode carries them as text).
 pub(crate) fn inbox_text<P: Serialize>(
     envelope: &Envelope<Pending, P>,
 ) -> Result<String, StoreError> {
@@ -584,11 +585,15 @@ pub(crate) fn inbox_text<P: Serialize>(
         reason: error.to_string(),
     };
     let mut event = serde_json::to_value(envelope.to_cloudevent()).map_err(unwritable)?;
-    if let Value::Object(members) = &mut event
-        && members.contains_key("data")
-        && !members.contains_key("datacontenttype")
-    {
-        members.insert("datacontenttype".into(), "application/json".into());
+    if let Value::Object(members) = &mut event {
+        if members.contains_key("data") && !members.contains_key("datacontenttype") {
+            members.insert("datacontenttype".into(), "application/json".into());
+        }
+        for (name, value) in members.iter_mut() {
+            if envelope.extension(name).is_some() && !value.is_string() {
+                *value = Value::String(value.to_string());
+            }
+        }
     }
     serde_json::to_string(&event).map_err(unwritable)
 }

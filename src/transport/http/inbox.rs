@@ -62,7 +62,9 @@ impl Default for InboxOptions {
 
 impl InboxOptions {
     /// Reads each event within `limits`: a body past its size is answered
-    /// `413 Content Too Large`, too many headers or members `400`.
+    /// `413 Content Too Large`, too many members `400`. (Served by
+    /// [`serve`](super::serve) or hyper's defaults, a request of more than
+    /// 100 headers is refused by hyper first, with `431`.)
     #[must_use]
     pub fn limits(mut self, limits: ReadLimits) -> Self {
         self.limits = limits;

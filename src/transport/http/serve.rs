@@ -57,8 +57,10 @@ impl ServeOptions {
 /// `axum::serve`, it closes a connection whose headers do not arrive within
 /// [`ServeOptions::header_read_timeout`]; the inbox's own body timeout
 /// ([`InboxOptions::body_read_timeout`](super::InboxOptions::body_read_timeout))
-/// bounds the body. An error accepting a connection (too many open files,
-/// say) is waited out; the error returned is the listener's own.
+/// bounds the body. Once stopping, it closes the listener at once, so that
+/// new clients are refused rather than queued. An error accepting a
+/// connection (a client gone, too many open files) is waited out; the error
+/// returned is the listener's own.
 ///
 /// ```no_run
 /// # async fn run(app: integration_automation_patterns::transport::http::axum::Router)
@@ -93,13 +95,18 @@ pub async fn serve(
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
-            // The connection was reset before it was accepted, or the
-            // process is out of file descriptors: wait, then go on.
-            Err(error) if is_passing(&error) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-            Err(error) => return Err(error),
+            Err(error) => match AcceptError::of(&error) {
+                // That client gave up before it was accepted.
+                AcceptError::ClientGone => continue,
+                // Out of file descriptors or memory: wait for some to free.
+                AcceptError::OutOfResources => {
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+                AcceptError::Listener => return Err(error),
+            },
         };
         let connection =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
@@ -119,18 +126,43 @@ pub async fn serve(
             }
         });
     }
+    // New clients are refused at once, not queued while the rest drain.
+    drop(listener);
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
 }
 
-/// Whether an error accepting a connection passes with time.
-fn is_passing(error: &io::Error) -> bool {
-    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
-    matches!(
-        error.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || error
-        .raw_os_error()
-        .is_some_and(|code| code == 23 || code == 24)
+/// What an error accepting a connection means for the server.
+enum AcceptError {
+    /// The client's connection ended before it was accepted.
+    ClientGone,
+    /// The process or the system is out of file descriptors, buffers or
+    /// memory: it passes as connections close.
+    OutOfResources,
+    /// The listener itself failed.
+    Listener,
+}
+
+impl AcceptError {
+    /// Linux's codes for too many open files (per process and in all), no
+    /// buffer space and no memory.
+    const OUT_OF_RESOURCES: [i32; 4] = [24, 23, 105, 12];
+
+    fn of(error: &io::Error) -> AcceptError {
+        use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+        if matches!(
+            error.kind(),
+            ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+        ) {
+            AcceptError::ClientGone
+        } else if error
+            .raw_os_error()
+            .is_some_and(|code| Self::OUT_OF_RESOURCES.contains(&code))
+        {
+            AcceptError::OutOfResources
+        } else {
+            AcceptError::Listener
+        }
+    }
 }
