@@ -148,6 +148,19 @@ pub(crate) fn count_dead_letters(count: usize) {
     let _ = count;
 }
 
+/// Warns that this machine's clock is `offset` from the store's (the
+/// store's time less this machine's): the relay goes by the store's.
+#[cfg(feature = "async")]
+pub(crate) fn clock_off(offset: chrono::TimeDelta) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        offset_ms = offset.num_milliseconds(),
+        "iap: this machine's clock is off from the store's; the relay goes by the store's"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = offset;
+}
+
 /// Logs an inbox effect that failed where the caller cannot see why (an
 /// HTTP inbox answers the sender without the effect's own words).
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]

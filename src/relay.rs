@@ -56,6 +56,9 @@ const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
 /// The shortest sleep of an idle relay.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(5);
 
+/// How often a relay measures the store's clock against this machine's.
+const CLOCK_SYNC: Duration = Duration::from_secs(30);
+
 /// The first wait before an operation the database refused as busy is tried
 /// again; each refusal doubles it, up to [`MAX_BUSY_WAIT`].
 const FIRST_BUSY_WAIT: Duration = Duration::from_millis(20);
@@ -109,6 +112,11 @@ pub struct RelayConfig {
     /// Default every 10 minutes; `None` for a service that purges on a
     /// schedule of its own.
     pub purge_every: Option<Duration>,
+    /// How far this machine's clock may be from the store's before the
+    /// relay warns (with feature `tracing`) and notes it in
+    /// [`RelayReport::clock_offset`] (default 1 s). The relay goes by the
+    /// store's clock ([`AsyncDeliveryStore::now`]) whatever the offset.
+    pub max_clock_offset: Duration,
 }
 
 /// How a [`Relay`] records the outcomes of its sends.
@@ -137,6 +145,7 @@ impl Default for RelayConfig {
             idle_poll: Duration::from_secs(1),
             recording: Recording::EachOutcome,
             purge_every: Some(Duration::from_secs(600)),
+            max_clock_offset: Duration::from_secs(1),
         }
     }
 }
@@ -164,6 +173,10 @@ pub struct RelayReport {
     pub leases_extended: usize,
     /// Delivered envelopes it deleted past their retention.
     pub purged: usize,
+    /// The largest offset of the store's clock from this machine's that it
+    /// measured past [`RelayConfig::max_clock_offset`] (zero if none was):
+    /// how far off this machine's clock was.
+    pub clock_offset: TimeDelta,
 }
 
 /// Drives an async store: claims due envelopes in batches, hands each to the
@@ -233,10 +246,15 @@ where
         #[cfg(feature = "metrics")]
         let mut backlog_refreshed: Option<std::time::Instant> = None;
         let mut purged_at: Option<std::time::Instant> = None;
+        let mut clock_synced: Option<std::time::Instant> = None;
         let mut busy_wait = FIRST_BUSY_WAIT;
         while !stopping {
             let pass = async {
-                let now = Utc::now();
+                if clock_synced.is_none_or(|at| at.elapsed() >= CLOCK_SYNC) {
+                    self.sync_clock(&mut report).await?;
+                    clock_synced = Some(std::time::Instant::now());
+                }
+                let now = self.store.now();
                 if let Some(every) = self.config.purge_every
                     && purged_at.is_none_or(|at| at.elapsed() >= every)
                 {
@@ -287,6 +305,20 @@ where
             }
         }
         Ok(report)
+    }
+
+    /// Measures the store's clock, and notes (and, with feature `tracing`,
+    /// warns of) an offset past [`RelayConfig::max_clock_offset`].
+    async fn sync_clock(&self, report: &mut RelayReport) -> Result<(), StoreError> {
+        let offset = self.store.sync_clock().await?;
+        let bound = TimeDelta::from_std(self.config.max_clock_offset).unwrap_or(TimeDelta::MAX);
+        if offset.abs() > bound {
+            observe::clock_off(offset);
+            if offset.abs() > report.clock_offset.abs() {
+                report.clock_offset = offset;
+            }
+        }
+        Ok(())
     }
 
     /// Sets the backlog gauges from the store's counts.
@@ -386,7 +418,8 @@ where
                             // failure may be one row's); the first error is
                             // the one returned.
                             Recording::EachOutcome => {
-                                let outcome = Outcome::of_send(claim.envelope, result, Utc::now());
+                                let outcome =
+                                    Outcome::of_send(claim.envelope, result, self.store.now());
                                 if let Err(error) = self.record_one(outcome, report).await {
                                     failed.get_or_insert(error);
                                 }
@@ -394,7 +427,7 @@ where
                             // Held (and its lease kept) until the pass records.
                             Recording::Batched => {
                                 let envelope = claim.envelope.clone();
-                                outcomes.push(Outcome::of_send(envelope, result, Utc::now()));
+                                outcomes.push(Outcome::of_send(envelope, result, self.store.now()));
                                 sent.push(claim);
                             }
                         }
@@ -406,7 +439,7 @@ where
                     }
                 }
                 _ = renew.tick() => {
-                    let now = Utc::now();
+                    let now = self.store.now();
                     for claim in in_flight.iter_mut().flatten().chain(sent.iter_mut()) {
                         if claim.lease_until - now < TimeDelta::from_std(lease / 2).unwrap_or_default()
                             && self.store.extend_lease(claim, now).await.is_ok()

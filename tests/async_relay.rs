@@ -112,6 +112,7 @@ fn quick() -> RelayConfig {
         idle_poll: Duration::from_millis(50),
         recording: Recording::EachOutcome,
         purge_every: None,
+        ..RelayConfig::default()
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -72,6 +72,25 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
     /// The store's settings.
     fn options(&self) -> StoreOptions;
+
+    /// The time this store goes by, which the relay and the inboxes use for
+    /// claims, leases, due times and outcomes: on SQLite (one machine) this
+    /// machine's clock; on PostgreSQL the server's, as last measured by
+    /// [`sync_clock`](Self::sync_clock), so that workers whose clocks
+    /// disagree still agree on when a lease runs out. The methods that take
+    /// a time take it as given, for tests and for history.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    /// Measures the store's clock against this machine's, so that
+    /// [`now`](Self::now) follows it, and returns the store's time less this
+    /// machine's (zero on SQLite). A relay measures it when it starts and
+    /// every 30 seconds, and warns when it is past its
+    /// [`RelayConfig::max_clock_offset`](crate::relay::RelayConfig::max_clock_offset).
+    fn sync_clock(&self) -> impl Future<Output = Result<TimeDelta, StoreError>> + Send {
+        async { Ok(TimeDelta::zero()) }
+    }
 
     /// Opens a write transaction on a pooled connection: the way to put a
     /// business write and its [`enqueue`](Self::enqueue) in one commit when

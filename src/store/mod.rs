@@ -173,6 +173,8 @@ mod asynchronous;
 mod backend;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch_record;
+#[cfg(feature = "async-postgres")]
+mod clock;
 mod error;
 mod outcome;
 #[cfg(feature = "postgres")]

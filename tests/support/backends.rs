@@ -750,13 +750,14 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
 ];
 
 /// Schema version 6 undone on PostgreSQL: the delivery record under its old
-/// name, the inbox's keys holding their payload alone, and the index of
-/// stray rows as it was.
+/// name, the inbox's keys holding their payload alone, the index of stray
+/// rows as it was, and no clock function.
 const POSTGRES_BACK_TO_VERSION_5: &[&str] = &[
     "UPDATE iap_outbox
         SET envelope = (envelope - '_delivery') || jsonb_build_object('delivery', envelope -> '_delivery')",
     "UPDATE iap_inbox SET event = (event::jsonb -> 'data')::text",
     "ALTER TABLE iap_inbox RENAME COLUMN event TO payload",
+    "DROP FUNCTION iap_clock()",
     "DROP INDEX iap_outbox_stray",
     "CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE due_at IS NULL
         AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined')",

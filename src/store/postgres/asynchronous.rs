@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -18,6 +18,7 @@ use crate::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::{InSpan, admission_span};
 use crate::store::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::store::batch_record::{BatchRecord, RecordRow};
+use crate::store::clock::ServerClock;
 use crate::store::migrations_from;
 use crate::store::rows::{
     InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
@@ -60,6 +61,7 @@ use crate::{AnyEnvelope, Envelope};
 pub struct AsyncPostgresStore {
     pool: PgPool,
     options: StoreOptions,
+    clock: ServerClock,
 }
 
 impl AsyncPostgresStore {
@@ -103,12 +105,16 @@ impl AsyncPostgresStore {
                     connect.get_username()
                 ),
             })?;
-        Ok(AsyncPostgresStore { pool, options })
+        Ok(AsyncPostgresStore::from_pool(pool, options))
     }
 
     /// A store on a pool the caller made (a service's own pool, say).
     pub fn from_pool(pool: PgPool, options: StoreOptions) -> Self {
-        AsyncPostgresStore { pool, options }
+        AsyncPostgresStore {
+            pool,
+            options,
+            clock: ServerClock::default(),
+        }
     }
 
     /// The pool, for the caller's own queries and transactions (an outbox
@@ -425,6 +431,26 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
 
     fn options(&self) -> StoreOptions {
         self.options
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Reads the server's clock (`iap_clock()`, the schema's own function
+    /// over `clock_timestamp()`) between two readings of this machine's.
+    async fn sync_clock(&self) -> Result<TimeDelta, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let before = Utc::now();
+        let server: i64 = sqlx::query_scalar(sql::SERVER_CLOCK)
+            .fetch_one(&mut *connection)
+            .await?;
+        let after = Utc::now();
+        let server =
+            DateTime::from_timestamp_micros(server).ok_or_else(|| StoreError::UnknownSchema {
+                reason: format!("iap_clock() reads {server} microseconds, no time"),
+            })?;
+        Ok(self.clock.measured(before, server, after))
     }
 
     shared_async_operations!();

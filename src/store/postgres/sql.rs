@@ -102,9 +102,21 @@ CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key, seq) WHERE held_b
     };
 }
 
+/// The server's clock, as a function of the schema: the one clock that the
+/// leases, due times and key order of every worker go by.
+macro_rules! server_clock {
+    () => {
+        "
+CREATE OR REPLACE FUNCTION iap_clock() RETURNS TIMESTAMPTZ
+    LANGUAGE sql VOLATILE PARALLEL SAFE AS $$ SELECT clock_timestamp() $$;
+"
+    };
+}
+
 /// The schema of a new store (version 6).
 pub(super) const SCHEMA: &str = concat!(
     time_functions!(),
+    server_clock!(),
     "
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
@@ -235,7 +247,8 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 /// From version 5: the envelope's delivery record renamed from `delivery`,
 /// a name an extension attribute may take, to `_delivery`, which none can
 /// (a row damaged by hand that holds no JSON object is left as it is, for its
-/// first read to quarantine); and the inbox keeps each key's whole event, not
+/// first read to quarantine); the server's clock as a function of the schema
+/// (`iap_clock()`); and the inbox keeps each key's whole event, not
 /// its payload alone (the keys kept so far hold their payload, and are
 /// compared with it); the index of stray rows takes in the rows held back
 /// with no key and those due at no time a reader takes.
@@ -249,6 +262,9 @@ DROP INDEX iap_outbox_stray;
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
     stray_rows!(),
     ";
+",
+    server_clock!(),
+    "
 UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
 "
 );
@@ -266,6 +282,10 @@ pub(super) const MIGRATIONS: [&str; 5] = [
 /// The notification channel of the store in the current schema.
 #[cfg(feature = "async-postgres")]
 pub(super) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
+
+/// The server's clock, in microseconds since the Unix epoch.
+#[cfg(feature = "async-postgres")]
+pub(super) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
 
 /// Serializes concurrent migrations for the rest of the transaction.
 pub(super) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";

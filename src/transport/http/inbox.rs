@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::Utc;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -246,7 +245,7 @@ where
         let body = json!({ "id": id, "source": source, "admitted": how });
         json_response(status, JSON, &body)
     };
-    match store.admit(envelope, Utc::now(), effect).await {
+    match store.admit(envelope, store.now(), effect).await {
         Ok(Admission::Processed(..)) => admitted(StatusCode::CREATED, "processed"),
         Ok(Admission::Duplicate(_)) => admitted(StatusCode::OK, "duplicate"),
         Ok(Admission::Failed(outcome)) => {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::PullConsumer;
-use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -197,7 +196,11 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
         if envelopes.is_empty() {
             return Ok(());
         }
-        let admissions = match self.store.admit_batch(envelopes, Utc::now(), effect).await {
+        let admissions = match self
+            .store
+            .admit_batch(envelopes, self.store.now(), effect)
+            .await
+        {
             Ok(admissions) => admissions,
             Err(error) => {
                 for message in &readable {
