@@ -1,6 +1,7 @@
 //! What only the PostgreSQL store does: explicit, versioned migration,
-//! connection errors that name the server, and reconnection after the
-//! server drops the connection. Everything else is in `store_conformance.rs`.
+//! connection errors that name the server, the server's time, and
+//! reconnection after the server drops the connection. Everything else is
+//! in `store_conformance.rs`.
 #![cfg(feature = "postgres")]
 
 #[path = "support/backends.rs"]
@@ -244,4 +245,32 @@ fn a_text_jsonb_cannot_hold_is_refused_at_enqueue_with_the_reason_and_nothing_is
         "database error: unsupported Unicode escape sequence (\\u0000 cannot be converted to text.)"
     );
     assert_eq!(store.number("SELECT COUNT(*) FROM iap_outbox"), 0);
+}
+
+#[test]
+fn the_server_time_is_the_schemas_clock_whatever_this_machines_says() {
+    let Some(place) = PostgresStore::place("server_time") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&place);
+    let now = store.server_time().unwrap();
+    assert!(
+        (now - Utc::now()).abs() < chrono::TimeDelta::seconds(5),
+        "{now}"
+    );
+    // This machine's clock ten minutes ahead of the server's.
+    store
+        .write(|tx| {
+            PostgresStore::exec(
+                tx,
+                "CREATE OR REPLACE FUNCTION iap_clock() RETURNS TIMESTAMPTZ LANGUAGE sql AS
+                 $$ SELECT clock_timestamp() - interval '10 minutes' $$",
+            )
+        })
+        .unwrap();
+    let behind = Utc::now() - store.server_time().unwrap();
+    assert!(
+        (behind - chrono::TimeDelta::minutes(10)).abs() < chrono::TimeDelta::seconds(5),
+        "{behind}"
+    );
 }

@@ -233,6 +233,23 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
         })
     }
 
+    /// The server's time now (the schema's `iap_clock()`): the time to pass
+    /// to the methods that take one (`claim_due`, `run_once`, `record`...)
+    /// when workers on several machines share the store, so that leases,
+    /// due times and per-key order are written on one clock, whatever each
+    /// machine's own says.
+    pub fn server_time(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        off_runtime(|| {
+            let micros: i64 = self
+                .client()?
+                .query_one(sql::SERVER_CLOCK, &[])?
+                .try_get(0)?;
+            DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::UnknownSchema {
+                reason: format!("iap_clock() reads {micros} microseconds, no time"),
+            })
+        })
+    }
+
     /// The connection, made again first if it broke and the store knows where
     /// to reconnect.
     fn client(&mut self) -> Result<&mut Client, StoreError> {

@@ -284,7 +284,6 @@ pub(super) const MIGRATIONS: [&str; 5] = [
 pub(super) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
 
 /// The server's clock, in microseconds since the Unix epoch.
-#[cfg(feature = "async-postgres")]
 pub(super) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
 
 /// Serializes concurrent migrations for the rest of the transaction.
