@@ -466,3 +466,15 @@ async fn the_same_event_with_typed_extensions_is_a_duplicate_in_the_other_mode()
     assert_eq!(answer(other).await.0, 409);
     assert_eq!(inbox.shipments().await, [Some(7)]);
 }
+
+#[tokio::test]
+async fn a_refusal_quotes_no_more_than_a_kilobyte_of_what_was_sent() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let mut event = structured_event("order-8", json!({ "order_id": 8 }));
+    event["subject"] = json!({ "huge": "x".repeat(100_000) });
+    let (status, _, body) = answer(structured(&inbox.url, &event)).await;
+    assert_eq!((status, body["attribute"].as_str()), (400, Some("subject")));
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.len() < 1_100, "{} bytes", detail.len());
+    assert!(detail.ends_with("bytes in all)"), "{detail}");
+}

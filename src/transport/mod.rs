@@ -17,5 +17,7 @@ mod error;
 pub mod http;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(any(feature = "axum", feature = "nats"))]
+mod refusal;
 
 pub use error::TransportError;

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::Envelope;
 use crate::envelope::{FormatError, ReadLimits};
 use crate::store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
+use crate::transport::refusal::shortened;
 
 /// The media type of a success answer.
 const JSON: &str = "application/json";
@@ -287,10 +288,10 @@ fn bad_event(error: &FormatError) -> Response {
     let mut body = problem_body(
         StatusCode::BAD_REQUEST,
         "Not a valid CloudEvent",
-        &error.to_string(),
+        &shortened(error.to_string()),
     );
     if let Some(attribute) = error.attribute() {
-        body["attribute"] = json!(attribute);
+        body["attribute"] = json!(shortened(attribute.to_owned()));
     }
     json_response(StatusCode::BAD_REQUEST, PROBLEM_JSON, &body)
 }

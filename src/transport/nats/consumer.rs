@@ -17,6 +17,7 @@ use crate::envelope::state::Pending;
 use crate::envelope::{Binding, ReadLimits};
 use crate::store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 use crate::transport::TransportError;
+use crate::transport::refusal::shortened;
 use crate::{Envelope, RetryPolicy};
 
 /// How long a message waits for redelivery when the store was busy.
@@ -273,7 +274,7 @@ fn read_envelope<P: DeserializeOwned>(
         })
         .collect();
     Envelope::from_message_within(limits, Binding::Nats, &headers, &message.payload)
-        .map_err(|error| format!("not a CloudEvent: {error}"))
+        .map_err(|error| shortened(format!("not a CloudEvent: {error}")))
 }
 
 /// Tells the server what became of a message; a reply that cannot be sent
