@@ -70,6 +70,16 @@ fn an_event_whose_data_is_a_cloudevent_is_not_written_in_binary_mode() {
 
 #[test]
 fn every_cloudevents_format_is_structured_only_and_lookalikes_are_not() {
+    let with_content_type = |content_type: &str| {
+        Envelope::builder()
+            .event_id("e")
+            .event_type("t")
+            .source_system("s")
+            .payload(json!({}))
+            .data_content_type(content_type)
+            .build()
+            .unwrap()
+    };
     for content_type in [
         "application/cloudevents+json",
         "Application/CloudEvents+JSON; charset=utf-8",
@@ -77,29 +87,17 @@ fn every_cloudevents_format_is_structured_only_and_lookalikes_are_not() {
         "application/cloudevents+avro",
         "application/cloudevents",
     ] {
-        let event = Envelope::builder()
-            .event_id("e")
-            .event_type("t")
-            .source_system("s")
-            .payload(json!({}))
-            .data_content_type(content_type)
-            .build()
-            .unwrap();
-        assert!(event.data_is_cloudevent(), "{content_type}");
+        assert!(
+            with_content_type(content_type).data_is_cloudevent(),
+            "{content_type}"
+        );
     }
     for content_type in [
         "application/cloudevents-test+json",
         "application/json",
         "application/cloudeventsx+json",
     ] {
-        let event = Envelope::builder()
-            .event_id("e")
-            .event_type("t")
-            .source_system("s")
-            .payload(json!({}))
-            .data_content_type(content_type)
-            .build()
-            .unwrap();
+        let event = with_content_type(content_type);
         assert!(!event.data_is_cloudevent(), "{content_type}");
         assert!(event.to_binary(Binding::Http).is_ok(), "{content_type}");
     }
