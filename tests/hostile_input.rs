@@ -191,6 +191,11 @@ fn a_received_event_cannot_carry_a_delivery_record() {
             "{binding:?}: {refused}"
         );
     }
+    // A malformed one is refused by name too, without being read.
+    let mut junk = serde_json::to_value(event.to_cloudevent()).unwrap();
+    junk["_delivery"] = json!("junk");
+    let refused = Envelope::<Pending>::from_json(&serde_json::to_vec(&junk).unwrap()).unwrap_err();
+    assert_eq!(refused.attribute(), Some("_delivery"), "{refused}");
     // The reader of a received JSON event refuses it too, and a key past its
     // limit; the storage reader (serde) is for what a store wrote.
     let refused = Envelope::<Pending>::from_json(&body).unwrap_err();
@@ -554,4 +559,25 @@ fn received_bytes_without_a_content_type_stay_bytes_when_sent_on_in_binary_mode(
             Some("application/octet-stream")
         );
     }
+}
+
+#[test]
+fn nats_decides_the_content_mode_on_the_decoded_content_type() {
+    // `application/cloudevents+json` percent-encoded, beside attribute
+    // headers: as much a forgery's shape as the plain one.
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "audit-1"),
+        ("ce-source", "/audit"),
+        ("ce-type", "audit.event.seen"),
+        ("ce-datacontenttype", "application/cloudevents%2Bjson"),
+    ];
+    let body = serde_json::to_vec(&forged()).unwrap();
+    let refused = Envelope::<Pending>::from_message(Binding::Nats, &headers, &body).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("binary and structured mode at once"),
+        "{refused}"
+    );
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::attributes::{DataForm, is_json, is_text};
@@ -306,13 +307,20 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
                 limit: limits.max_body_bytes(),
             });
         }
-        let content_type = headers
+        // Decoded where the binding encodes it (NATS), so that the mode is
+        // decided on the value the event will hold.
+        let header = binding.content_type_header();
+        let content_type: Option<Cow<'_, str>> = headers
             .iter()
-            .find(|(name, _)| {
-                name.as_ref()
-                    .eq_ignore_ascii_case(binding.content_type_header())
-            })
-            .map(|(_, value)| value.as_ref());
+            .find(|(name, _)| name.as_ref().eq_ignore_ascii_case(header))
+            .map(|(_, value)| {
+                match binding.percent_encodes() && binding.attribute(header).is_some() {
+                    true => percent_decode(value.as_ref().trim())
+                        .map_or(Cow::Borrowed(value.as_ref()), Cow::Owned),
+                    false => Cow::Borrowed(value.as_ref()),
+                }
+            });
+        let content_type = content_type.as_deref();
         let binary = headers.iter().any(|(name, _)| {
             !name
                 .as_ref()

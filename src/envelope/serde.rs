@@ -390,12 +390,23 @@ pub(super) struct Members {
     delivery: Option<IncomingDelivery>,
 }
 
-/// Reads the members of a JSON event, refusing the one past `limit`; a
-/// refusal for the limit is noted in `past_limit`, so that the caller can
-/// tell it from malformed JSON.
+/// Reads the members of a JSON event, refusing the one past `limit` and, in
+/// a `received` event, a delivery record (without reading it); each such
+/// refusal is put in `refusal`, so that the caller can tell it from
+/// malformed JSON.
 struct MembersSeed<'a> {
     limit: usize,
-    past_limit: &'a Cell<bool>,
+    received: bool,
+    refusal: &'a Cell<Option<FormatError>>,
+}
+
+impl MembersSeed<'_> {
+    /// Stops the reading with `refusal`.
+    fn refuse<E: de::Error>(&self, refusal: FormatError) -> E {
+        let error = E::custom(&refusal);
+        self.refusal.set(Some(refusal));
+        error
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for MembersSeed<'_> {
@@ -418,10 +429,17 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
         let mut delivery = None;
         while let Some(key) = map.next_key::<String>()? {
             if members.len() == self.limit {
-                self.past_limit.set(true);
-                return Err(de::Error::custom(FormatError::Limit {
+                return Err(self.refuse(FormatError::Limit {
                     what: "members",
                     limit: self.limit,
+                }));
+            }
+            if self.received && key == DELIVERY {
+                return Err(self.refuse(FormatError::Attribute {
+                    name: DELIVERY.into(),
+                    reason: "a received event cannot carry a delivery record: \
+                             its receiver's store keeps its own"
+                        .into(),
                 }));
             }
             let value = if key == DELIVERY {
@@ -440,7 +458,8 @@ impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         MembersSeed {
             limit: usize::MAX,
-            past_limit: &Cell::new(false),
+            received: false,
+            refusal: &Cell::new(None),
         }
         .deserialize(deserializer)
     }
@@ -452,31 +471,20 @@ impl Members {
     /// a delivery record, which only the receiver's own store writes, as an
     /// attribute that no event can have.
     pub(super) fn received(json: &[u8], limits: &ReadLimits) -> Result<Members, FormatError> {
-        let past_limit = Cell::new(false);
+        let refusal = Cell::new(None);
         let seed = MembersSeed {
             limit: limits.max_members(),
-            past_limit: &past_limit,
+            received: true,
+            refusal: &refusal,
         };
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let members = seed
-            .deserialize(&mut deserializer)
+        seed.deserialize(&mut deserializer)
             .and_then(|members| deserializer.end().map(|()| members))
-            .map_err(|error| match past_limit.get() {
-                true => FormatError::Limit {
-                    what: "members",
-                    limit: limits.max_members(),
-                },
-                false => FormatError::Json(error.to_string()),
-            })?;
-        if members.delivery.is_some() {
-            return Err(FormatError::Attribute {
-                name: DELIVERY.into(),
-                reason: "a received event cannot carry a delivery record: \
-                         its receiver's store keeps its own"
-                    .into(),
-            });
-        }
-        Ok(members)
+            .map_err(|error| {
+                refusal
+                    .take()
+                    .unwrap_or_else(|| FormatError::Json(error.to_string()))
+            })
     }
 }
 
