@@ -2,13 +2,13 @@
 //! data as the message body, for the HTTP, Kafka, NATS and AMQP bindings;
 //! and reading a message in either content mode.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use chrono::SecondsFormat;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use std::borrow::Cow;
-use std::collections::HashSet;
 
 use super::attributes::{DataForm, is_json, is_text};
 use super::bytes::payload_bytes;
@@ -56,6 +56,23 @@ impl Binding {
 
     fn percent_encodes(self) -> bool {
         matches!(self, Binding::Http | Binding::Nats)
+    }
+
+    /// Whether the value of `header` is percent-encoded: the attribute
+    /// headers of HTTP and NATS are, HTTP's own `content-type` is not.
+    fn encodes(self, header: &str) -> bool {
+        self.percent_encodes() && self.attribute(header).is_some()
+    }
+
+    /// The value a header of this binding carries: percent-decoded where the
+    /// binding encodes it, and without the spaces around it on HTTP and NATS
+    /// (which are not part of a header's value there).
+    fn decode(self, header: &str, value: &str) -> Result<String, String> {
+        match (self.encodes(header), self.percent_encodes()) {
+            (true, _) => percent_decode(value.trim()),
+            (false, true) => Ok(value.trim().to_owned()),
+            (false, false) => Ok(value.to_owned()),
+        }
     }
 
     /// The attribute a header names, if it is one of this binding's.
@@ -232,8 +249,7 @@ impl<S: State, P: Serialize> Envelope<S, P> {
         if let Some(content_type) = content_type {
             // NATS carries it in an attribute header, percent-encoded like
             // the others; HTTP's `content-type` is the protocol's own.
-            let header = binding.content_type_header();
-            let value = if binding.percent_encodes() && binding.attribute(header).is_some() {
+            let value = if binding.encodes(binding.content_type_header()) {
                 percent_encode(content_type)
             } else {
                 content_type.to_owned()
@@ -295,18 +311,8 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        if headers.len() > limits.max_headers() {
-            return Err(FormatError::Limit {
-                what: "headers",
-                limit: limits.max_headers(),
-            });
-        }
-        if body.len() > limits.max_body_bytes() {
-            return Err(FormatError::Limit {
-                what: "bytes of body",
-                limit: limits.max_body_bytes(),
-            });
-        }
+        limits.check_headers(headers.len())?;
+        limits.check_body(body)?;
         // Decoded where the binding encodes it (NATS), so that the mode is
         // decided on the value the event will hold.
         let header = binding.content_type_header();
@@ -314,17 +320,13 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
             .iter()
             .find(|(name, _)| name.as_ref().eq_ignore_ascii_case(header))
             .map(|(_, value)| {
-                match binding.percent_encodes() && binding.attribute(header).is_some() {
-                    true => percent_decode(value.as_ref().trim())
-                        .map_or(Cow::Borrowed(value.as_ref()), Cow::Owned),
-                    false => Cow::Borrowed(value.as_ref()),
-                }
+                binding
+                    .decode(header, value.as_ref())
+                    .map_or(Cow::Borrowed(value.as_ref()), Cow::Owned)
             });
         let content_type = content_type.as_deref();
         let binary = headers.iter().any(|(name, _)| {
-            !name
-                .as_ref()
-                .eq_ignore_ascii_case(binding.content_type_header())
+            !name.as_ref().eq_ignore_ascii_case(header)
                 && binding.attribute(name.as_ref()).is_some()
         });
         let structured = match content_type {
@@ -416,21 +418,13 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
                 None => continue,
             }
         };
-        // HTTP's and Kafka's `content-type` is the protocol's own header,
-        // mapped as it is; the `ce-` headers of HTTP and NATS are
-        // percent-encoded.
-        let encoded = binding.percent_encodes() && binding.attribute(name).is_some();
-        let value = if encoded {
-            percent_decode(value.as_ref().trim()).map_err(|reason| FormatError::Attribute {
-                name: attribute.clone(),
-                reason,
-            })?
-        } else if binding.percent_encodes() {
-            // HTTP and NATS headers: spaces around a value are not part of it.
-            value.as_ref().trim().to_owned()
-        } else {
-            value.as_ref().to_owned()
-        };
+        let value =
+            binding
+                .decode(name, value.as_ref())
+                .map_err(|reason| FormatError::Attribute {
+                    name: attribute.clone(),
+                    reason,
+                })?;
         if seen.contains(&attribute) {
             // A sender may name the data's type in both `content-type` and
             // `ce_datacontenttype` (Kafka); the same value twice is one.

@@ -71,12 +71,7 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
     /// only a store writes) is refused, and so are keys longer than
     /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) and an event past the limits.
     pub fn from_json_within(limits: &ReadLimits, json: &[u8]) -> Result<Self, FormatError> {
-        if json.len() > limits.max_body_bytes() {
-            return Err(FormatError::Limit {
-                what: "bytes of body",
-                limit: limits.max_body_bytes(),
-            });
-        }
+        limits.check_body(json)?;
         let any: AnyEnvelope<P> = IncomingEvent::from_members(Members::received(json, limits)?)?
             .check_key_lengths()?
             .into_envelope()?;

@@ -1,6 +1,8 @@
 //! The limits a reader of received messages keeps: what a sender may make a
 //! receiver read before it is refused.
 
+use super::serde::FormatError;
+
 /// How much of a received message is read before it is refused: the body's
 /// size, the number of headers, and the number of members of a structured
 /// event. Each reader runs in time linear in what it reads, so these bound
@@ -76,5 +78,23 @@ impl ReadLimits {
     /// The most members of a structured event read.
     pub fn max_members(&self) -> usize {
         self.members
+    }
+
+    /// Refuses a body past [`max_body_bytes`](Self::max_body_bytes).
+    pub(super) fn check_body(&self, body: &[u8]) -> Result<(), FormatError> {
+        within("bytes of body", body.len(), self.body_bytes)
+    }
+
+    /// Refuses more headers than [`max_headers`](Self::max_headers).
+    pub(super) fn check_headers(&self, count: usize) -> Result<(), FormatError> {
+        within("headers", count, self.headers)
+    }
+}
+
+/// `Ok` if `count` of `what` is at most `limit`.
+fn within(what: &'static str, count: usize, limit: usize) -> Result<(), FormatError> {
+    match count <= limit {
+        true => Ok(()),
+        false => Err(FormatError::Limit { what, limit }),
     }
 }

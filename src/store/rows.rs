@@ -404,8 +404,10 @@ pub(crate) enum InboxKey {
 impl InboxKey {
     /// The state of a key held fresh, from the text stored under it and the
     /// received event's [`inbox_text`]. A key stored before schema version 6
-    /// holds the payload alone, and is compared with the payload: no event's
-    /// text can equal a payload's, as it holds the payload within it.
+    /// holds the payload alone, and is compared with the payload. (So a
+    /// reused id whose payload is, text for text, the whole event stored
+    /// under the key is taken for a duplicate: only the sender that reused
+    /// the id can arrange that.)
     pub(crate) fn of<P: Serialize>(
         stored: &str,
         event_text: &str,
