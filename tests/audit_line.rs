@@ -63,7 +63,7 @@ fn a_value_that_could_forge_a_key_is_quoted_and_escaped() {
     let envelope = Envelope::builder()
         .event_id("evt-1 status=processed")
         .event_type("crm.\"contact\".updated")
-        .source_system("C:\\crm")
+        .source_system("crm?status=failed")
         .payload(())
         .correlation_id("none")
         .schema_version("1.0\u{2028}attempts=0")
@@ -73,7 +73,7 @@ fn a_value_that_could_forge_a_key_is_quoted_and_escaped() {
     assert_eq!(
         envelope.to_audit_line(),
         "[INTEGRATION_EVENT] event_id=\"evt-1 status=processed\" type=\"crm.\\\"contact\\\".updated\" \
-         source=C:\\crm status=pending attempts=0 correlation=\"none\" \
+         source=\"crm?status=failed\" status=pending attempts=0 correlation=\"none\" \
          schema=\"1.0\\u{2028}attempts=0\" created=2026-03-01T09:30:00+00:00"
     );
 }
@@ -162,7 +162,8 @@ proptest! {
     fn any_accepted_value_reads_back_and_forges_nothing(
         event_id in "\\PC{1,24}",
         event_type in "[ a-z.=\"\\\\]{1,24}",
-        source in "\\PC{1,12}",
+        // A source is a URI reference: no spaces or quotes, but `=`, `&`, `'`.
+        source in "[a-z][a-z0-9/?=&'._~-]{0,11}",
         correlation in proptest::option::of("\\PC{1,12}"),
     ) {
         let mut builder = Envelope::builder()

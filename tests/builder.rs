@@ -142,5 +142,10 @@ fn schema_version_and_tag_keys_are_checked_too() {
 
 #[test]
 fn unicode_text_that_is_not_control_is_accepted() {
-    assert!(build_with("évt-ü-1", "crm.kontakt.geändert", "crm-東京", None).is_ok());
+    // The source is a URI reference, in which non-ASCII text is percent-encoded.
+    assert!(build_with("évt-ü-1", "crm.kontakt.geändert", "crm-%E6%9D%B1", None).is_ok());
+    assert!(matches!(
+        build_with("évt-ü-1", "crm.kontakt.geändert", "crm-東京", None),
+        Err(EnvelopeError::NotAUriReference { .. })
+    ));
 }

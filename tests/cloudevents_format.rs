@@ -653,3 +653,123 @@ fn the_specifications_type_rules_are_kept_on_reading_and_building() {
         .build();
     assert!(matches!(built, Err(EnvelopeError::ExtensionValue { .. })));
 }
+
+#[test]
+fn a_source_is_a_uri_reference_where_an_event_is_built_or_received() {
+    let received = |source: &str| {
+        let event = json!({ "specversion": "1.0", "id": "e", "source": source, "type": "t" });
+        Envelope::<Pending>::from_json(event.to_string().as_bytes())
+    };
+    let built = |source: &str| {
+        Envelope::builder()
+            .event_id("e")
+            .event_type("t")
+            .source_system(source)
+            .payload(())
+            .build()
+    };
+    for (source, refused) in [
+        ("not a uri ref", "' ' at byte 3 has no place in a URI"),
+        ("C:\\crm", "'\\\\' at byte 2 has no place in a URI"),
+        ("crm%zz", "the `%` at byte 3 is not followed by two hex digits"),
+        ("a#b#c", "more than one `#`"),
+        ("1crm:x", "\"1crm\" before the first `:` is no scheme"),
+        (":crm", "\"\" before the first `:` is no scheme"),
+        ("/crm/[1]", "`[` and `]` appear only around an IP address"),
+        ("zoë", "'ë' at byte 2 has no place in a URI"),
+    ] {
+        let message = received(source).unwrap_err().to_string();
+        assert!(
+            message.contains("is not a URI reference") && message.contains(refused),
+            "{source}: {message}"
+        );
+        let error = built(source).unwrap_err();
+        assert!(
+            matches!(&error, EnvelopeError::NotAUriReference { value, .. } if value == source),
+            "{source}: {error}"
+        );
+    }
+    for source in [
+        "crm",
+        "/crm/contacts",
+        "https://crm.example.com/contacts?region=emea#top",
+        "urn:example:crm",
+        "//crm.example.com:8080/a",
+        "http://[2001:db8::1]/crm",
+        "crm%20eu",
+        "./a:b",
+        "mailto:ops@example.com",
+    ] {
+        assert_eq!(received(source).unwrap().source_system(), source);
+        assert_eq!(built(source).unwrap().source_system(), source);
+    }
+    // A stored row is not held to the rule: what a store admitted before it
+    // still reads.
+    let stored = json!({ "specversion": "1.0", "id": "e", "source": "CRM System", "type": "t" });
+    assert_eq!(
+        read::<Value>(&stored).source_system(),
+        "CRM System",
+        "a stored row's source is read as it was written"
+    );
+}
+
+#[test]
+fn correlationid_and_schemaversion_of_another_type_or_empty_are_kept_as_plain_extensions() {
+    let event = |correlation: Value, schema: Value| {
+        json!({
+            "specversion": "1.0", "id": "e", "source": "s", "type": "t",
+            "correlationid": correlation, "schemaversion": schema,
+        })
+    };
+    for (correlation, schema) in [
+        (json!(42), json!(true)),
+        (json!(""), json!("")),
+        (json!(false), json!(2)),
+    ] {
+        let sent = event(correlation.clone(), schema.clone());
+        let envelope = Envelope::<Pending>::from_json(sent.to_string().as_bytes())
+            .unwrap_or_else(|error| panic!("{sent}: {error}"));
+        assert_eq!(envelope.correlation_id(), None, "{sent}");
+        assert_eq!(envelope.schema_version(), "1.0", "{sent}");
+        assert_eq!(
+            serde_json::to_value(envelope.extension("correlationid")).unwrap(),
+            correlation
+        );
+        assert_eq!(
+            serde_json::to_value(envelope.extension("schemaversion")).unwrap(),
+            schema
+        );
+        // Written back as they came, and so read again.
+        assert_eq!(written(&envelope), sent);
+        assert_eq!(read::<Value>(&written(&envelope)), envelope);
+    }
+    // A non-empty string is the crate's own, as before.
+    let own = Envelope::<Pending>::from_json(
+        event(json!("req-7"), json!("2.0")).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(own.correlation_id(), Some("req-7"));
+    assert_eq!(own.schema_version(), "2.0");
+    assert!(own.extensions().is_empty());
+    // Another type is still held to the extension rules.
+    let wide = event(json!(1_i64 << 40), Value::Null);
+    let message = Envelope::<Pending>::from_json(wide.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("a CloudEvents integer is 32 bits"),
+        "{message}"
+    );
+    // The builder keeps the names to their own setters.
+    let built = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(())
+        .extension("correlationid", 5)
+        .build();
+    assert!(matches!(
+        built,
+        Err(EnvelopeError::ReservedExtension { name }) if name == "correlationid"
+    ));
+}

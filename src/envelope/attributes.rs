@@ -114,10 +114,15 @@ const RESERVED: [&str; 12] = [
     "data_base64",
 ];
 
+/// This crate's own extensions, which an envelope holds in fields of their
+/// own when they are non-empty strings. Another producer may use the names
+/// with other types: a received event keeps such a value as a plain
+/// extension.
+pub(crate) const OWN_EXTENSIONS: [&str; 2] = ["correlationid", "schemaversion"];
+
 /// Checks an extension's name and value: lowercase ASCII letters and digits,
-/// not a name the event already uses; for the tracing extension a value in
-/// the W3C Trace Context format, and for the partitioning extension's key a
-/// usable string.
+/// not a name the event already uses, and a value as
+/// [`check_extension_value`] has it.
 pub(crate) fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), EnvelopeError> {
     check_attribute_name(name)?;
     if RESERVED.contains(&name) {
@@ -125,6 +130,17 @@ pub(crate) fn check_extension(name: &str, value: &ExtensionValue) -> Result<(), 
             name: name.to_owned(),
         });
     }
+    check_extension_value(name, value)
+}
+
+/// Checks an extension's value: an integer of 32 bits, a string without
+/// control characters or noncharacters; for the tracing extension a value in
+/// the W3C Trace Context format, and for the partitioning extension's key a
+/// usable string.
+pub(crate) fn check_extension_value(
+    name: &str,
+    value: &ExtensionValue,
+) -> Result<(), EnvelopeError> {
     match (name, value) {
         (TRACEPARENT, ExtensionValue::Text(value)) => check_traceparent(value),
         (TRACESTATE, ExtensionValue::Text(value)) => check_tracestate(value),

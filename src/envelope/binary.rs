@@ -363,7 +363,7 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
             return Envelope::from_json_within(limits, body);
         }
         let any: AnyEnvelope<P> = read_binary(binding, headers, body)?
-            .check_key_lengths()?
+            .check_received()?
             .into_envelope()?;
         Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }
@@ -451,8 +451,9 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
             "time" => event.time = Some(value),
             "datacontenttype" => event.datacontenttype = Some(value),
             "dataschema" => event.dataschema = Some(value),
-            "correlationid" => event.correlationid = Some(value),
-            "schemaversion" => event.schemaversion = Some(value),
+            "correlationid" | "schemaversion" if !value.is_empty() => {
+                event.set_own(&attribute, value);
+            }
             _ => {
                 event.extensions.insert(attribute.clone(), value.into());
             }

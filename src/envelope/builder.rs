@@ -9,7 +9,9 @@ use super::attributes::{
     DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
     check_content_type, check_extension,
 };
-use super::error::{EnvelopeError, Field, check_absolute_uri, check_key_length, check_text};
+use super::error::{
+    EnvelopeError, Field, check_absolute_uri, check_key_length, check_text, check_uri_reference,
+};
 use super::state::Pending;
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
@@ -150,7 +152,9 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         }
     }
 
-    /// The system the event comes from. Required.
+    /// The system the event comes from (its CloudEvents `source`). Required:
+    /// a URI reference, such as `crm`, `/crm/contacts` or
+    /// `https://crm.example.com`, with no spaces.
     #[inline]
     pub fn source_system(
         self,
@@ -300,6 +304,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         check_text(Field::EventId, &event_id)?;
         check_text(Field::EventType, &event_type)?;
         check_text(Field::SourceSystem, &source_system)?;
+        check_uri_reference(Field::SourceSystem, &source_system)?;
         check_key_length(Field::EventId, &event_id)?;
         check_key_length(Field::SourceSystem, &source_system)?;
         let schema_version = match optional.schema_version {

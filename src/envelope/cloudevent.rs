@@ -73,7 +73,7 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
     pub fn from_json_within(limits: &ReadLimits, json: &[u8]) -> Result<Self, FormatError> {
         limits.check_body(json)?;
         let any: AnyEnvelope<P> = IncomingEvent::from_members(Members::received(json, limits)?)?
-            .check_key_lengths()?
+            .check_received()?
             .into_envelope()?;
         Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }

@@ -105,6 +105,18 @@ pub enum EnvelopeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The part is not the URI reference the CloudEvents specification asks
+    /// for (`source`): an absolute URI, or a relative one such as
+    /// `/crm/contacts` or `crm`.
+    #[error("{field} {value:?} is not a URI reference: {reason}")]
+    NotAUriReference {
+        /// The part at fault.
+        field: Field,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An extension attribute's value is not of its CloudEvents type: an
     /// integer outside 32 bits, or a string with a control character or a
     /// noncharacter.
@@ -182,6 +194,7 @@ impl EnvelopeError {
             | EnvelopeError::ControlCharacter { field, .. }
             | EnvelopeError::Noncharacter { field, .. }
             | EnvelopeError::NotAUri { field, .. }
+            | EnvelopeError::NotAUriReference { field, .. }
             | EnvelopeError::KeyTooLong { field, .. } => field.attribute(),
             EnvelopeError::ExtensionName { name }
             | EnvelopeError::ReservedExtension { name }
@@ -257,46 +270,93 @@ pub(crate) fn forbidden_character(value: &str) -> Option<(usize, char)> {
     })
 }
 
-/// Checks that `value` is an absolute URI: made of the characters of a URI
-/// (RFC 3986: ASCII letters, digits, `-._~:/?#[]@!$&'()*+,;=`, and `%` with
-/// two hex digits), and starting with a scheme (`https:`, `urn:`).
+/// Checks that `value` is an absolute URI (`dataschema`): a URI reference
+/// (see [`check_uri_reference`]) that starts with a scheme (`https:`, `urn:`).
 pub(crate) fn check_absolute_uri(field: Field, value: &str) -> Result<(), EnvelopeError> {
     let refuse = |reason: String| EnvelopeError::NotAUri {
         field,
         value: value.to_owned(),
         reason,
     };
+    uri_reference_fault(value).map_or(Ok(()), |reason| Err(refuse(reason)))?;
+    if scheme(value).is_none_or(str::is_empty) {
+        return Err(refuse("it has no scheme (such as `https:`)".to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks that `value` is a URI reference (`source`), as RFC 3986 has it: an
+/// absolute URI (`https://crm.example.com/contacts`, `urn:crm`) or a relative
+/// one (`/crm/contacts`, `crm`), made of the characters of a URI (ASCII
+/// letters, digits, `-._~:/?#[]@!$&'()*+,;=`, and `%` with two hex digits).
+pub(crate) fn check_uri_reference(field: Field, value: &str) -> Result<(), EnvelopeError> {
+    uri_reference_fault(value).map_or(Ok(()), |reason| {
+        Err(EnvelopeError::NotAUriReference {
+            field,
+            value: value.to_owned(),
+            reason,
+        })
+    })
+}
+
+/// What keeps `value` from being a URI reference, if anything.
+fn uri_reference_fault(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
     for (index, &byte) in bytes.iter().enumerate() {
         let allowed = byte.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&byte);
         if !allowed {
-            return Err(refuse(format!(
+            return Some(format!(
                 "{:?} at byte {index} has no place in a URI (percent-encode it)",
                 value
                     .get(index..)
                     .and_then(|rest| rest.chars().next())
                     .unwrap_or_default()
-            )));
+            ));
         }
         if byte == b'%'
             && !bytes
                 .get(index + 1..index + 3)
                 .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
         {
-            return Err(refuse(format!(
+            return Some(format!(
                 "the `%` at byte {index} is not followed by two hex digits"
-            )));
+            ));
         }
     }
-    let scheme = value.split_once(':').map(|(scheme, _)| scheme);
-    let valid = scheme.is_some_and(|scheme| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    });
-    if !valid {
-        return Err(refuse("it has no scheme (such as `https:`)".to_owned()));
+    if value.bytes().filter(|&b| b == b'#').count() > 1 {
+        return Some("it has more than one `#`".to_owned());
     }
-    Ok(())
+    match scheme(value) {
+        Some(scheme)
+            if !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                || !scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+        {
+            return Some(format!(
+                "{scheme:?} before the first `:` is no scheme (a letter, then letters, \
+                 digits, `+`, `-` or `.`), and a relative reference's first segment \
+                 cannot hold a `:`"
+            ));
+        }
+        _ => {}
+    }
+    // `[` and `]` enclose an IP literal in the authority, and appear nowhere else.
+    let after_scheme = scheme(value).map_or(value, |scheme| &value[scheme.len() + 1..]);
+    let authority = after_scheme
+        .strip_prefix("//")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let brackets = |text: &str| text.bytes().filter(|b| b"[]".contains(b)).count();
+    if brackets(value) != brackets(authority) {
+        return Some("`[` and `]` appear only around an IP address in the authority".to_owned());
+    }
+    None
+}
+
+/// The text before the first `:` that comes before any `/`, `?` or `#`: the
+/// scheme of an absolute URI (not checked).
+fn scheme(value: &str) -> Option<&str> {
+    let end = value.find([':', '/', '?', '#'])?;
+    value[end..].starts_with(':').then(|| &value[..end])
 }

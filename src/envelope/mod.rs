@@ -177,7 +177,9 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// The event's extension attributes, other than this crate's own
-    /// (`correlationid`, `schemaversion`), by name.
+    /// (`correlationid`, `schemaversion`), by name. A received event whose
+    /// `correlationid` or `schemaversion` is not a non-empty string (another
+    /// producer's use of the name) has it here, as it came.
     pub fn extensions(&self) -> &Extensions {
         &self.data.extensions
     }

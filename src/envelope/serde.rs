@@ -50,11 +50,14 @@ use serde_json::Value;
 
 use super::any::{AnyEnvelope, each_state};
 use super::attributes::{
-    DataForm, ExtensionValue, Extensions, PARTITIONKEY, check_content_type, check_extension,
+    DataForm, ExtensionValue, Extensions, OWN_EXTENSIONS, PARTITIONKEY, check_content_type,
+    check_extension, check_extension_value,
 };
 use super::builder::DEFAULT_SCHEMA_VERSION;
 use super::bytes::{ByteData, payload_bytes};
-use super::error::{EnvelopeError, Field, check_absolute_uri, check_key_length, check_text};
+use super::error::{
+    EnvelopeError, Field, check_absolute_uri, check_key_length, check_text, check_uri_reference,
+};
 use super::history::Transition;
 use super::limits::ReadLimits;
 use super::state::{DeliveryStatus, Pending, State};
@@ -519,8 +522,14 @@ impl IncomingEvent {
                 "time" => event.time = text(value)?,
                 "datacontenttype" => event.datacontenttype = text(value)?,
                 "dataschema" => event.dataschema = text(value)?,
-                "correlationid" => event.correlationid = text(value)?,
-                "schemaversion" => event.schemaversion = text(value)?,
+                "correlationid" | "schemaversion" => match value {
+                    Value::String(own) if !own.is_empty() => event.set_own(&key, own),
+                    other => {
+                        if let Some(value) = extension_value(&key, other)? {
+                            event.extensions.insert(key, value);
+                        }
+                    }
+                },
                 "data" | "data_base64" if data_member => {
                     return Err(FormatError::DataTwice);
                 }
@@ -550,6 +559,19 @@ impl IncomingEvent {
             }
         }
         Ok(event)
+    }
+}
+
+impl IncomingEvent {
+    /// Sets one of this crate's own extensions (`correlationid`,
+    /// `schemaversion`) to a non-empty string. Another producer may use
+    /// either name with another type, or empty: such a value is kept as a
+    /// plain extension instead.
+    pub(super) fn set_own(&mut self, name: &str, value: String) {
+        match name {
+            "correlationid" => self.correlationid = Some(value),
+            _ => self.schemaversion = Some(value),
+        }
     }
 }
 
@@ -587,10 +609,12 @@ fn extension_value(name: &str, value: Value) -> Result<Option<ExtensionValue>, F
 }
 
 impl IncomingEvent {
-    /// Checks a received event's keys (its id, source and ordering key)
-    /// against [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES). Stored rows are not
-    /// held to it: what a store admitted before the limit still reads.
-    pub(super) fn check_key_lengths(self) -> Result<IncomingEvent, FormatError> {
+    /// Checks what a received event must be but a stored row need not: its
+    /// keys (id, source and ordering key) no longer than
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES), and its source a URI
+    /// reference. Stored rows are not held to these: what a store admitted
+    /// before they were checked still reads.
+    pub(super) fn check_received(self) -> Result<IncomingEvent, FormatError> {
         let keys = [
             (Field::EventId, self.id.as_deref()),
             (Field::SourceSystem, self.source.as_deref()),
@@ -605,6 +629,9 @@ impl IncomingEvent {
             if let Some(key) = key {
                 check_key_length(field, key)?;
             }
+        }
+        if let Some(source) = &self.source {
+            check_uri_reference(Field::SourceSystem, source)?;
         }
         Ok(self)
     }
@@ -645,7 +672,11 @@ impl IncomingEvent {
             check_content_type(content_type)?;
         }
         for (name, value) in &self.extensions {
-            check_extension(name, value)?;
+            match OWN_EXTENSIONS.contains(&name.as_str()) {
+                // Another producer's use of one of this crate's names.
+                true => check_extension_value(name, value)?,
+                false => check_extension(name, value)?,
+            }
         }
         let created_at = self
             .time
