@@ -671,7 +671,10 @@ fn a_source_is_a_uri_reference_where_an_event_is_built_or_received() {
     for (source, refused) in [
         ("not a uri ref", "' ' at byte 3 has no place in a URI"),
         ("C:\\crm", "'\\\\' at byte 2 has no place in a URI"),
-        ("crm%zz", "the `%` at byte 3 is not followed by two hex digits"),
+        (
+            "crm%zz",
+            "the `%` at byte 3 is not followed by two hex digits",
+        ),
         ("a#b#c", "more than one `#`"),
         ("1crm:x", "\"1crm\" before the first `:` is no scheme"),
         (":crm", "\"\" before the first `:` is no scheme"),
@@ -744,10 +747,9 @@ fn correlationid_and_schemaversion_of_another_type_or_empty_are_kept_as_plain_ex
         assert_eq!(read::<Value>(&written(&envelope)), envelope);
     }
     // A non-empty string is the crate's own, as before.
-    let own = Envelope::<Pending>::from_json(
-        event(json!("req-7"), json!("2.0")).to_string().as_bytes(),
-    )
-    .unwrap();
+    let own =
+        Envelope::<Pending>::from_json(event(json!("req-7"), json!("2.0")).to_string().as_bytes())
+            .unwrap();
     assert_eq!(own.correlation_id(), Some("req-7"));
     assert_eq!(own.schema_version(), "2.0");
     assert!(own.extensions().is_empty());
@@ -772,4 +774,50 @@ fn correlationid_and_schemaversion_of_another_type_or_empty_are_kept_as_plain_ex
         built,
         Err(EnvelopeError::ReservedExtension { name }) if name == "correlationid"
     ));
+}
+
+#[test]
+fn a_time_keeps_the_offset_it_came_with_in_every_form() {
+    use integration_automation_patterns::envelope::Binding;
+    let sent = json!({
+        "specversion": "1.0", "id": "e", "source": "s", "type": "t",
+        "time": "2026-03-01T11:30:00.123+02:00",
+    });
+    let envelope = Envelope::<Pending>::from_json(sent.to_string().as_bytes()).unwrap();
+    let time = envelope.time().unwrap();
+    assert_eq!(time.offset().local_minus_utc(), 2 * 3600);
+    assert_eq!(
+        envelope.created_at().unwrap().to_rfc3339(),
+        "2026-03-01T09:30:00.123+00:00",
+        "created_at is the same instant in UTC"
+    );
+    assert_eq!(written(&envelope), sent, "structured mode");
+    for binding in [Binding::Http, Binding::Kafka, Binding::Nats, Binding::Amqp] {
+        let message = envelope.to_binary(binding).unwrap();
+        let time = message
+            .headers
+            .iter()
+            .find(|(name, _)| name.ends_with("time"))
+            .map(|(_, value)| value.as_str());
+        // No character of a time is percent-encoded.
+        assert_eq!(time, Some("2026-03-01T11:30:00.123+02:00"), "{binding:?}");
+        let back =
+            Envelope::<Pending>::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(back.time(), envelope.time(), "{binding:?}");
+        assert_eq!(written(&back), sent, "{binding:?}");
+    }
+    let stored = serde_json::to_value(&envelope).unwrap();
+    assert_eq!(stored["time"], sent["time"], "the storage form");
+    // The builder takes a time in any zone, and writes its offset.
+    let offset = chrono::FixedOffset::west_opt(5 * 3600).unwrap();
+    let built = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(())
+        .created_at(chrono::DateTime::parse_from_rfc3339("2026-03-01T04:30:00-05:00").unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(built.time().unwrap().offset(), &offset);
+    assert_eq!(written(&built)["time"], "2026-03-01T04:30:00-05:00");
 }

@@ -51,7 +51,7 @@ impl<S: State, P> Envelope<S, P> {
             Some(correlation_id) => line.text("correlation", correlation_id),
         };
         line = line.text("schema", self.schema_version());
-        match self.data.created_at {
+        match self.created_at() {
             Some(created_at) => line.time("created", created_at),
             None => line.word("created", "none"),
         }

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use chrono::SecondsFormat;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -222,8 +221,8 @@ impl<S: State, P: Serialize> Envelope<S, P> {
         if let Some(subject) = &data.subject {
             header("subject", subject);
         }
-        if let Some(time) = data.created_at {
-            header("time", &time.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        if let Some(time) = data.rendered_time() {
+            header("time", &time);
         }
         if let Some(data_schema) = &data.data_schema {
             header("dataschema", data_schema);

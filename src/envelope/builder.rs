@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 
 use super::attributes::{
     DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
@@ -109,7 +109,7 @@ pub struct EnvelopeBuilder<I = Unset, T = Unset, S = Unset, D = Unset> {
 struct OptionalParts {
     correlation_id: Option<String>,
     schema_version: Option<String>,
-    created_at: Option<DateTime<Utc>>,
+    created_at: Option<DateTime<FixedOffset>>,
     content_type: Option<String>,
     data_schema: Option<String>,
     subject: Option<String>,
@@ -202,10 +202,11 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
         self
     }
 
-    /// When the event was created (default: the time `build` is called).
+    /// When the event was created (default: the time `build` is called), in
+    /// any time zone: the event's `time` is written with its UTC offset.
     #[inline]
-    pub fn created_at(mut self, created_at: DateTime<Utc>) -> Self {
-        self.optional.created_at = Some(created_at);
+    pub fn created_at<Tz: TimeZone>(mut self, created_at: DateTime<Tz>) -> Self {
+        self.optional.created_at = Some(created_at.fixed_offset());
         self
     }
 
@@ -349,7 +350,11 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             correlation_id: optional.correlation_id,
             schema_version: Some(schema_version),
             extensions: optional.extensions,
-            created_at: Some(optional.created_at.unwrap_or_else(Utc::now)),
+            created_at: Some(
+                optional
+                    .created_at
+                    .unwrap_or_else(|| Utc::now().fixed_offset()),
+            ),
             attempt_count: 0,
             retry_policy: optional.retry_policy,
             tags: optional.tags,

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use crate::retry::RetryPolicy;
 use attributes::{DataForm, PARTITIONKEY, TRACEPARENT, TRACESTATE};
@@ -86,8 +86,9 @@ struct EnvelopeData<P> {
     content_type: Option<String>,
     data_schema: Option<String>,
     subject: Option<String>,
-    /// The CloudEvents `time`: absent on a received event that had none.
-    created_at: Option<DateTime<Utc>>,
+    /// The CloudEvents `time`, with the offset it was written with: absent
+    /// on a received event that had none.
+    created_at: Option<DateTime<FixedOffset>>,
     correlation_id: Option<String>,
     /// `None` when a received event named no schema version (it reads as the
     /// default, and is written back without one). Borrowed for the default,
@@ -98,6 +99,15 @@ struct EnvelopeData<P> {
     retry_policy: RetryPolicy,
     tags: BTreeMap<String, String>,
     history: Vec<Transition>,
+}
+
+impl<P> EnvelopeData<P> {
+    /// The CloudEvents `time` as the formats write it: RFC 3339 with its
+    /// offset (`Z` for UTC), and as many fractional digits as it needs.
+    fn rendered_time(&self) -> Option<String> {
+        self.created_at
+            .map(|time| time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
 }
 
 impl<S: State, P> Envelope<S, P> {
@@ -140,9 +150,16 @@ impl<S: State, P> Envelope<S, P> {
             .unwrap_or(DEFAULT_SCHEMA_VERSION)
     }
 
-    /// When the event was created (its CloudEvents `time`). Every envelope
-    /// built here has one; an event received without one has none.
+    /// When the event was created (its CloudEvents `time`), in UTC. Every
+    /// envelope built here has one; an event received without one has none.
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.data.created_at.map(|time| time.to_utc())
+    }
+
+    /// The CloudEvents `time` with the UTC offset it was given (a received
+    /// `2026-03-01T11:30:00+02:00` keeps its `+02:00`, and is written so
+    /// again): the same instant as [`created_at`](Envelope::created_at).
+    pub fn time(&self) -> Option<DateTime<FixedOffset>> {
         self.data.created_at
     }
 
@@ -282,7 +299,7 @@ impl<S: State, P> Envelope<S, P> {
             .history
             .last()
             .map(Transition::at)
-            .or(self.data.created_at)
+            .or(self.created_at())
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 

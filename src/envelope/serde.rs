@@ -261,8 +261,8 @@ pub(super) fn write_event<M: SerializeMap, P: Serialize>(
     if let Some(subject) = &data.subject {
         map.serialize_entry("subject", subject)?;
     }
-    if let Some(time) = &data.created_at {
-        map.serialize_entry("time", time)?;
+    if let Some(time) = data.rendered_time() {
+        map.serialize_entry("time", &time)?;
     }
     if let Some(content_type) = &data.content_type {
         map.serialize_entry("datacontenttype", content_type)?;
@@ -692,7 +692,7 @@ impl IncomingEvent {
                 if !matches!(time.as_bytes().get(10), Some(b'T' | b't')) {
                     return Err(refuse("date and time are separated by `T`".into()));
                 }
-                Ok(parsed.with_timezone(&Utc))
+                Ok(parsed)
             })
             .transpose()?;
         let (payload, data_form) = read_data::<P>(self.data, self.datacontenttype.as_deref())?;
@@ -701,7 +701,7 @@ impl IncomingEvent {
                 for key in delivery.tags.keys() {
                     check_text(Field::TagKey, key)?;
                 }
-                check_consistency(&delivery, created_at)?;
+                check_consistency(&delivery, created_at.map(|time| time.to_utc()))?;
                 delivery
             }
             None => IncomingDelivery {

@@ -588,6 +588,14 @@ pub(crate) fn inbox_text<P: Serialize>(
     };
     let mut event = serde_json::to_value(envelope.to_cloudevent()).map_err(unwritable)?;
     if let Value::Object(members) = &mut event {
+        // The same instant is the same time, whatever offset it came with
+        // (and inbox rows admitted before offsets were kept hold UTC).
+        if let Some(time) = envelope.created_at() {
+            members.insert(
+                "time".into(),
+                time.to_rfc3339_opts(SecondsFormat::AutoSi, true).into(),
+            );
+        }
         if members.contains_key("data") && !members.contains_key("datacontenttype") {
             members.insert("datacontenttype".into(), "application/json".into());
         }
