@@ -7,6 +7,8 @@
 #[path = "support/events.rs"]
 mod events;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::{
     BinaryMessage, Binding, ExtensionValue, FormatError, WireError,
@@ -312,7 +314,10 @@ proptest! {
                 }
                 // An event whose data is an event is not written in binary
                 // mode, where its data would read as the event.
-                Err(WireError::StructuredOnly { .. }) => prop_assert!(envelope.data_is_cloudevent()),
+                Err(WireError::StructuredOnly { .. }) => {
+                    prop_assert!(envelope.data_is_cloudevent());
+                    prop_assert!(!envelope.fits_binary_mode());
+                }
                 Err(other) => prop_assert!(false, "{:?}: {}", binding, other),
             }
         }
@@ -445,4 +450,144 @@ fn read_owned(
     body: &[u8],
 ) -> Result<Envelope<Pending>, FormatError> {
     Envelope::from_message(binding, headers, body)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Received events whose data may disagree with their content type (a
+    /// number under `text/plain`, bytes under a JSON type, no data under a
+    /// binary type): binary mode carries each one that fits it back equal,
+    /// and refuses each other one, which structured mode carries back equal.
+    #[test]
+    fn binary_mode_carries_back_equal_every_event_it_accepts(event in received_event()) {
+        let envelope = Envelope::<Pending>::from_json(event.to_string().as_bytes())
+            .map_err(|error| TestCaseError::fail(format!("{event}: {error}")))?;
+        for binding in BINDINGS {
+            match envelope.to_binary(binding) {
+                Ok(message) => {
+                    prop_assert!(envelope.fits_binary_mode());
+                    // Data without a content type goes under the type of its
+                    // form, which the receiver then reads.
+                    let mut named = event.clone();
+                    if event.get("datacontenttype").is_none() {
+                        if event.get("data").is_some() {
+                            named["datacontenttype"] = json!("application/json");
+                        } else if event.get("data_base64").is_some() {
+                            named["datacontenttype"] = json!("application/octet-stream");
+                        }
+                    }
+                    let expected = Envelope::<Pending>::from_json(named.to_string().as_bytes()).unwrap();
+                    let back = Envelope::<Pending>::from_message(binding, &message.headers, &message.body);
+                    prop_assert_eq!(back.as_ref().ok(), Some(&expected), "{:?} {}: {:?}", binding, event, back);
+                }
+                Err(WireError::StructuredOnly { .. }) => prop_assert!(!envelope.fits_binary_mode()),
+                Err(other) => prop_assert!(false, "{:?} {}: {}", binding, event, other),
+            }
+        }
+        let structured = serde_json::to_vec(&envelope.to_cloudevent()).unwrap();
+        let back = Envelope::<Pending>::from_message(
+            Binding::Http,
+            &[("content-type", "application/cloudevents+json")],
+            &structured,
+        );
+        prop_assert_eq!(back.as_ref().ok(), Some(&envelope), "{}: {:?}", event, back);
+    }
+}
+
+/// A received event in the JSON format with any content type (or none) and
+/// any data: a JSON value, a string (empty too), bytes (none too), `null`,
+/// or none at all.
+fn received_event() -> impl Strategy<Value = Value> {
+    let content_type = proptest::option::of(prop_oneof![
+        Just("application/json"),
+        Just("application/vnd.api+json; charset=utf-8"),
+        Just("text/plain"),
+        Just("application/xml"),
+        Just("application/octet-stream"),
+        Just("image/png"),
+    ]);
+    let data = prop_oneof![
+        Just(None),
+        Just(Some(("data", Value::Null))),
+        any::<i32>().prop_map(|number| Some(("data", json!(number)))),
+        ".{0,12}".prop_map(|text| Some(("data", json!(text)))),
+        Just(Some(("data", json!({ "a": [1, null, "b"] })))),
+        proptest::collection::vec(any::<u8>(), 0..16)
+            .prop_map(|bytes| Some(("data_base64", json!(BASE64.encode(bytes))))),
+    ];
+    (content_type, data).prop_map(|(content_type, data)| {
+        let mut event = json!({ "specversion": "1.0", "id": "e-1", "source": "/crm", "type": "t" });
+        if let Some(content_type) = content_type {
+            event["datacontenttype"] = json!(content_type);
+        }
+        if let Some((member, value)) = data {
+            event[member] = value;
+        }
+        event
+    })
+}
+
+#[test]
+fn empty_text_and_empty_bytes_stay_empty_data_and_no_data_stays_none() {
+    let built = |content_type: &str, payload: Value| {
+        Envelope::builder()
+            .event_id("e")
+            .event_type("t")
+            .source_system("s")
+            .payload(payload)
+            .data_content_type(content_type)
+            .build()
+            .unwrap()
+    };
+    let empty_text = built("text/plain; charset=utf-8", json!(""));
+    let empty_bytes = built("application/octet-stream", json!(""));
+    for binding in BINDINGS {
+        let message = empty_text.to_binary(binding).unwrap();
+        assert!(message.body.is_empty());
+        let text: Envelope<Pending, String> =
+            Envelope::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(text.payload(), "", "{binding:?}");
+        let message = empty_bytes.to_binary(binding).unwrap();
+        let bytes: Envelope<Pending, Vec<u8>> =
+            Envelope::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(bytes.payload(), &Vec::<u8>::new(), "{binding:?}");
+        // No data under a JSON type (or none) is still no data.
+        let none = read(
+            binding,
+            &[
+                (&*format!("{}specversion", prefix(binding)), "1.0"),
+                (&*format!("{}id", prefix(binding)), "e"),
+                (&*format!("{}source", prefix(binding)), "s"),
+                (&*format!("{}type", prefix(binding)), "t"),
+            ],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(none.payload(), &Value::Null);
+        assert!(none.fits_binary_mode());
+    }
+    // A received event with no data under a text type cannot say so in
+    // binary mode, where its empty body would read as empty text.
+    let no_text = Envelope::<Pending>::from_json(
+        br#"{"specversion":"1.0","id":"e","source":"s","type":"t","datacontenttype":"text/plain"}"#,
+    )
+    .unwrap();
+    assert!(!no_text.fits_binary_mode());
+    let refused = no_text.to_binary(Binding::Http).unwrap_err();
+    assert!(
+        refused.to_string().contains(
+            "the event has no data, and a receiver would read the empty body as empty data"
+        ),
+        "{refused}"
+    );
+}
+
+/// The attribute header prefix of `binding`.
+fn prefix(binding: Binding) -> &'static str {
+    match binding {
+        Binding::Http | Binding::Nats => "ce-",
+        Binding::Kafka => "ce_",
+        Binding::Amqp => "cloudEvents_",
+    }
 }

@@ -50,7 +50,7 @@ fn an_event_whose_data_is_a_cloudevent_is_not_written_in_binary_mode() {
     for binding in BINDINGS {
         let refused = audit.to_binary(binding).unwrap_err();
         assert!(
-            matches!(&refused, WireError::StructuredOnly { content_type } if content_type == "application/cloudevents+json"),
+            matches!(&refused, WireError::StructuredOnly { content_type, .. } if content_type == "application/cloudevents+json"),
             "{binding:?}: {refused}"
         );
         assert!(refused.to_string().contains("structured mode"), "{refused}");

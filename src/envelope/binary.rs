@@ -15,7 +15,7 @@ use super::cloudevent::CLOUDEVENTS_JSON;
 use super::limits::ReadLimits;
 use super::serde::{FormatError, IncomingData, IncomingEvent};
 use super::state::{Pending, State};
-use super::{AnyEnvelope, Envelope};
+use super::{AnyEnvelope, Envelope, EnvelopeData};
 
 /// A protocol binding, as far as binary content mode differs between them:
 /// the header prefix, where the content type goes, and how values are encoded.
@@ -144,17 +144,20 @@ pub enum WireError {
         /// What the SDK said.
         reason: String,
     },
-    /// The event's data is itself a CloudEvent (its content type is one of
-    /// the CloudEvents formats, `application/cloudevents+json` say): in
-    /// binary mode a receiver would read the data as the event, so such an
-    /// event travels in structured mode only.
+    /// Binary mode cannot carry the event as it is (see
+    /// [`Envelope::fits_binary_mode`]): its data is itself a CloudEvent, or
+    /// it has no data under a content type that is not JSON, or its data's
+    /// form disagrees with its content type. Such an event travels in
+    /// structured mode only.
     #[error(
         "an event whose datacontenttype is {content_type:?} cannot travel in binary mode: \
-         a receiver would read its data as the event; send it in structured mode"
+         {reason}; send it in structured mode"
     )]
     StructuredOnly {
         /// The event's data content type.
         content_type: String,
+        /// What a receiver would read in its place.
+        reason: &'static str,
     },
     /// A header cannot carry an attribute (a name or value the protocol's
     /// library refuses).
@@ -173,9 +176,10 @@ impl<S: State, P: Serialize> Envelope<S, P> {
     /// type (a received event's) is sent under the type of its form:
     /// `application/json` (as the specification asks), `text/plain`, or
     /// `application/octet-stream` for bytes, which would otherwise read back
-    /// as JSON; extension values travel as their string form. An event whose
-    /// data is itself a CloudEvent is refused
-    /// ([`WireError::StructuredOnly`]): it travels in structured mode.
+    /// as JSON; extension values travel as their string form. An event that
+    /// binary mode cannot carry as it is (see [`Envelope::fits_binary_mode`])
+    /// is refused with [`WireError::StructuredOnly`]: it travels in
+    /// structured mode.
     ///
     /// ```
     /// use integration_automation_patterns::Envelope;
@@ -198,9 +202,10 @@ impl<S: State, P: Serialize> Envelope<S, P> {
     /// ```
     pub fn to_binary(&self, binding: Binding) -> Result<BinaryMessage, WireError> {
         let data = &self.data;
-        if self.data_is_cloudevent() {
+        if let Some(reason) = binary_misfit(data) {
             return Err(WireError::StructuredOnly {
                 content_type: data.content_type.clone().unwrap_or_default(),
+                reason,
             });
         }
         let mut message = BinaryMessage::default();
@@ -262,6 +267,36 @@ impl<S: State, P: Serialize> Envelope<S, P> {
     }
 }
 
+/// Why binary mode cannot carry an event as it is, if it cannot: what a
+/// receiver would read in its place.
+pub(super) fn binary_misfit<P>(data: &EnvelopeData<P>) -> Option<&'static str> {
+    // Data without a content type goes under the type of its form.
+    let content_type = data.content_type.as_deref()?;
+    if is_cloudevents_format(content_type) {
+        return Some("a receiver would read its data as the event");
+    }
+    match (
+        data.data_form,
+        DataForm::for_content_type(Some(content_type)),
+    ) {
+        (form, expected) if form == expected => None,
+        // An empty body under a JSON type is no data: JSON is never empty.
+        (DataForm::Absent, DataForm::Json) => None,
+        (DataForm::Absent, _) => {
+            Some("the event has no data, and a receiver would read the empty body as empty data")
+        }
+        (DataForm::Json, _) => {
+            Some("its data is a JSON value, and a receiver would read the body as text or bytes")
+        }
+        (DataForm::Text, _) => {
+            Some("its data is text, and a receiver would read the body as JSON or bytes")
+        }
+        (DataForm::Binary, _) => {
+            Some("its data is bytes, and a receiver would read the body as JSON or text")
+        }
+    }
+}
+
 /// The body that carries a payload in `form`.
 fn body<P: Serialize>(payload: &P, form: DataForm) -> Result<Vec<u8>, WireError> {
     let refuse = |form: &'static str| move |reason: String| WireError::Payload { form, reason };
@@ -298,8 +333,9 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
     /// in headers). A message that is neither, or both (attribute headers
     /// beside a CloudEvents content type: a forgery's shape), is refused with
     /// an error that names the missing or bad attribute, and so is a message
-    /// past `limits`. An empty body is an event without data; a body without
-    /// a content type is JSON, as in structured mode.
+    /// past `limits`. A body without a content type is JSON, as in
+    /// structured mode; an empty body is an event without data when it has
+    /// no content type or a JSON one, and empty text or bytes under any other.
     pub fn from_message_within<N, V>(
         limits: &ReadLimits,
         binding: Binding,
@@ -463,7 +499,14 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
         return Err(FormatError::MissingAttribute("specversion"));
     }
     event.data = match (body.is_empty(), event.datacontenttype.as_deref()) {
-        (true, _) => None,
+        // An empty body is no data where data cannot be empty: without a
+        // content type or under a JSON one. Text and bytes may be empty.
+        (true, None) => None,
+        (true, Some(content_type)) if is_json(content_type) => None,
+        (true, Some(content_type)) if is_text(content_type) => {
+            Some(IncomingData::Text(String::new()))
+        }
+        (true, Some(_)) => Some(IncomingData::Bytes(Vec::new())),
         (false, None) => Some(IncomingData::Json(serde_json::from_slice(body).map_err(
             |error| {
                 FormatError::Data(format!(

@@ -183,6 +183,20 @@ impl<S: State, P> Envelope<S, P> {
             .is_some_and(binary::is_cloudevents_format)
     }
 
+    /// Whether binary content mode carries this event as it is, so that a
+    /// receiver reads back the same event. It does not when the data is
+    /// itself a CloudEvent ([`data_is_cloudevent`](Envelope::data_is_cloudevent)),
+    /// when the event has no data under a content type that is not JSON (a
+    /// receiver reads the empty body as empty text or bytes), or when the
+    /// data's form disagrees with its content type, as in a received
+    /// `{"datacontenttype": "text/plain", "data": 5}` (a receiver would read
+    /// the body `5` as text). [`to_binary`](Envelope::to_binary) refuses
+    /// such an event, and the senders of this crate send it in structured
+    /// mode.
+    pub fn fits_binary_mode(&self) -> bool {
+        binary::binary_misfit(&self.data).is_none()
+    }
+
     /// The URI of the schema the payload follows (CloudEvents `dataschema`), if any.
     pub fn data_schema(&self) -> Option<&str> {
         self.data.data_schema.as_deref()

@@ -96,9 +96,9 @@ impl HttpSender {
         })
     }
 
-    /// Sends in `mode` from now on. An event whose data is itself a
-    /// CloudEvent ([`Envelope::data_is_cloudevent`]) is sent in structured
-    /// mode whatever the mode.
+    /// Sends in `mode` from now on. An event that binary mode cannot carry as
+    /// it is ([`Envelope::fits_binary_mode`]: its data is itself a CloudEvent,
+    /// say) is sent in structured mode whatever the mode.
     #[must_use]
     pub fn content_mode(mut self, mode: ContentMode) -> Self {
         self.mode = mode;
@@ -138,9 +138,9 @@ impl HttpSender {
         &self,
         envelope: &Envelope<S, P>,
     ) -> impl Future<Output = Result<Delivery, SendError>> + Send + 'static {
-        let mode = match envelope.data_is_cloudevent() {
-            true => ContentMode::Structured,
-            false => self.mode,
+        let mode = match envelope.fits_binary_mode() {
+            true => self.mode,
+            false => ContentMode::Structured,
         };
         let request = envelope
             .to_http(mode)

@@ -24,8 +24,8 @@ enum Subject {
 }
 
 /// Publishes events to a JetStream stream, in the CloudEvents NATS binding's
-/// binary form (structured for an event whose data is itself a CloudEvent),
-/// each with its key as the `Nats-Msg-Id`: the stream drops a re-send within
+/// binary form (structured for an event that binary mode cannot carry as it
+/// is, see [`Envelope::fits_binary_mode`]), each with its key as the `Nats-Msg-Id`: the stream drops a re-send within
 /// its duplicate window.
 ///
 /// | publish | outcome |
@@ -114,7 +114,7 @@ impl NatsSender {
             reason: format!("the event cannot be written as a NATS message: {error}"),
         };
         let mut headers = HeaderMap::new();
-        let body = if envelope.data_is_cloudevent() {
+        let body = if !envelope.fits_binary_mode() {
             // Structured mode: the event as JSON and no attribute header.
             serde_json::to_vec(&envelope.to_cloudevent()).map_err(|error| unwritable(&error))?
         } else {
