@@ -821,3 +821,47 @@ fn a_time_keeps_the_offset_it_came_with_in_every_form() {
     assert_eq!(built.time().unwrap().offset(), &offset);
     assert_eq!(written(&built)["time"], "2026-03-01T04:30:00-05:00");
 }
+
+#[test]
+fn raw_json_keeps_every_number_as_written_in_every_form() {
+    use integration_automation_patterns::envelope::{Binding, RawJson};
+    let data = r#"{"big":12345678901234567890123,"money":0.1000000000000000055511151231257827,"n":[1.0,-0,2e400]}"#;
+    let event = format!(
+        r#"{{"specversion":"1.0","id":"e","source":"/erp","type":"t","datacontenttype":"application/json","data":{data}}}"#
+    );
+    let envelope = Envelope::<Pending, RawJson>::from_json(event.as_bytes()).unwrap();
+    assert_eq!(envelope.payload().as_str(), data);
+    assert_eq!(
+        serde_json::to_string(&envelope.to_cloudevent()).unwrap(),
+        event,
+        "structured mode"
+    );
+    for binding in [Binding::Http, Binding::Kafka, Binding::Nats, Binding::Amqp] {
+        let message = envelope.to_binary(binding).unwrap();
+        assert_eq!(message.body, data.as_bytes(), "{binding:?}");
+        let back: Envelope<Pending, RawJson> =
+            Envelope::from_message(binding, &message.headers, &message.body).unwrap();
+        assert_eq!(back, envelope, "{binding:?}");
+    }
+    let stored = serde_json::to_string(&envelope).unwrap();
+    let back: Envelope<Pending, RawJson> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, envelope, "the storage form");
+    // A `Value` rounds what an f64 cannot hold, as the README says.
+    let rounded = Envelope::<Pending>::from_json(event.as_bytes());
+    assert!(
+        rounded.is_err(),
+        "2e400 is past f64: a Value refuses it ({rounded:?})"
+    );
+    let without_overflow = event.replace(",2e400", "");
+    let value = Envelope::<Pending>::from_json(without_overflow.as_bytes()).unwrap();
+    assert_eq!(value.payload()["big"].to_string(), "1.2345678901234568e+22");
+    // Built from text, it is checked to be JSON.
+    assert!(RawJson::from_text("{\"a\": 1").is_err());
+    assert_eq!(
+        RawJson::from_text("[1, 2]")
+            .unwrap()
+            .parse::<Vec<u8>>()
+            .unwrap(),
+        [1, 2]
+    );
+}

@@ -14,6 +14,7 @@ mod history;
 mod http;
 mod lifecycle;
 mod limits;
+mod raw_json;
 #[cfg(feature = "cloudevents")]
 mod sdk;
 mod serde;
@@ -42,6 +43,7 @@ pub use error::{EnvelopeError, Field, MAX_KEY_BYTES};
 pub use history::Transition;
 pub use lifecycle::FailOutcome;
 pub use limits::ReadLimits;
+pub use raw_json::RawJson;
 
 /// One unit of work in an integration flow: a payload with everything needed
 /// to route, deduplicate, retry and audit it, in delivery state `S`.

@@ -43,10 +43,12 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{self, SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::any::{AnyEnvelope, each_state};
 use super::attributes::{
@@ -295,7 +297,7 @@ impl<P: Serialize> Serialize for AnyEnvelope<P> {
     }
 }
 
-impl<'de, P: Deserialize<'de>> Deserialize<'de> for AnyEnvelope<P> {
+impl<'de, P: DeserializeOwned> Deserialize<'de> for AnyEnvelope<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let members = Members::deserialize(deserializer)?;
         IncomingEvent::from_members(members)
@@ -304,7 +306,7 @@ impl<'de, P: Deserialize<'de>> Deserialize<'de> for AnyEnvelope<P> {
     }
 }
 
-impl<'de, S: State, P: Deserialize<'de>> Deserialize<'de> for Envelope<S, P> {
+impl<'de, S: State, P: DeserializeOwned> Deserialize<'de> for Envelope<S, P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let any = AnyEnvelope::<P>::deserialize(deserializer)?;
         Envelope::try_from(any).map_err(de::Error::custom)
@@ -332,8 +334,10 @@ pub(super) struct IncomingEvent {
 
 /// The event's data as read.
 pub(super) enum IncomingData {
-    /// The `data` member, a JSON value (`null` included).
-    Json(Value),
+    /// The `data` member, a JSON value (`null` included), as its text: a
+    /// payload type that keeps numbers as written ([`super::RawJson`])
+    /// gets them so.
+    Json(Box<RawValue>),
     /// The raw bytes: `data_base64`, or a binary-mode body.
     Bytes(Vec<u8>),
     /// A binary-mode body whose content type is text.
@@ -387,9 +391,11 @@ pub(crate) const DELIVERY: &str = "_delivery";
 /// The members of a JSON event in document order, a member that appears
 /// twice kept twice (so that the event reader can refuse it). The stored
 /// delivery record is read as it goes, so that its own checks (a tag that
-/// appears twice) see the text; its place in `members` holds `null`.
+/// appears twice) see the text, and `data` is kept as its text; their
+/// places in `members` hold `null`.
 pub(super) struct Members {
     members: Vec<(String, Value)>,
+    data: Option<Box<RawValue>>,
     delivery: Option<IncomingDelivery>,
 }
 
@@ -430,6 +436,7 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
         let mut members = Vec::with_capacity(12);
         let mut delivery = None;
+        let mut data = None;
         while let Some(key) = map.next_key::<String>()? {
             if members.len() == self.limit {
                 return Err(self.refuse(FormatError::Limit {
@@ -445,15 +452,24 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
                         .into(),
                 }));
             }
-            let value = if key == DELIVERY {
-                delivery = Some(map.next_value()?);
-                Value::Null
-            } else {
-                map.next_value()?
+            let value = match key.as_str() {
+                DELIVERY => {
+                    delivery = Some(map.next_value()?);
+                    Value::Null
+                }
+                "data" => {
+                    data = Some(map.next_value()?);
+                    Value::Null
+                }
+                _ => map.next_value()?,
             };
             members.push((key, value));
         }
-        Ok(Members { members, delivery })
+        Ok(Members {
+            members,
+            data,
+            delivery,
+        })
     }
 }
 
@@ -496,7 +512,11 @@ impl IncomingEvent {
     /// attributes as if absent, and anything this crate does not know an
     /// extension attribute.
     pub(super) fn from_members(
-        Members { members, delivery }: Members,
+        Members {
+            members,
+            mut data,
+            delivery,
+        }: Members,
     ) -> Result<IncomingEvent, FormatError> {
         let mut event = IncomingEvent {
             delivery,
@@ -535,7 +555,7 @@ impl IncomingEvent {
                 }
                 "data" => {
                     data_member = true;
-                    event.data = Some(IncomingData::Json(value));
+                    event.data = data.take().map(IncomingData::Json);
                 }
                 "data_base64" => {
                     data_member = true;
@@ -638,9 +658,7 @@ impl IncomingEvent {
 
     /// The envelope the event describes, once every attribute, the data and
     /// the delivery history are checked.
-    pub(super) fn into_envelope<'de, P: Deserialize<'de>>(
-        self,
-    ) -> Result<AnyEnvelope<P>, FormatError> {
+    pub(super) fn into_envelope<P: DeserializeOwned>(self) -> Result<AnyEnvelope<P>, FormatError> {
         let specversion = self
             .specversion
             .ok_or(FormatError::MissingAttribute("specversion"))?;
@@ -744,18 +762,22 @@ impl IncomingEvent {
 /// The payload and the form it travelled in. JSON data reads as any payload
 /// type; text reads as a string; bytes read as a sequence of bytes; no data
 /// reads as `null` (a `serde_json::Value`, an `Option`, `()`).
-fn read_data<'de, P: Deserialize<'de>>(
+fn read_data<P: DeserializeOwned>(
     data: Option<IncomingData>,
     content_type: Option<&str>,
 ) -> Result<(P, DataForm), FormatError> {
     let unreadable = |error: &dyn fmt::Display| FormatError::Data(error.to_string());
     match data {
-        Some(IncomingData::Json(value)) => {
-            let form = match (&value, DataForm::for_content_type(content_type)) {
-                (Value::String(_), DataForm::Text | DataForm::Binary) => DataForm::Text,
+        Some(IncomingData::Json(json)) => {
+            let is_string = json.get().starts_with('"');
+            let form = match (is_string, DataForm::for_content_type(content_type)) {
+                (true, DataForm::Text | DataForm::Binary) => DataForm::Text,
                 _ => DataForm::Json,
             };
-            Ok((P::deserialize(value).map_err(|e| unreadable(&e))?, form))
+            Ok((
+                serde_json::from_str(json.get()).map_err(|e| unreadable(&e))?,
+                form,
+            ))
         }
         Some(IncomingData::Text(text)) => Ok((
             P::deserialize(Value::String(text)).map_err(|e| unreadable(&e))?,
