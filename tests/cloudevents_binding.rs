@@ -363,6 +363,7 @@ fn a_message_can_be_built_by_hand() {
             ("ce-type".into(), "t".into()),
         ],
         body: Vec::new(),
+        key: None,
     };
     assert_eq!(message.header("CE-ID"), Some("e"));
     let envelope =
@@ -590,4 +591,61 @@ fn prefix(binding: Binding) -> &'static str {
         Binding::Kafka => "ce_",
         Binding::Amqp => "cloudEvents_",
     }
+}
+
+#[test]
+fn on_kafka_the_ordering_key_is_the_record_key_both_ways() {
+    let keyed = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(json!({ "a": 1 }))
+        .ordering_key("contact-42")
+        .build()
+        .unwrap();
+    let message = keyed.to_binary(Binding::Kafka).unwrap();
+    assert_eq!(message.key.as_deref(), Some("contact-42"));
+    assert_eq!(message.header("ce_partitionkey"), Some("contact-42"));
+    for binding in [Binding::Http, Binding::Nats, Binding::Amqp] {
+        assert_eq!(keyed.to_binary(binding).unwrap().key, None, "{binding:?}");
+    }
+    // Read back with its key, in either content mode.
+    let back: Envelope<Pending> =
+        Envelope::from_kafka(Some(b"contact-42"), &message.headers, &message.body).unwrap();
+    assert_eq!(back, keyed.to_received());
+    // A record whose event names no ordering key: the key is it, in binary
+    // and in structured mode.
+    let unkeyed = Envelope::builder()
+        .event_id("e")
+        .event_type("t")
+        .source_system("s")
+        .payload(json!({ "a": 1 }))
+        .build()
+        .unwrap();
+    let binary = unkeyed.to_binary(Binding::Kafka).unwrap();
+    assert_eq!(binary.key, None);
+    let structured = serde_json::to_vec(&unkeyed.to_cloudevent()).unwrap();
+    let structured_headers = [("content-type", "application/cloudevents+json")];
+    let from_binary: Envelope<Pending> =
+        Envelope::from_kafka(Some(b"tenant-7"), &binary.headers, &binary.body).unwrap();
+    let from_structured: Envelope<Pending> =
+        Envelope::from_kafka(Some(b"tenant-7"), &structured_headers, &structured).unwrap();
+    assert_eq!(from_binary.ordering_key(), Some("tenant-7"));
+    assert_eq!(from_structured.ordering_key(), Some("tenant-7"));
+    // The event's own partitionkey wins over a key of the producer's own,
+    // and a key that is not text is no ordering key.
+    let own: Envelope<Pending> =
+        Envelope::from_kafka(Some(b"other"), &message.headers, &message.body).unwrap();
+    assert_eq!(own.ordering_key(), Some("contact-42"));
+    let bytes: Envelope<Pending> =
+        Envelope::from_kafka(Some(&[0xff, 0x00]), &binary.headers, &binary.body).unwrap();
+    assert_eq!(bytes.ordering_key(), None);
+    // A key is held to the ordering key's rules like the header.
+    let long = vec![b'k'; 2000];
+    let refused =
+        Envelope::<Pending>::from_kafka(Some(&long), &binary.headers, &binary.body).unwrap_err();
+    assert!(
+        refused.to_string().contains("longer than the 1024 bytes"),
+        "{refused}"
+    );
 }

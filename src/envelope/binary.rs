@@ -9,13 +9,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::attributes::{DataForm, is_json, is_text};
+use super::attributes::{DataForm, ExtensionValue, PARTITIONKEY, is_json, is_text};
 use super::bytes::payload_bytes;
 use super::cloudevent::CLOUDEVENTS_JSON;
 use super::limits::ReadLimits;
 use super::serde::{FormatError, IncomingData, IncomingEvent};
 use super::state::{Pending, State};
-use super::{AnyEnvelope, Envelope, EnvelopeData};
+use super::{Envelope, EnvelopeData};
 
 /// A protocol binding, as far as binary content mode differs between them:
 /// the header prefix, where the content type goes, and how values are encoded.
@@ -100,6 +100,11 @@ pub struct BinaryMessage {
     pub headers: Vec<(String, String)>,
     /// The data, raw: JSON text, text, or bytes.
     pub body: Vec<u8>,
+    /// The message key, on a binding that has one: on Kafka, the event's
+    /// ordering key (`partitionkey`, which the binding maps to the record's
+    /// key, so that the events of one key keep to one partition); `None`
+    /// elsewhere.
+    pub key: Option<String>,
 }
 
 impl BinaryMessage {
@@ -263,6 +268,9 @@ impl<S: State, P: Serialize> Envelope<S, P> {
                 .push((binding.content_type_header().to_owned(), value));
         }
         message.body = body(&data.payload, data.data_form)?;
+        if binding == Binding::Kafka {
+            message.key = self.ordering_key().map(str::to_owned);
+        }
         Ok(message)
     }
 }
@@ -346,62 +354,116 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        limits.check_headers(headers.len())?;
-        limits.check_body(body)?;
-        // Decoded where the binding encodes it (NATS), so that the mode is
-        // decided on the value the event will hold.
-        let header = binding.content_type_header();
-        let content_type: Option<Cow<'_, str>> = headers
-            .iter()
-            .find(|(name, _)| name.as_ref().eq_ignore_ascii_case(header))
-            .map(|(_, value)| {
-                binding
-                    .decode(header, value.as_ref())
-                    .map_or(Cow::Borrowed(value.as_ref()), Cow::Owned)
-            });
-        let content_type = content_type.as_deref();
-        let binary = headers.iter().any(|(name, _)| {
-            !name.as_ref().eq_ignore_ascii_case(header)
-                && binding.attribute(name.as_ref()).is_some()
-        });
-        let structured = match content_type {
-            Some(content_type) => is_cloudevents_format(content_type),
-            None => binding == Binding::Nats && !binary,
-        };
-        if let Some(content_type) = content_type
-            && structured
-            && !media_type_is(content_type, CLOUDEVENTS_JSON)
-        {
-            let reason = match media_type_is(content_type, CLOUDEVENTS_BATCH_JSON) {
-                true => "batched events are not read here; read each event of the batch".into(),
-                false => format!(
-                    "{content_type:?} is a CloudEvents format this crate does not read \
-                     (it reads {CLOUDEVENTS_JSON})"
-                ),
-            };
-            return Err(FormatError::Attribute {
-                name: binding.content_type_header().into(),
-                reason,
-            });
-        }
-        if structured && binary {
-            return Err(FormatError::Attribute {
-                name: binding.content_type_header().into(),
-                reason: format!(
-                    "the message carries attribute headers ({}...) and a CloudEvents content \
-                     type: it is in binary and structured mode at once",
-                    binding.prefix()
-                ),
-            });
-        }
-        if structured {
-            return Envelope::from_json_within(limits, body);
-        }
-        let any: AnyEnvelope<P> = read_binary(binding, headers, body)?
-            .check_received()?
-            .into_envelope()?;
-        Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
+        read_message(limits, binding, headers, body)?.into_received()
     }
+
+    /// Reads a Kafka record within the default [`ReadLimits`]: see
+    /// [`Envelope::from_kafka_within`].
+    pub fn from_kafka<N, V>(
+        key: Option<&[u8]>,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<Self, FormatError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Envelope::from_kafka_within(&ReadLimits::default(), key, headers, body)
+    }
+
+    /// Reads a Kafka record in either content mode, as
+    /// [`from_message_within`](Envelope::from_message_within) reads a message
+    /// of [`Binding::Kafka`], with the record's key: the Kafka binding maps
+    /// the partitioning extension's `partitionkey` to the key, so a key that
+    /// is text is the event's ordering key when the event names none. An
+    /// event that names one keeps it (a producer may partition by a key of
+    /// its own), and a key that is not UTF-8 is no ordering key.
+    pub fn from_kafka_within<N, V>(
+        limits: &ReadLimits,
+        key: Option<&[u8]>,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<Self, FormatError>
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut event = read_message(limits, Binding::Kafka, headers, body)?;
+        if let Some(key) = key.and_then(|key| std::str::from_utf8(key).ok())
+            && !event.extensions.contains_key(PARTITIONKEY)
+        {
+            event.extensions.insert(
+                PARTITIONKEY.to_owned(),
+                ExtensionValue::Text(key.to_owned()),
+            );
+        }
+        event.into_received()
+    }
+}
+
+/// The event a message of `binding` carries in either content mode, read
+/// within `limits`, before it is checked.
+fn read_message<N, V>(
+    limits: &ReadLimits,
+    binding: Binding,
+    headers: &[(N, V)],
+    body: &[u8],
+) -> Result<IncomingEvent, FormatError>
+where
+    N: AsRef<str>,
+    V: AsRef<str>,
+{
+    limits.check_headers(headers.len())?;
+    limits.check_body(body)?;
+    // Decoded where the binding encodes it (NATS), so that the mode is
+    // decided on the value the event will hold.
+    let header = binding.content_type_header();
+    let content_type: Option<Cow<'_, str>> = headers
+        .iter()
+        .find(|(name, _)| name.as_ref().eq_ignore_ascii_case(header))
+        .map(|(_, value)| {
+            binding
+                .decode(header, value.as_ref())
+                .map_or(Cow::Borrowed(value.as_ref()), Cow::Owned)
+        });
+    let content_type = content_type.as_deref();
+    let binary = headers.iter().any(|(name, _)| {
+        !name.as_ref().eq_ignore_ascii_case(header) && binding.attribute(name.as_ref()).is_some()
+    });
+    let structured = match content_type {
+        Some(content_type) => is_cloudevents_format(content_type),
+        None => binding == Binding::Nats && !binary,
+    };
+    if let Some(content_type) = content_type
+        && structured
+        && !media_type_is(content_type, CLOUDEVENTS_JSON)
+    {
+        let reason = match media_type_is(content_type, CLOUDEVENTS_BATCH_JSON) {
+            true => "batched events are not read here; read each event of the batch".into(),
+            false => format!(
+                "{content_type:?} is a CloudEvents format this crate does not read \
+                     (it reads {CLOUDEVENTS_JSON})"
+            ),
+        };
+        return Err(FormatError::Attribute {
+            name: binding.content_type_header().into(),
+            reason,
+        });
+    }
+    if structured && binary {
+        return Err(FormatError::Attribute {
+            name: binding.content_type_header().into(),
+            reason: format!(
+                "the message carries attribute headers ({}...) and a CloudEvents content \
+                     type: it is in binary and structured mode at once",
+                binding.prefix()
+            ),
+        });
+    }
+    if structured {
+        return IncomingEvent::received_json(limits, body);
+    }
+    read_binary(binding, headers, body)
 }
 
 /// The media type of a batch of CloudEvents in the JSON format.

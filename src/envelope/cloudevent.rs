@@ -71,10 +71,27 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
     /// only a store writes) is refused, and so are keys longer than
     /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) and an event past the limits.
     pub fn from_json_within(limits: &ReadLimits, json: &[u8]) -> Result<Self, FormatError> {
+        IncomingEvent::received_json(limits, json)?.into_received()
+    }
+}
+
+impl IncomingEvent {
+    /// A received event in the JSON format, read within `limits`, before it
+    /// is checked.
+    pub(super) fn received_json(
+        limits: &ReadLimits,
+        json: &[u8],
+    ) -> Result<IncomingEvent, FormatError> {
         limits.check_body(json)?;
-        let any: AnyEnvelope<P> = IncomingEvent::from_members(Members::received(json, limits)?)?
-            .check_received()?
-            .into_envelope()?;
+        IncomingEvent::from_members(Members::received(json, limits)?)
+    }
+
+    /// The received event as a pending envelope, once it is checked as a
+    /// received event must be.
+    pub(super) fn into_received<P: DeserializeOwned>(
+        self,
+    ) -> Result<Envelope<Pending, P>, FormatError> {
+        let any: AnyEnvelope<P> = self.check_received()?.into_envelope()?;
         Envelope::try_from(any).map_err(|wrong| FormatError::NotPending(wrong.found()))
     }
 }
