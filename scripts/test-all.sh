@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test, the PostgreSQL and NATS ones included. Unless
+# Runs every test, the PostgreSQL, NATS and SDK interop ones included. Unless
 # IAP_POSTGRES_URL names a server already, starts a throw-away PostgreSQL
 # cluster on a local port for the run, and unless NATS_URL does, a throw-away
 # nats-server with JetStream; both are stopped afterwards (run as the current
-# user; root is not needed). Extra arguments go to `cargo test --all-features`
+# user; root is not needed). Installs the Python and JavaScript CloudEvents
+# SDKs into target/interop the first time. Extra arguments go to `cargo test --all-features`
 # and leave out the compile-fail suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ if [ -z "${NATS_URL:-}" ]; then
   # shellcheck source=scripts/nats.sh
   source scripts/nats.sh
 fi
+# shellcheck source=scripts/interop-sdks.sh
+source scripts/interop-sdks.sh
 echo "Running every test: several minutes of compiling on 2 cores the first time, then about 2;"
 echo "the compile-fail suite (compile-rules/tests/compile_rules.rs) prints nothing for a minute or two."
 cargo test --all-features "$@"
