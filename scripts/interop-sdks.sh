@@ -7,8 +7,9 @@
 #   source scripts/interop-sdks.sh      # from another script (test-all.sh)
 #
 # Needs the machine's python3 (3.10 or later, with venv) and node with npm.
-interop_dir="$PWD/target/interop"
-interop_pins=(tests/interop/requirements.txt tests/interop/package.json tests/interop/package-lock.json)
+interop_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+interop_dir="$interop_root/target/interop"
+interop_pins=("$interop_root"/tests/interop/{requirements.txt,package.json,package-lock.json})
 interop_stamp=$(cat "${interop_pins[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$interop_dir/stamp" 2>/dev/null)" != "$interop_stamp" ]; then
   echo "Installing the Python and JavaScript CloudEvents SDKs into $interop_dir"
@@ -17,12 +18,12 @@ if [ "$(cat "$interop_dir/stamp" 2>/dev/null)" != "$interop_stamp" ]; then
   if ! {
     python3 -m venv "$interop_dir/venv" &&
       "$interop_dir/venv/bin/python" -m pip install -q --disable-pip-version-check \
-        -r tests/interop/requirements.txt &&
-      cp tests/interop/package.json tests/interop/package-lock.json "$interop_dir/node/" &&
+        -r "$interop_root/tests/interop/requirements.txt" &&
+      cp "${interop_pins[@]:1}" "$interop_dir/node/" &&
       npm ci --prefix "$interop_dir/node" --no-audit --no-fund --loglevel=error
   } >"$interop_dir/install.log" 2>&1; then
     cat "$interop_dir/install.log" >&2
-    exit 1
+    return 1
   fi
   echo "$interop_stamp" >"$interop_dir/stamp"
 fi

@@ -581,3 +581,37 @@ fn nats_decides_the_content_mode_on_the_decoded_content_type() {
         "{refused}"
     );
 }
+
+#[test]
+fn data_nested_past_the_depth_limit_is_refused_in_either_mode() {
+    use integration_automation_patterns::envelope::RawJson;
+    let deep = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+    let structured = |data: &str| {
+        format!(r#"{{"specversion":"1.0","id":"e","source":"s","type":"t","data":{data}}}"#)
+    };
+    let limit = FormatError::Limit {
+        what: "levels of nesting in the data",
+        limit: 127,
+    };
+    // 127 levels read, as many as a `Value` reads; 128 are refused before
+    // any payload type sees them, a `RawJson` too.
+    assert!(Envelope::<Pending>::from_json(structured(&deep(127)).as_bytes()).is_ok());
+    for levels in [128, 100_000] {
+        let event = structured(&deep(levels));
+        let refused = Envelope::<Pending, RawJson>::from_json(event.as_bytes()).unwrap_err();
+        assert_eq!(refused, limit, "{levels} levels, structured");
+        let body = deep(levels);
+        let refused = Envelope::<Pending, RawJson>::from_message(
+            Binding::Http,
+            &binary_headers(Some("application/json")),
+            body.as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(refused, limit, "{levels} levels, binary");
+    }
+    // A reader that allows more reads more.
+    let deeper = ReadLimits::default().depth(1000);
+    let event = structured(&deep(999));
+    let read = Envelope::<Pending, RawJson>::from_json_within(&deeper, event.as_bytes()).unwrap();
+    assert_eq!(read.payload().as_str().len(), 2 * 999);
+}

@@ -334,3 +334,31 @@ fn the_received_copy_is_the_cloudevent_without_the_senders_bookkeeping() {
     );
     assert_eq!(received.correlation_id(), Some("req-9"));
 }
+
+#[test]
+fn an_envelope_reads_inside_an_untagged_or_tagged_enum_of_the_callers() {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Event(Box<AnyEnvelope>),
+        Other(Value),
+    }
+    #[derive(Deserialize)]
+    #[serde(tag = "kind")]
+    enum Tagged {
+        Event(Box<AnyEnvelope>),
+    }
+    let event = json!({
+        "specversion": "1.0", "id": "e", "source": "s", "type": "t", "data": { "n": 1 }
+    });
+    let read: Either = serde_json::from_value(event.clone()).unwrap();
+    assert!(matches!(read, Either::Event(envelope) if envelope.payload()["n"] == 1));
+    let other: Either = serde_json::from_value(json!({ "not": "an event" })).unwrap();
+    assert!(matches!(other, Either::Other(value) if value["not"] == "an event"));
+    let mut tagged = event;
+    tagged["kind"] = "Event".into();
+    let read: Tagged = serde_json::from_str(&tagged.to_string()).unwrap();
+    let Tagged::Event(envelope) = read;
+    assert_eq!(envelope.payload()["n"], 1);
+}

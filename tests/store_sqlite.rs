@@ -327,3 +327,47 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
     assert!(matches!(batch[1], Ok(Admission::Duplicate(_))));
     assert!(matches!(batch[2], Ok(Admission::Processed(..))));
 }
+
+#[test]
+fn the_inbox_compares_numbers_as_written_and_admits_what_a_value_cannot_hold() {
+    use integration_automation_patterns::envelope::RawJson;
+    use integration_automation_patterns::state::Pending;
+    let db = TempDb::new("inbox_raw_json");
+    let mut store = SqliteStore::open(db.path()).unwrap();
+    let now = Utc::now();
+    let received = |id: &str, data: &str| {
+        let event = format!(
+            r#"{{"specversion":"1.0","id":"{id}","source":"/erp","type":"t","data":{data}}}"#
+        );
+        Envelope::<Pending, RawJson>::from_json(event.as_bytes()).unwrap()
+    };
+    let admit = |store: &mut SqliteStore, envelope| {
+        store.admit(envelope, now, |_, _: &RawJson| Ok::<_, StoreError>(()))
+    };
+    let first = admit(
+        &mut store,
+        received("e-1", r#"{"amount":12345678901234567890123}"#),
+    );
+    assert!(matches!(first, Ok(Admission::Processed(..))));
+    // The same event again, spaced otherwise: a duplicate.
+    let again = admit(
+        &mut store,
+        received("e-1", r#"{ "amount": 12345678901234567890123 }"#),
+    );
+    assert!(matches!(again, Ok(Admission::Duplicate(_))));
+    // One digit apart, which an f64 cannot tell: another event under a
+    // reused id, refused.
+    let other = admit(
+        &mut store,
+        received("e-1", r#"{"amount":12345678901234567890124}"#),
+    );
+    assert!(
+        matches!(other, Err(StoreError::KeyReused { .. })),
+        "{other:?}"
+    );
+    // A number past f64 is admitted, and its duplicate found.
+    let huge = admit(&mut store, received("e-2", "2e400"));
+    assert!(matches!(huge, Ok(Admission::Processed(..))), "{huge:?}");
+    let huge_again = admit(&mut store, received("e-2", "2e400"));
+    assert!(matches!(huge_again, Ok(Admission::Duplicate(_))));
+}

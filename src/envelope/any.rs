@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use super::Envelope;
 use super::attributes::{ExtensionValue, Extensions};
@@ -144,6 +144,16 @@ impl<P> AnyEnvelope<P> {
     /// See [`Envelope::created_at`].
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
         each_state!(self, e => e.created_at())
+    }
+
+    /// See [`Envelope::time`].
+    pub fn time(&self) -> Option<DateTime<FixedOffset>> {
+        each_state!(self, e => e.time())
+    }
+
+    /// See [`Envelope::fits_binary_mode`].
+    pub fn fits_binary_mode(&self) -> bool {
+        each_state!(self, e => e.fits_binary_mode())
     }
 
     /// See [`Envelope::data_content_type`].

@@ -8,12 +8,14 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::attributes::{DataForm, ExtensionValue, PARTITIONKEY, is_json, is_text};
 use super::bytes::payload_bytes;
 use super::cloudevent::CLOUDEVENTS_JSON;
+use super::error::{Field, check_key_length, check_text};
 use super::limits::ReadLimits;
-use super::serde::{FormatError, IncomingData, IncomingEvent};
+use super::serde::{FormatError, IncomingData, IncomingEvent, JsonData};
 use super::state::{Pending, State};
 use super::{Envelope, EnvelopeData};
 
@@ -373,11 +375,14 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
 
     /// Reads a Kafka record in either content mode, as
     /// [`from_message_within`](Envelope::from_message_within) reads a message
-    /// of [`Binding::Kafka`], with the record's key: the Kafka binding maps
-    /// the partitioning extension's `partitionkey` to the key, so a key that
-    /// is text is the event's ordering key when the event names none. An
-    /// event that names one keeps it (a producer may partition by a key of
-    /// its own), and a key that is not UTF-8 is no ordering key.
+    /// of [`Binding::Kafka`], with the record's key. The Kafka binding's
+    /// default key mapper puts the partitioning extension's `partitionkey`
+    /// in the key, and the Python and JavaScript SDKs read it back from
+    /// there: so does this reader, where the event names no ordering key and
+    /// the record key is one (text of at most
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES), not empty, without control
+    /// characters). Any other record key (a serialized integer, say) is left
+    /// alone, and an event that names its ordering key keeps it.
     pub fn from_kafka_within<N, V>(
         limits: &ReadLimits,
         key: Option<&[u8]>,
@@ -389,7 +394,12 @@ impl<P: DeserializeOwned> Envelope<Pending, P> {
         V: AsRef<str>,
     {
         let mut event = read_message(limits, Binding::Kafka, headers, body)?;
+        let usable = |key: &str| {
+            check_text(Field::OrderingKey, key).is_ok()
+                && check_key_length(Field::OrderingKey, key).is_ok()
+        };
         if let Some(key) = key.and_then(|key| std::str::from_utf8(key).ok())
+            && usable(key)
             && !event.extensions.contains_key(PARTITIONKEY)
         {
             event.extensions.insert(
@@ -463,7 +473,7 @@ where
     if structured {
         return IncomingEvent::received_json(limits, body);
     }
-    read_binary(binding, headers, body)
+    read_binary(limits, binding, headers, body)
 }
 
 /// The media type of a batch of CloudEvents in the JSON format.
@@ -499,6 +509,7 @@ pub(crate) fn is_cloudevents_format(content_type: &str) -> bool {
 
 /// The event a binary-mode message carries, before it is checked.
 fn read_binary<N: AsRef<str>, V: AsRef<str>>(
+    limits: &ReadLimits,
     binding: Binding,
     headers: &[(N, V)],
     body: &[u8],
@@ -569,17 +580,13 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
             Some(IncomingData::Text(String::new()))
         }
         (true, Some(_)) => Some(IncomingData::Bytes(Vec::new())),
-        (false, None) => Some(IncomingData::Json(serde_json::from_slice(body).map_err(
-            |error| {
-                FormatError::Data(format!(
-                    "a body without a content type is JSON, and this one does not parse: {error}"
-                ))
-            },
-        )?)),
+        (false, None) => Some(json_body(
+            limits,
+            body,
+            "a body without a content type is JSON, and this one does not parse",
+        )?),
         (false, Some(content_type)) if is_json(content_type) => {
-            Some(IncomingData::Json(serde_json::from_slice(body).map_err(
-                |error| FormatError::Data(format!("the JSON body does not parse: {error}")),
-            )?))
+            Some(json_body(limits, body, "the JSON body does not parse")?)
         }
         (false, Some(content_type)) if is_text(content_type) => Some(IncomingData::Text(
             String::from_utf8(body.to_vec())
@@ -588,6 +595,20 @@ fn read_binary<N: AsRef<str>, V: AsRef<str>>(
         (false, _) => Some(IncomingData::Bytes(body.to_vec())),
     };
     Ok(event)
+}
+
+/// A JSON body as the event's data, kept as its text: refused, after
+/// `unparsable`, if it does not parse, and if it is nested deeper than
+/// `limits` allow.
+fn json_body(
+    limits: &ReadLimits,
+    body: &[u8],
+    unparsable: &str,
+) -> Result<IncomingData, FormatError> {
+    let json: Box<RawValue> = serde_json::from_slice(body)
+        .map_err(|error| FormatError::Data(format!("{unparsable}: {error}")))?;
+    limits.check_depth(json.get())?;
+    Ok(IncomingData::Json(JsonData::Raw(json)))
 }
 
 /// Percent-encodes a header value as the HTTP and NATS bindings ask: space,

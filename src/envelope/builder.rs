@@ -9,10 +9,9 @@ use super::attributes::{
     DataForm, ExtensionValue, Extensions, PARTITIONKEY, TRACEPARENT, TRACESTATE,
     check_content_type, check_extension,
 };
-use super::error::{
-    EnvelopeError, Field, check_absolute_uri, check_key_length, check_text, check_uri_reference,
-};
+use super::error::{EnvelopeError, Field, check_key_length, check_text};
 use super::state::Pending;
+use super::uri::{check_absolute_uri, check_uri_reference};
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
 use crate::slot::{Given, IsSet, IsUnset, Unset};

@@ -11,8 +11,9 @@ use super::serde::FormatError;
 /// the limit.
 ///
 /// The defaults suit events and webhooks: 2 MiB of body (axum's default
-/// request limit), 128 headers (hyper's HTTP/1 default is 100) and 256
-/// members (an event has a dozen attributes and a few extensions).
+/// request limit), 128 headers (hyper's HTTP/1 default is 100), 256
+/// members (an event has a dozen attributes and a few extensions) and 127
+/// levels of nesting in JSON data (what `serde_json` reads into a `Value`).
 ///
 /// ```
 /// use integration_automation_patterns::Envelope;
@@ -29,6 +30,7 @@ pub struct ReadLimits {
     body_bytes: usize,
     headers: usize,
     members: usize,
+    depth: usize,
 }
 
 impl Default for ReadLimits {
@@ -37,6 +39,7 @@ impl Default for ReadLimits {
             body_bytes: 2 * 1024 * 1024,
             headers: 128,
             members: 256,
+            depth: 127,
         }
     }
 }
@@ -65,6 +68,13 @@ impl ReadLimits {
         self
     }
 
+    /// At most `levels` of arrays and objects nested in JSON data.
+    #[must_use]
+    pub fn depth(mut self, levels: usize) -> Self {
+        self.depth = levels;
+        self
+    }
+
     /// The most bytes of body read.
     pub fn max_body_bytes(&self) -> usize {
         self.body_bytes
@@ -78,6 +88,20 @@ impl ReadLimits {
     /// The most members of a structured event read.
     pub fn max_members(&self) -> usize {
         self.members
+    }
+
+    /// The most levels of nesting read in JSON data.
+    pub fn max_depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Refuses JSON data nested deeper than [`max_depth`](Self::max_depth).
+    pub(super) fn check_depth(&self, json: &str) -> Result<(), FormatError> {
+        within(
+            "levels of nesting in the data",
+            json_depth(json),
+            self.depth,
+        )
     }
 
     /// Refuses a body past [`max_body_bytes`](Self::max_body_bytes).
@@ -96,5 +120,41 @@ fn within(what: &'static str, count: usize, limit: usize) -> Result<(), FormatEr
     match count <= limit {
         true => Ok(()),
         false => Err(FormatError::Limit { what, limit }),
+    }
+}
+
+/// The deepest nesting of arrays and objects in JSON text (well formed): one
+/// pass over the bytes, strings skipped.
+pub(crate) fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth;
+
+    #[test]
+    fn the_depth_of_json_counts_arrays_and_objects_and_skips_strings() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(r#"["[[[{{{", "\"[[", "\\"]"#), 1);
+        assert_eq!(json_depth(r#"[[],[[]],[]]"#), 3);
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(json_depth(&deep), 200);
     }
 }

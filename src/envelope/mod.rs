@@ -19,6 +19,7 @@ mod raw_json;
 mod sdk;
 mod serde;
 pub mod state;
+mod uri;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub use error::{EnvelopeError, Field, MAX_KEY_BYTES};
 pub use history::Transition;
 pub use lifecycle::FailOutcome;
 pub use limits::ReadLimits;
+pub(crate) use limits::json_depth;
 pub use raw_json::RawJson;
 
 /// One unit of work in an integration flow: a payload with everything needed
@@ -186,7 +188,9 @@ impl<S: State, P> Envelope<S, P> {
     }
 
     /// Whether binary content mode carries this event as it is, so that a
-    /// receiver reads back the same event. It does not when the data is
+    /// receiver reads back the same event (binary mode carries extension
+    /// values as text, and names the content type of data that has none:
+    /// those differences aside). It does not when the data is
     /// itself a CloudEvent ([`data_is_cloudevent`](Envelope::data_is_cloudevent)),
     /// when the event has no data under a content type that is not JSON (a
     /// receiver reads the empty body as empty text or bytes), or when the

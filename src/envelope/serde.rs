@@ -57,12 +57,11 @@ use super::attributes::{
 };
 use super::builder::DEFAULT_SCHEMA_VERSION;
 use super::bytes::{ByteData, payload_bytes};
-use super::error::{
-    EnvelopeError, Field, check_absolute_uri, check_key_length, check_text, check_uri_reference,
-};
+use super::error::{EnvelopeError, Field, check_key_length, check_text};
 use super::history::Transition;
 use super::limits::ReadLimits;
 use super::state::{DeliveryStatus, Pending, State};
+use super::uri::{check_absolute_uri, check_stored_absolute_uri, check_uri_reference};
 use super::{Envelope, EnvelopeData};
 use crate::retry::RetryPolicy;
 
@@ -297,6 +296,17 @@ impl<P: Serialize> Serialize for AnyEnvelope<P> {
     }
 }
 
+impl<P: DeserializeOwned> AnyEnvelope<P> {
+    /// Reads the storage form from JSON text, as a store does: what serde's
+    /// `Deserialize` reads, with JSON data kept as it was written, so that a
+    /// [`RawJson`](super::RawJson) payload keeps every digit. (Through
+    /// `Deserialize`, which must work in every format and inside any type,
+    /// data goes through a `serde_json::Value`.)
+    pub fn from_storage_json(json: &[u8]) -> Result<Self, FormatError> {
+        IncomingEvent::from_members(Members::stored(json)?)?.into_envelope()
+    }
+}
+
 impl<'de, P: DeserializeOwned> Deserialize<'de> for AnyEnvelope<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let members = Members::deserialize(deserializer)?;
@@ -332,12 +342,39 @@ pub(super) struct IncomingEvent {
     delivery: Option<IncomingDelivery>,
 }
 
+/// JSON data as read: as its text where this crate's own readers parse
+/// JSON (so that a payload type that keeps numbers as written,
+/// [`super::RawJson`], gets them so), as a `Value` through serde's
+/// `Deserialize` in any other format.
+pub(super) enum JsonData {
+    /// The text, checked to be JSON.
+    Raw(Box<RawValue>),
+    /// The value.
+    Value(Value),
+}
+
+impl JsonData {
+    /// Whether the data is a JSON string.
+    fn is_string(&self) -> bool {
+        match self {
+            JsonData::Raw(raw) => raw.get().starts_with('"'),
+            JsonData::Value(value) => value.is_string(),
+        }
+    }
+
+    /// The data read as `P`.
+    fn read<P: DeserializeOwned>(self) -> Result<P, String> {
+        match self {
+            JsonData::Raw(raw) => serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
+            JsonData::Value(value) => P::deserialize(value).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// The event's data as read.
 pub(super) enum IncomingData {
-    /// The `data` member, a JSON value (`null` included), as its text: a
-    /// payload type that keeps numbers as written ([`super::RawJson`])
-    /// gets them so.
-    Json(Box<RawValue>),
+    /// The `data` member, a JSON value (`null` included).
+    Json(JsonData),
     /// The raw bytes: `data_base64`, or a binary-mode body.
     Bytes(Vec<u8>),
     /// A binary-mode body whose content type is text.
@@ -391,21 +428,23 @@ pub(crate) const DELIVERY: &str = "_delivery";
 /// The members of a JSON event in document order, a member that appears
 /// twice kept twice (so that the event reader can refuse it). The stored
 /// delivery record is read as it goes, so that its own checks (a tag that
-/// appears twice) see the text, and `data` is kept as its text; their
-/// places in `members` hold `null`.
+/// appears twice) see the text, and so is `data`; their places in
+/// `members` hold `null`.
 pub(super) struct Members {
     members: Vec<(String, Value)>,
-    data: Option<Box<RawValue>>,
+    data: Option<JsonData>,
     delivery: Option<IncomingDelivery>,
 }
 
-/// Reads the members of a JSON event, refusing the one past `limit` and, in
-/// a `received` event, a delivery record (without reading it); each such
-/// refusal is put in `refusal`, so that the caller can tell it from
-/// malformed JSON.
+/// Reads the members of a JSON event, refusing the one past `limits` and,
+/// in a `received` event, a delivery record (without reading it) and data
+/// nested deeper than `limits` allow; each such refusal is put in
+/// `refusal`, so that the caller can tell it from malformed JSON. Where the
+/// deserializer is `serde_json`'s own (`raw`), `data` is kept as its text.
 struct MembersSeed<'a> {
-    limit: usize,
+    limits: ReadLimits,
     received: bool,
+    raw: bool,
     refusal: &'a Cell<Option<FormatError>>,
 }
 
@@ -438,10 +477,10 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
         let mut delivery = None;
         let mut data = None;
         while let Some(key) = map.next_key::<String>()? {
-            if members.len() == self.limit {
+            if members.len() == self.limits.max_members() {
                 return Err(self.refuse(FormatError::Limit {
                     what: "members",
-                    limit: self.limit,
+                    limit: self.limits.max_members(),
                 }));
             }
             if self.received && key == DELIVERY {
@@ -457,8 +496,18 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
                     delivery = Some(map.next_value()?);
                     Value::Null
                 }
+                "data" if self.raw => {
+                    let raw: Box<RawValue> = map.next_value()?;
+                    if self.received
+                        && let Err(refusal) = self.limits.check_depth(raw.get())
+                    {
+                        return Err(self.refuse(refusal));
+                    }
+                    data = Some(JsonData::Raw(raw));
+                    Value::Null
+                }
                 "data" => {
-                    data = Some(map.next_value()?);
+                    data = Some(JsonData::Value(map.next_value()?));
                     Value::Null
                 }
                 _ => map.next_value()?,
@@ -476,8 +525,9 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
 impl<'de> Deserialize<'de> for Members {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         MembersSeed {
-            limit: usize::MAX,
+            limits: unlimited(),
             received: false,
+            raw: false,
             refusal: &Cell::new(None),
         }
         .deserialize(deserializer)
@@ -490,10 +540,21 @@ impl Members {
     /// a delivery record, which only the receiver's own store writes, as an
     /// attribute that no event can have.
     pub(super) fn received(json: &[u8], limits: &ReadLimits) -> Result<Members, FormatError> {
+        Members::read(json, *limits, true)
+    }
+
+    /// Reads a stored JSON event (the storage form), its data kept as
+    /// written.
+    pub(super) fn stored(json: &[u8]) -> Result<Members, FormatError> {
+        Members::read(json, unlimited(), false)
+    }
+
+    fn read(json: &[u8], limits: ReadLimits, received: bool) -> Result<Members, FormatError> {
         let refusal = Cell::new(None);
         let seed = MembersSeed {
-            limit: limits.max_members(),
-            received: true,
+            limits,
+            received,
+            raw: true,
             refusal: &refusal,
         };
         let mut deserializer = serde_json::Deserializer::from_slice(json);
@@ -505,6 +566,15 @@ impl Members {
                     .unwrap_or_else(|| FormatError::Json(error.to_string()))
             })
     }
+}
+
+/// No limit: for what this crate's own stores wrote, and for serde's
+/// `Deserialize`, whose input is the caller's.
+fn unlimited() -> ReadLimits {
+    ReadLimits::default()
+        .body_bytes(usize::MAX)
+        .members(usize::MAX)
+        .depth(usize::MAX)
 }
 
 impl IncomingEvent {
@@ -631,8 +701,8 @@ fn extension_value(name: &str, value: Value) -> Result<Option<ExtensionValue>, F
 impl IncomingEvent {
     /// Checks what a received event must be but a stored row need not: its
     /// keys (id, source and ordering key) no longer than
-    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES), and its source a URI
-    /// reference. Stored rows are not held to these: what a store admitted
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES), its source a URI reference
+    /// and its dataschema an absolute URI by RFC 3986's grammar. Stored rows are not held to these: what a store admitted
     /// before they were checked still reads.
     pub(super) fn check_received(self) -> Result<IncomingEvent, FormatError> {
         let keys = [
@@ -652,6 +722,9 @@ impl IncomingEvent {
         }
         if let Some(source) = &self.source {
             check_uri_reference(Field::SourceSystem, source)?;
+        }
+        if let Some(data_schema) = &self.dataschema {
+            check_absolute_uri(Field::DataSchema, data_schema)?;
         }
         Ok(self)
     }
@@ -678,7 +751,7 @@ impl IncomingEvent {
         }
         if let Some(data_schema) = &self.dataschema {
             check_text(Field::DataSchema, data_schema)?;
-            check_absolute_uri(Field::DataSchema, data_schema)?;
+            check_stored_absolute_uri(Field::DataSchema, data_schema)?;
         }
         if let Some(correlation_id) = &self.correlationid {
             check_text(Field::CorrelationId, correlation_id)?;
@@ -769,15 +842,11 @@ fn read_data<P: DeserializeOwned>(
     let unreadable = |error: &dyn fmt::Display| FormatError::Data(error.to_string());
     match data {
         Some(IncomingData::Json(json)) => {
-            let is_string = json.get().starts_with('"');
-            let form = match (is_string, DataForm::for_content_type(content_type)) {
+            let form = match (json.is_string(), DataForm::for_content_type(content_type)) {
                 (true, DataForm::Text | DataForm::Binary) => DataForm::Text,
                 _ => DataForm::Json,
             };
-            Ok((
-                serde_json::from_str(json.get()).map_err(|e| unreadable(&e))?,
-                form,
-            ))
+            Ok((json.read().map_err(|e| unreadable(&e))?, form))
         }
         Some(IncomingData::Text(text)) => Ok((
             P::deserialize(Value::String(text)).map_err(|e| unreadable(&e))?,

@@ -4,16 +4,18 @@
 // Without a backend feature only the typed load is used.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Admission, AdmissionResult, Claim, StoreError};
-use crate::envelope::Transition;
 use crate::envelope::state::{Dispatched, Failed, Pending, State};
+use crate::envelope::{Transition, json_depth};
 use crate::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What claiming one due row does to it.
@@ -286,7 +288,7 @@ fn parse<P: DeserializeOwned>(
     let text =
         text.map_err(|held| bad(format!("the envelope column holds {held}, not JSON text")))?;
     let envelope: AnyEnvelope<P> =
-        serde_json::from_str(&text).map_err(|error| bad(error.to_string()))?;
+        AnyEnvelope::from_storage_json(text.as_bytes()).map_err(|error| bad(error.to_string()))?;
     let envelope = match claimed_at {
         Some(claimed_at) => dispatched_at_claim(envelope, claimed_at).map_err(bad)?,
         None => envelope,
@@ -403,8 +405,10 @@ pub(crate) enum InboxKey {
 
 impl InboxKey {
     /// The state of a key held fresh, from the text stored under it and the
-    /// received event's [`inbox_text`]. A key stored before schema version 6
-    /// holds the payload alone, and is compared with the payload. (So a
+    /// received event's [`inbox_text`]. A key stored before inbox texts kept
+    /// numbers as written holds them rounded, and is compared so too; a key
+    /// stored before schema version 6 holds the payload alone, and is
+    /// compared with the payload. (So a
     /// reused id whose payload is, text for text, the whole event stored
     /// under the key is taken for a duplicate: only the sender that reused
     /// the id can arrange that.)
@@ -414,7 +418,10 @@ impl InboxKey {
         envelope: &Envelope<Pending, P>,
     ) -> InboxKey {
         let payload_alone = || serde_json::to_string(envelope.payload()).ok();
-        if stored == event_text || payload_alone().is_some_and(|payload| stored == payload) {
+        if stored == event_text
+            || rounded_inbox_text(envelope).is_some_and(|rounded| stored == rounded)
+            || payload_alone().is_some_and(|payload| stored == payload)
+        {
             InboxKey::Duplicate
         } else {
             InboxKey::Reused
@@ -573,39 +580,94 @@ pub(crate) fn not_found(source_system: &str, event_id: &str) -> StoreError {
 }
 
 /// The event as the inbox keeps it and compares a redelivery with it: the
-/// plain CloudEvent, every attribute and the data (binary data as base64).
-/// So that the same event sent again in the other content mode is the same
+/// plain CloudEvent, every attribute and the data (binary data as base64),
+/// in [`canonical_json`] form, so that no number of the data is rounded. So
+/// that the same event sent again in the other content mode is the same
 /// text: JSON data without a content type is written as `application/json`
-/// (which the JSON format says it is, and binary mode names), and every
-/// extension value as its string form (binary mode carries them as text).
+/// (which the JSON format says it is, and binary mode names), every
+/// extension value as its string form (binary mode carries them as text),
+/// and the time in UTC (the same instant is the same time, whatever offset
+/// it came with).
 pub(crate) fn inbox_text<P: Serialize>(
     envelope: &Envelope<Pending, P>,
 ) -> Result<String, StoreError> {
-    let unwritable = |error: serde_json::Error| StoreError::Encode {
+    let unwritable = |reason: String| StoreError::Encode {
         source_system: envelope.source_system().to_owned(),
         event_id: envelope.event_id().to_owned(),
-        reason: error.to_string(),
+        reason,
     };
-    let mut event = serde_json::to_value(envelope.to_cloudevent()).map_err(unwritable)?;
-    if let Value::Object(members) = &mut event {
-        // The same instant is the same time, whatever offset it came with
-        // (and inbox rows admitted before offsets were kept hold UTC).
+    let text = serde_json::to_string(&envelope.to_cloudevent())
+        .map_err(|error| unwritable(error.to_string()))?;
+    if json_depth(&text) > MAX_STORED_DEPTH {
+        return Err(unwritable(format!(
+            "its data is nested deeper than the {MAX_STORED_DEPTH} levels the inbox compares"
+        )));
+    }
+    let string = |text: &str| serde_json::to_string(text).and_then(RawValue::from_string);
+    let written = || -> Result<String, serde_json::Error> {
+        let mut members: BTreeMap<String, Box<RawValue>> = serde_json::from_str(&text)?;
         if let Some(time) = envelope.created_at() {
-            members.insert(
-                "time".into(),
-                time.to_rfc3339_opts(SecondsFormat::AutoSi, true).into(),
-            );
+            let time = time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            members.insert("time".into(), string(&time)?);
         }
         if members.contains_key("data") && !members.contains_key("datacontenttype") {
-            members.insert("datacontenttype".into(), "application/json".into());
+            members.insert("datacontenttype".into(), string("application/json")?);
         }
         for (name, value) in members.iter_mut() {
-            if envelope.extension(name).is_some() && !value.is_string() {
-                *value = Value::String(value.to_string());
+            if envelope.extension(name).is_some() && !value.get().starts_with('"') {
+                *value = string(value.get())?;
             }
         }
-    }
-    serde_json::to_string(&event).map_err(unwritable)
+        canonical_members(&members)
+    };
+    written().map_err(|error| unwritable(error.to_string()))
+}
+
+/// JSON text in one form whatever its spacing, member order and string
+/// escapes: members sorted by name, no spaces, strings as `serde_json`
+/// writes them, and numbers as they were written (none rounded). For the
+/// JSON that `serde_json` writes of a `Value` (keys sorted), the same text.
+fn canonical_json(json: &RawValue) -> Result<String, serde_json::Error> {
+    let text = json.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'{') => canonical_members(&serde_json::from_str(text)?)?,
+        Some(b'[') => {
+            let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| canonical_json(item))
+                .collect::<Result<_, _>>()?;
+            format!("[{}]", items.join(","))
+        }
+        Some(b'"') => serde_json::to_string(&serde_json::from_str::<String>(text)?)?,
+        _ => text.to_owned(),
+    })
+}
+
+/// An object's members in [`canonical_json`] form.
+fn canonical_members(
+    members: &BTreeMap<String, Box<RawValue>>,
+) -> Result<String, serde_json::Error> {
+    let members: Vec<String> = members
+        .iter()
+        .map(|(name, value)| {
+            Ok(format!(
+                "{}:{}",
+                serde_json::to_string(name)?,
+                canonical_json(value)?
+            ))
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
+    Ok(format!("{{{}}}", members.join(",")))
+}
+
+/// The inbox text of [`inbox_text`] as keys held before it kept numbers as
+/// written: through a `serde_json::Value`, which rounds what an `f64` cannot
+/// hold. `None` where a `Value` cannot hold the event.
+fn rounded_inbox_text<P: Serialize>(envelope: &Envelope<Pending, P>) -> Option<String> {
+    let text = inbox_text(envelope).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    serde_json::to_string(&value).ok()
 }
 
 /// The error naming an unreadable row and why.
@@ -665,27 +727,6 @@ fn stored_text(
         )));
     }
     Ok(text)
-}
-
-/// The deepest nesting of arrays and objects in JSON text as serde_json
-/// writes it (well formed): one pass over the bytes, strings skipped.
-fn json_depth(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for byte in text.bytes() {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
-            (false, _, b'[' | b'{') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// How long an envelope due at `due` (the store's time column) has waited at `now`.
@@ -818,15 +859,5 @@ mod tests {
                 "{status:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_depth_of_json_counts_arrays_and_objects_and_skips_strings() {
-        assert_eq!(json_depth("1"), 0);
-        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
-        assert_eq!(json_depth(r#"["[[[{{{", "\"[[", "\\"]"#), 1);
-        assert_eq!(json_depth(r#"[[],[[]],[]]"#), 3);
-        let deep = "[".repeat(200) + &"]".repeat(200);
-        assert_eq!(json_depth(&deep), 200);
     }
 }

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Pending;
 use proptest::prelude::*;
@@ -51,9 +51,21 @@ fn data() -> impl Strategy<Value = (Option<&'static str>, Value)> {
     ]
 }
 
-fn time() -> impl Strategy<Value = DateTime<Utc>> {
-    (0i64..4_000_000_000, 0u32..1_000_000)
-        .prop_map(|(seconds, micros)| Utc.timestamp_opt(seconds, micros * 1000).single().unwrap())
+/// A time at a UTC offset of whole minutes (UTC itself among them), which
+/// every form must write back as it is.
+fn time() -> impl Strategy<Value = DateTime<FixedOffset>> {
+    (
+        0i64..4_000_000_000,
+        0u32..1_000_000,
+        prop_oneof![Just(0), -(14 * 60)..=14 * 60],
+    )
+        .prop_map(|(seconds, micros, minutes)| {
+            let offset = FixedOffset::east_opt(minutes * 60).unwrap();
+            Utc.timestamp_opt(seconds, micros * 1000)
+                .single()
+                .unwrap()
+                .with_timezone(&offset)
+        })
 }
 
 /// A source: a URI reference, relative or absolute, sometimes with a
