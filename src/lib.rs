@@ -11,29 +11,20 @@
 //!   ([`envelope`]).
 //! - [`SyncBoundary`]: which system owns each field of a shared record, and a
 //!   reconcile plan that never loses a change ([`sync`]).
-//! - Durable stores that keep the lifecycle across crashes: idempotent inbox,
-//!   transactional outbox, dead letters, on SQLite or PostgreSQL, blocking or
-//!   async ([`store`]), and the async relay that drives them (`relay`).
+//! - Durable stores, a relay and transports, in the other crates of the
+//!   workspace (below).
 //!
 //! # Install
 //!
 //! ```sh
-//! cargo add integration-automation-patterns --features sqlite
+//! cargo add integration-automation-patterns
 //! ```
 //!
 //! | feature | what it adds |
 //! |---|---|
 //! | (none) | envelopes, retry, sync boundary, CloudEvents JSON and binary mode |
-//! | `sqlite` | `store::sqlite::SqliteStore` (bundled SQLite) |
-//! | `postgres` | `store::postgres::PostgresStore` |
-//! | `async-sqlite`, `async-postgres` | the async stores on sqlx, and `relay::Relay` |
-//! | `async` | `relay::Relay` and `store::AsyncDeliveryStore` alone, for a store of your own |
-//! | `http` | CloudEvents on the `http` crate's `HeaderMap`, and `transport::http::HttpSender` |
-//! | `axum` | `transport::http::inbox_router`, an HTTP inbox |
-//! | `nats` | `transport::nats`: a JetStream sender and consumer |
-//! | `cli` | the operator CLI `iap` |
+//! | `http` | CloudEvents on the `http` crate's `HeaderMap` (`to_http`, `from_http`) |
 //! | `cloudevents` | conversions to and from `cloudevents::Event` |
-//! | `tracing`, `metrics` | spans, counters and gauges |
 //!
 //! # The envelope
 //!
@@ -115,60 +106,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Durable delivery
+//! # The other crates of the workspace
 //!
-//! With the feature `sqlite`: the business write and its event commit
-//! together, and a relay pass claims, sends and records.
+//! | crate | what it adds |
+//! |---|---|
+//! | `iap-store` | durable stores: idempotent inbox, transactional outbox, dead letters, on SQLite or PostgreSQL, blocking or async |
+//! | `iap-relay` | the async relay that claims, sends and records, on tokio |
+//! | `iap-transport` | CloudEvents over HTTP (an axum inbox, a reqwest sender) and NATS JetStream |
+//! | `iap-cli` | `iap`, the operator's tool |
 //!
-//! ```no_run
-//! # #[cfg(feature = "sqlite")]
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use chrono::Utc;
-//! use integration_automation_patterns::Envelope;
-//! use integration_automation_patterns::store::sqlite::SqliteStore;
-//! use integration_automation_patterns::store::{Delivery, DeliveryStore, SendError, StoreError};
-//!
-//! let event = Envelope::builder()
-//!     .event_id("order-1042-placed")
-//!     .event_type("commerce.order.placed")
-//!     .source_system("webshop")
-//!     .payload(serde_json::json!({ "order_id": 1042 }))
-//!     .build()?;
-//! let mut store = SqliteStore::open("orders.db")?;
-//! store.write(|tx| {
-//!     tx.execute("INSERT INTO orders (id) VALUES (1042)", [])?;
-//!     SqliteStore::enqueue(tx, &event, Utc::now())?;
-//!     Ok::<_, StoreError>(())
-//! })?;
-//! store.run_once(Utc::now(), 100, |envelope: &Envelope<_, serde_json::Value>| {
-//!     println!("sending {}", envelope.event_id());
-//!     Ok::<_, SendError>(Delivery::Processed)
-//! })?;
-//! # Ok(())
-//! # }
-//! # #[cfg(not(feature = "sqlite"))]
-//! # fn main() {}
-//! ```
-//!
-//! The [`store`] module describes the stores (inbox, outbox, dead letters,
-//! quarantine), and `relay::Relay` the async relay for tokio services. The
-//! repository's README has the full tour, the figures and the set-up
-//! commands.
+//! The repository's README has the tour and the set-up commands.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod envelope;
-mod observe;
-#[cfg(feature = "async")]
-pub mod relay;
 pub mod retry;
 pub mod slot;
-pub mod store;
 pub mod sync;
-#[cfg(any(feature = "http", feature = "nats"))]
-pub mod transport;
 
 pub use envelope::state;
 pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};
@@ -176,16 +132,7 @@ pub use retry::RetryPolicy;
 pub use state::DeliveryStatus;
 pub use sync::{RecordAuthority, Side, SyncBoundary, SyncConflict};
 
-/// The README's examples, run as doctests (they use every store and
-/// transport, so they run with every feature, as `scripts/test-all.sh` does).
-#[cfg(all(
-    doctest,
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "async-sqlite",
-    feature = "async-postgres",
-    feature = "axum",
-    feature = "nats"
-))]
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

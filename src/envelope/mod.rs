@@ -44,7 +44,7 @@ pub use error::{EnvelopeError, Field, MAX_KEY_BYTES};
 pub use history::Transition;
 pub use lifecycle::FailOutcome;
 pub use limits::ReadLimits;
-pub(crate) use limits::json_depth;
+pub use limits::json_depth;
 pub use raw_json::RawJson;
 
 /// One unit of work in an integration flow: a payload with everything needed

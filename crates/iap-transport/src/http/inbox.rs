@@ -1,0 +1,318 @@
+//! The HTTP inbox (feature `axum`): an endpoint that receives CloudEvents
+//! in either content mode and admits each into an async store's inbox.
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::{FormatError, ReadLimits};
+use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
+use crate::refusal::shortened;
+
+/// The media type of a success answer.
+const JSON: &str = "application/json";
+
+/// The media type of an error answer (RFC 9457).
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// How long a sender should wait before retrying a busy inbox, in seconds.
+const BUSY_RETRY_SECONDS: u32 = 1;
+
+/// How an inbox reads a request: the [`ReadLimits`] of the event (2 MiB of
+/// body, 128 headers, 256 members by default), and how long the body may
+/// take to arrive once the headers have (30 seconds by default).
+///
+/// ```
+/// use std::time::Duration;
+/// use integration_automation_patterns::envelope::ReadLimits;
+/// use iap_transport::http::InboxOptions;
+///
+/// let options = InboxOptions::default()
+///     .limits(ReadLimits::default().body_bytes(64 * 1024))
+///     .body_read_timeout(Duration::from_secs(5));
+/// assert_eq!(options.read_limits().max_body_bytes(), 64 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxOptions {
+    limits: ReadLimits,
+    body_read_timeout: Duration,
+}
+
+impl Default for InboxOptions {
+    fn default() -> Self {
+        InboxOptions {
+            limits: ReadLimits::default(),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl InboxOptions {
+    /// Reads each event within `limits`: a body past its size is answered
+    /// `413 Content Too Large`, too many members `400`. (Served by
+    /// [`serve`](super::serve) or hyper's defaults, a request of more than
+    /// 100 headers is refused by hyper first, with `431`.)
+    #[must_use]
+    pub fn limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Answers `408 Request Timeout` to a request whose body has not
+    /// arrived within `timeout`.
+    #[must_use]
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// The limits each event is read within.
+    pub fn read_limits(&self) -> &ReadLimits {
+        &self.limits
+    }
+
+    /// How long a request's body may take to arrive.
+    pub fn max_body_read_time(&self) -> Duration {
+        self.body_read_timeout
+    }
+}
+
+/// A router that answers `POST path` as an inbox with the default
+/// [`InboxOptions`]: see [`inbox_router_with`].
+///
+/// ```no_run
+/// # async fn run(store: iap_store::sqlite::AsyncSqliteStore)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// use iap_store::sqlx::{self, Sqlite, Transaction};
+/// use iap_transport::http::{ServeOptions, inbox_router, serve};
+/// use serde_json::Value;
+///
+/// let app = inbox_router("/events", store, |tx: &mut Transaction<'static, Sqlite>, order: &Value| {
+///     let id = order["order_id"].as_i64();
+///     Box::pin(async move {
+///         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
+///             .bind(id)
+///             .execute(&mut **tx)
+///             .await
+///     })
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// serve(listener, app, ServeOptions::default(), std::future::pending()).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn inbox_router<S, P, T, E, F>(path: &str, store: S, effect: F) -> Router
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display + Send + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    inbox_router_with(path, store, effect, InboxOptions::default())
+}
+
+/// A router that answers `POST path` as an inbox: it reads the request's
+/// body within `options` (answering `413` past its size limit and `408` when
+/// it does not arrive in time), reads it as a CloudEvent (binary or
+/// structured content mode) within the options' [`ReadLimits`], admits it
+/// into `store` with `effect` (run inside the admitting transaction, as in
+/// [`AsyncDeliveryStore::admit`]), and answers by [`receive`]'s rules. Merge
+/// it into the service's router, or serve it as it is, with
+/// [`serve`](super::serve) (which also bounds the time to send headers).
+pub fn inbox_router_with<S, P, T, E, F>(
+    path: &str,
+    store: S,
+    effect: F,
+    options: InboxOptions,
+) -> Router
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display + Send + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+{
+    let effect = Arc::new(effect);
+    Router::new().route(
+        path,
+        post(move |request: Request| {
+            let store = store.clone();
+            let effect = Arc::clone(&effect);
+            async move {
+                let (parts, body) = request.into_parts();
+                let limit = options.limits.max_body_bytes();
+                let read = Limited::new(body, limit).collect();
+                let body = match tokio::time::timeout(options.body_read_timeout, read).await {
+                    Ok(Ok(body)) => body.to_bytes(),
+                    Ok(Err(error)) if error.is::<LengthLimitError>() => {
+                        return problem(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "The event is too large",
+                            &format!("the body is larger than the {limit} bytes this inbox reads"),
+                        );
+                    }
+                    Ok(Err(error)) => {
+                        return problem(
+                            StatusCode::BAD_REQUEST,
+                            "The body could not be read",
+                            &error.to_string(),
+                        );
+                    }
+                    Err(_) => {
+                        return problem(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "The body did not arrive in time",
+                            &format!(
+                                "the body did not arrive within {:?}; send it again",
+                                options.body_read_timeout
+                            ),
+                        );
+                    }
+                };
+                receive_within(&options.limits, &store, &parts.headers, &body, &*effect).await
+            }
+        }),
+    )
+}
+
+/// Admits one received request into `store` and answers it:
+///
+/// | what happened | answer |
+/// |---|---|
+/// | first delivery: the effect ran and committed | `201 Created` |
+/// | a duplicate (same key, same payload): the effect did not run | `200 OK` |
+/// | the event id reused for another event (payload or any attribute) | `409 Conflict` |
+/// | not a valid CloudEvent, or past the read limits | `400 Bad Request`, naming the attribute |
+/// | the database is busy or full | `503 Service Unavailable`, `Retry-After: 1` |
+/// | the effect failed (nothing committed), or another store error | `500 Internal Server Error` |
+///
+/// Success answers are JSON (`{"id", "source", "admitted"}`); error answers
+/// are `application/problem+json` with a `title`, the `status` and a
+/// `detail` (and, for a bad event, the `attribute` at fault). A failed
+/// effect's own error text is not sent back; with feature `tracing` it is
+/// logged as a warning.
+pub async fn receive<S, P, T, E, F>(
+    store: &S,
+    headers: &HeaderMap,
+    body: &[u8],
+    effect: &F,
+) -> Response
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync,
+    T: Send,
+    E: Display + Send,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+{
+    receive_within(&ReadLimits::default(), store, headers, body, effect).await
+}
+
+/// [`receive`], reading the event within `limits`.
+pub async fn receive_within<S, P, T, E, F>(
+    limits: &ReadLimits,
+    store: &S,
+    headers: &HeaderMap,
+    body: &[u8],
+    effect: &F,
+) -> Response
+where
+    S: AsyncDeliveryStore,
+    P: DeserializeOwned + Serialize + Send + Sync,
+    T: Send,
+    E: Display + Send,
+    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+{
+    let envelope: Envelope<_, P> = match Envelope::from_http_within(limits, headers, body) {
+        Ok(envelope) => envelope,
+        Err(error) => return bad_event(&error),
+    };
+    let id = envelope.event_id().to_owned();
+    let source = envelope.source_system().to_owned();
+    let admitted = |status: StatusCode, how: &str| {
+        let body = json!({ "id": id, "source": source, "admitted": how });
+        json_response(status, JSON, &body)
+    };
+    match store.admit(envelope, store.now(), effect).await {
+        Ok(Admission::Processed(..)) => admitted(StatusCode::CREATED, "processed"),
+        Ok(Admission::Duplicate(_)) => admitted(StatusCode::OK, "duplicate"),
+        Ok(Admission::Failed(outcome)) => {
+            iap_store::observe::effect_failed(&source, &id, outcome.reason());
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The event was not processed",
+                "the receiver could not apply the event; nothing was committed, so sending it again is safe",
+            )
+        }
+        Err(error @ StoreError::KeyReused { .. }) => {
+            problem(StatusCode::CONFLICT, "Event id reused", &error.to_string())
+        }
+        Err(error) if error.is_retryable() => {
+            let title = match error {
+                StoreError::StorageFull { .. } => "The inbox's storage is full",
+                _ => "The inbox is busy",
+            };
+            let mut response = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                title,
+                &format!("{error}; nothing was committed"),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECONDS));
+            response
+        }
+        Err(error) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The inbox cannot store the event",
+            &error.to_string(),
+        ),
+    }
+}
+
+/// `400 Bad Request` naming what is wrong with the event.
+fn bad_event(error: &FormatError) -> Response {
+    let mut body = problem_body(
+        StatusCode::BAD_REQUEST,
+        "Not a valid CloudEvent",
+        &shortened(error.to_string()),
+    );
+    if let Some(attribute) = error.attribute() {
+        body["attribute"] = json!(shortened(attribute.to_owned()));
+    }
+    json_response(StatusCode::BAD_REQUEST, PROBLEM_JSON, &body)
+}
+
+/// An `application/problem+json` answer.
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    json_response(status, PROBLEM_JSON, &problem_body(status, title, detail))
+}
+
+fn problem_body(status: StatusCode, title: &str, detail: &str) -> serde_json::Value {
+    json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail })
+}
+
+fn json_response(
+    status: StatusCode,
+    media_type: &'static str,
+    body: &serde_json::Value,
+) -> Response {
+    let mut response = (status, Body::from(body.to_string())).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+    response
+}
