@@ -5,9 +5,9 @@
 //! `trybuild-tests/pass` that must compile. The programs are generated from
 //! the table; a new state or transition without its programs fails here.
 //!
-//! `IAP_WRITE_COMPILE_TESTS=1 cargo test -p compile-rules --test transition_table`
+//! `IAP_WRITE_COMPILE_TESTS=1 cargo test -p integration-automation-patterns --test transition_table`
 //! writes the programs that are missing or out of date (and removes stale
-//! ones); then `TRYBUILD=overwrite cargo test -p compile-rules --test compile_rules`
+//! ones); then `TRYBUILD=overwrite cargo test -p integration-automation-patterns --test compile_rules`
 //! writes their expected errors, which a person reads before committing them.
 
 use std::collections::BTreeSet;
@@ -132,8 +132,8 @@ fn check_program(path: &Path, expected: &str, problems: &mut Vec<String>) {
 fn report(problems: &[String]) {
     assert!(
         problems.is_empty(),
-        "{}\n(IAP_WRITE_COMPILE_TESTS=1 cargo test -p compile-rules --test transition_table writes the programs; \
-         then TRYBUILD=overwrite cargo test -p compile-rules --test compile_rules writes their errors to read)",
+        "{}\n(IAP_WRITE_COMPILE_TESTS=1 cargo test -p integration-automation-patterns --test transition_table writes the programs; \
+         then TRYBUILD=overwrite cargo test -p integration-automation-patterns --test compile_rules writes their errors to read)",
         problems.join("\n")
     );
 }

@@ -2,7 +2,6 @@
 //! backends: status, dead letters with filters, one envelope, redrive with
 //! and without confirmation, purge, quarantine, migrate and verify, as tables
 //! and as JSON, with the exit codes scripts rely on.
-#![cfg(feature = "cli")]
 
 use iap_test_support::backends;
 use iap_test_support::temp_db;

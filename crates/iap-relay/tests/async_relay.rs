@@ -5,7 +5,6 @@
 //! it extends the lease of a long send; it waits out a busy database and
 //! goes on past a claim another worker took over, charging no attempt that
 //! was not a send. Multi-threaded runtime throughout.
-#![cfg(feature = "async-sqlite")]
 
 use iap_test_support::temp_db;
 

@@ -3,11 +3,8 @@
 //! `iap_clock()` set back to make it so), the leases and due times it
 //! writes are the server's, a worker on the server's time finds no lease run
 //! out to take over, and the relay says how far off its clock is.
-#![cfg(feature = "async-postgres")]
 
 use iap_test_support::backends;
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! them, and the relay's outcomes and the inbox's duplicates are counted
 //! through the `metrics` facade. A subscriber and a recorder of this test's
 //! own take them in.
-#![cfg(all(feature = "tracing", feature = "metrics", feature = "async-sqlite"))]
+#![cfg(all(feature = "tracing", feature = "metrics"))]
 
 use iap_test_support::temp_db;
 

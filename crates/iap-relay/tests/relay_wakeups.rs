@@ -2,9 +2,7 @@
 //! SQLite by the commits of the store's own connections, on PostgreSQL by a
 //! notification from any connection. With wakeups set to
 //! [`WakeupMode::Poll`] (for PgBouncer) it waits for its poll instead.
-#![cfg(feature = "async-sqlite")]
 
-#[cfg(feature = "async-postgres")]
 use iap_test_support::backends;
 use iap_test_support::temp_db;
 
@@ -104,7 +102,6 @@ async fn without_wakeups_a_sqlite_relay_waits_for_its_poll() {
     assert_eq!(latency, None, "nothing woke the relay");
 }
 
-#[cfg(feature = "async-postgres")]
 mod postgres {
     use iap_store::postgres::AsyncPostgresStore;
 

@@ -844,13 +844,10 @@ mod tests {
 
     #[test]
     fn the_sql_list_of_settled_statuses_is_the_one_settled_at_keeps() {
-        let last = Transition::new(
-            DeliveryStatus::Dispatched,
-            DeliveryStatus::Processed,
-            DateTime::<Utc>::UNIX_EPOCH,
-            1,
-            None,
-        );
+        let processed = pending()
+            .dispatch_at(DateTime::<Utc>::UNIX_EPOCH)
+            .process_at(DateTime::<Utc>::UNIX_EPOCH);
+        let last = processed.history().last().unwrap().clone();
         for status in DeliveryStatus::ALL {
             let in_sql = settled_statuses!().contains(&format!("'{}'", status.as_str()));
             assert_eq!(

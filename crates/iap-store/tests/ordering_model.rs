@@ -14,8 +14,6 @@
 use iap_test_support::backends;
 use iap_test_support::ordering;
 use iap_test_support::for_each_backend;
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

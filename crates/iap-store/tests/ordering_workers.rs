@@ -13,8 +13,6 @@
 
 use iap_test_support::backends;
 use iap_test_support::ordering;
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use std::process::{Child, Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};

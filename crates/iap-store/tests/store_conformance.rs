@@ -5,8 +5,6 @@
 
 use iap_test_support::backends;
 use iap_test_support::{for_each_backend, for_each_blocking_backend};
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use std::time::Duration;
 

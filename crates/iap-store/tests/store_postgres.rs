@@ -5,14 +5,12 @@
 #![cfg(feature = "postgres")]
 
 use iap_test_support::backends;
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use backends::Backend;
 use chrono::Utc;
 use integration_automation_patterns::Envelope;
 use iap_store::postgres::{PostgresStore, SCHEMA_VERSION};
-use iap_store::{self, StoreError, StoreOptions};
+use iap_store::{StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
@@ -160,11 +158,11 @@ fn a_lent_connection_serves_as_a_store() {
     {
         // A lent store is no test backend: its operations by their trait.
         let mut lent = PostgresStore::with_client(&mut pooled, StoreOptions::default());
-        store::DeliveryStore::write(&mut lent, |tx| {
+        iap_store::DeliveryStore::write(&mut lent, |tx| {
             PostgresStore::enqueue(tx, &event(1), Utc::now())
         })
         .unwrap();
-        let claimed = store::DeliveryStore::claim_due::<Value>(&mut lent, Utc::now(), 10).unwrap();
+        let claimed = iap_store::DeliveryStore::claim_due::<Value>(&mut lent, Utc::now(), 10).unwrap();
         assert_eq!(claimed.claims.len(), 1);
     }
     let dispatched: i64 = pooled

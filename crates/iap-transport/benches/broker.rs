@@ -6,11 +6,9 @@
 //! run. 5,000 events a round, median of 3 rounds; the clock runs from the
 //! relays' start until the last shipment is committed.
 //!
-//! `bash scripts/nats.sh cargo bench --features async-sqlite,nats,axum --bench broker`
+//! `bash scripts/nats.sh cargo bench -p iap-transport --features nats,http-receive,http-send --bench broker`
 
-#[path = "../tests/support/warehouse.rs"]
-mod warehouse;
-
+use iap_test_support::warehouse;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,6 @@
 //! The HTTP inbox, served on a local port and sent the requests the curl
 //! commands in its docs send: every answer (201, 200, 409, 400, 503, 500)
 //! in both content modes, and what each leaves in the database.
-#![cfg(all(feature = "axum", feature = "async-sqlite"))]
 
 use iap_test_support::temp_db;
 

@@ -2,7 +2,6 @@
 //! (`Retry-After` in both forms included), a server that accepts the
 //! connection and never answers, a port where nothing listens, and what the
 //! request carries in each content mode.
-#![cfg(feature = "http")]
 
 use std::time::Duration;
 

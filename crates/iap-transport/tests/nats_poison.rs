@@ -2,12 +2,9 @@
 //! whose id is longer than a store can index, once in every position of a
 //! batch. Each is terminated and handed to `on_rejected` alone; every good
 //! event around it is admitted, and the consumer goes on.
-#![cfg(all(feature = "nats", feature = "async-postgres"))]
 
 use iap_test_support::backends;
 use iap_test_support::nats_server;
-#[cfg(feature = "sqlite")]
-use iap_test_support::temp_db;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

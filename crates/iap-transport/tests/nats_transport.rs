@@ -3,7 +3,6 @@
 //! a publish, and the consumer's admissions (first delivery, redelivery
 //! after a commit, a message that is no event, an effect that keeps
 //! failing), each settled with the server as its table says.
-#![cfg(all(feature = "nats", feature = "async-sqlite"))]
 
 use iap_test_support::nats_server;
 use iap_test_support::temp_db;
