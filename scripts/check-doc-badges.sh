@@ -10,19 +10,19 @@ if ! rustup run nightly rustdoc --version >/dev/null 2>&1; then
   exit 0
 fi
 target=${CARGO_TARGET_DIR:-target}/docsrs
-RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps --all-features --target-dir "$target" --quiet
-docs="$target/doc/integration_automation_patterns"
+RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --workspace --no-deps --all-features --target-dir "$target" --quiet
+docs="$target/doc"
 missing=0
 # Every page of an item that exists only with a feature.
 for page in \
-  store/sqlite/index.html store/sqlite/struct.SqliteStore.html \
-  store/sqlite/struct.AsyncSqliteStore.html \
-  store/postgres/index.html store/postgres/struct.PostgresStore.html \
-  store/postgres/struct.AsyncPostgresStore.html \
-  store/enum.AnyStore.html store/enum.AnyTx.html \
-  store/trait.AsyncDeliveryStore.html store/type.BoxFuture.html \
-  relay/index.html relay/struct.Relay.html relay/struct.RelayConfig.html \
-  relay/trait.Sender.html relay/struct.RelayWaker.html relay/struct.RelayReport.html; do
+  iap_store/sqlite/index.html iap_store/sqlite/struct.SqliteStore.html \
+  iap_store/sqlite/struct.AsyncSqliteStore.html \
+  iap_store/postgres/index.html iap_store/postgres/struct.PostgresStore.html \
+  iap_store/postgres/struct.AsyncPostgresStore.html \
+  iap_store/enum.AnyStore.html iap_store/enum.AnyTx.html \
+  iap_store/trait.AsyncDeliveryStore.html iap_store/type.BoxFuture.html \
+  iap_transport/http/struct.HttpSender.html iap_transport/http/fn.inbox_router.html \
+  iap_transport/nats/index.html iap_transport/nats/struct.NatsSender.html; do
   if ! grep -q "Available on" "$docs/$page"; then
     echo "no feature badge on $page" >&2
     missing=$((missing + 1))

@@ -4,8 +4,8 @@
 # cluster on a local port for the run, and unless NATS_URL does, a throw-away
 # nats-server with JetStream; both are stopped afterwards (run as the current
 # user; root is not needed). Installs the Python and JavaScript CloudEvents
-# SDKs into target/interop the first time. Extra arguments go to `cargo test --all-features`
-# and leave out the compile-fail suite.
+# SDKs into target/interop the first time. Extra arguments go to
+# `cargo test --workspace --all-features`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${IAP_POSTGRES_URL:-}" ]; then
@@ -18,11 +18,6 @@ if [ -z "${NATS_URL:-}" ]; then
 fi
 # shellcheck source=scripts/interop-sdks.sh
 source scripts/interop-sdks.sh
-echo "Running every test: several minutes of compiling on 2 cores the first time, then about 2;"
-echo "the compile-fail suite (compile-rules/tests/compile_rules.rs) prints nothing for a minute or two."
-cargo test --all-features "$@"
-# The compile-fail suite builds the library with no optional feature; with
-# arguments, only what they select runs.
-if [ "$#" -eq 0 ]; then
-  cargo test -p compile-rules
-fi
+echo "Running every test: several minutes of compiling on 2 cores the first time, then a few;"
+echo "the compile-fail suite (tests/compile_rules.rs) prints nothing for a minute or two."
+cargo test --workspace --all-features "$@"

@@ -114,11 +114,7 @@ impl<S: State, P> Envelope<S, P> {
     /// [`dispatch_at`](Self::dispatch_at) with a note in its history line
     /// saying why it went ahead: a store sending an envelope past a dead
     /// letter of its ordering key says so.
-    pub fn dispatch_noting_at(
-        mut self,
-        note: String,
-        at: DateTime<Utc>,
-    ) -> Envelope<Dispatched, P>
+    pub fn dispatch_noting_at(mut self, note: String, at: DateTime<Utc>) -> Envelope<Dispatched, P>
     where
         S: CanDispatch,
     {

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use clap::{Args, Parser, Subcommand};
-use integration_automation_patterns::state::Failed;
 use iap_store::{AnyStore, StoreError, StoreOptions};
+use integration_automation_patterns::state::Failed;
 use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 

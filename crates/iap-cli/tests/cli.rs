@@ -11,10 +11,8 @@ use std::process::{Command, Stdio};
 
 use backends::postgres::Schema;
 use chrono::Utc;
+use iap_store::{AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
-use iap_store::{
-    AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions,
-};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 

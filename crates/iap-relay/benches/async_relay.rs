@@ -15,14 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_relay::{Recording, Relay, RelayConfig};
-use integration_automation_patterns::state::{Dispatched, Pending};
 use iap_store::postgres::{AsyncPostgresStore, PostgresStore};
 use iap_store::sqlite::{AsyncSqliteStore, SqliteStore};
-use iap_store::{
-    AsyncDeliveryStore, Delivery, DeliveryStore, SendError, StoreOptions,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, DeliveryStore, SendError, StoreOptions};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::{Dispatched, Pending};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 

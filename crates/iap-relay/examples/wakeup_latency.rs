@@ -14,15 +14,13 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_relay::Relay;
-use integration_automation_patterns::state::{Dispatched, Pending};
 use iap_store::postgres::AsyncPostgresStore;
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlx::postgres::PgConnectOptions;
-use iap_store::{
-    AsyncDeliveryStore, Delivery, StoreOptions, WakeupMode,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, StoreOptions, WakeupMode};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::{Dispatched, Pending};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -44,12 +44,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use iap_store::observe::{self, InSpan};
+use iap_store::{AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::Dispatched;
-use iap_store::observe::{self, InSpan};
-use iap_store::{
-    AsyncDeliveryStore, Claim, Delivery, Outcome, RunReport, SendError, StoreError,
-};
 
 /// How often a relay sets its backlog gauges: the counts they come from read
 /// every row of the outbox (about a second on a PostgreSQL table of 10
@@ -540,3 +538,8 @@ where
         report.sent.count_batch(outcomes, recorded)
     }
 }
+
+/// The README's examples, run as doctests.
+#[cfg(all(doctest, feature = "tracing"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

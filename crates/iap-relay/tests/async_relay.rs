@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use iap_relay::{Recording, Relay, RelayConfig, RelayReport, Sender};
-use integration_automation_patterns::state::{Dispatched, Pending};
 use iap_store::sqlite::{AsyncSqliteStore, rusqlite};
-use iap_store::{
-    AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions};
+use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 use temp_db::TempDb;

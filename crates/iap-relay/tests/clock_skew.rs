@@ -11,9 +11,9 @@ use std::time::Duration;
 use backends::postgres::Schema;
 use chrono::{DateTime, TimeDelta, Utc};
 use iap_relay::{Relay, RelayConfig};
-use integration_automation_patterns::state::{Dispatched, Pending};
 use iap_store::postgres::AsyncPostgresStore;
 use iap_store::{AsyncDeliveryStore, Delivery, StoreOptions};
+use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 

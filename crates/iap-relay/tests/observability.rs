@@ -13,13 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_relay::{Relay, RelayConfig};
-use integration_automation_patterns::state::Dispatched;
 use iap_store::sqlite::AsyncSqliteStore;
-use iap_store::{
-    AsyncDeliveryStore, Delivery, StoreError, StoreOptions,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, StoreError, StoreOptions};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Dispatched;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use serde_json::{Value, json};
 use temp_db::TempDb;

@@ -9,13 +9,11 @@ use iap_test_support::temp_db;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_relay::{Relay, RelayConfig};
-use integration_automation_patterns::state::{Dispatched, Pending};
 use iap_store::sqlite::AsyncSqliteStore;
-use iap_store::{
-    AsyncDeliveryStore, Delivery, StoreOptions, WakeupMode,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, StoreOptions, WakeupMode};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::{Dispatched, Pending};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 

@@ -15,16 +15,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use integration_automation_patterns::Envelope;
-use integration_automation_patterns::state::Pending;
 #[cfg(feature = "postgres")]
 use iap_store::StoreOptions;
 #[cfg(feature = "postgres")]
 use iap_store::postgres::PostgresStore;
 use iap_store::sqlite::SqliteStore;
-use iap_store::{
-    Admission, Delivery, DeliveryStore, SendError, StoreError,
-};
+use iap_store::{Admission, Delivery, DeliveryStore, SendError, StoreError};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Pending;
 use rusqlite::params;
 use serde_json::{Value, json};
 

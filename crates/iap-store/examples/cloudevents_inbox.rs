@@ -26,9 +26,9 @@ use std::error::Error;
 
 use chrono::Utc;
 use http::Request;
-use integration_automation_patterns::Envelope;
 use iap_store::sqlite::SqliteStore;
 use iap_store::{Admission, DeliveryStore, StoreError};
+use integration_automation_patterns::Envelope;
 use rusqlite::params;
 use serde_json::Value;
 

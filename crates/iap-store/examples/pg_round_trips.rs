@@ -7,10 +7,10 @@
 //! `IAP_POSTGRES_URL='host=... user=... dbname=...' cargo run --release --features postgres --example pg_round_trips -- batched`
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_store::postgres::PostgresStore;
 use iap_store::postgres::postgres::{Client, NoTls};
 use iap_store::{Delivery, DeliveryStore, SendError, StoreError};
+use integration_automation_patterns::Envelope;
 use serde_json::{Value, json};
 
 const ENVELOPES: usize = 1_000;

@@ -17,13 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
-use integration_automation_patterns::state::Pending;
 use iap_store::postgres::PostgresStore;
 use iap_store::sqlite::SqliteStore;
-use iap_store::{
-    Delivery, DeliveryStore, RunReport, SendError, StoreError, StoreOptions,
-};
+use iap_store::{Delivery, DeliveryStore, RunReport, SendError, StoreError, StoreOptions};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Pending;
 use serde_json::{Value, json};
 
 /// Envelopes enqueued per transaction before a round.

@@ -14,7 +14,9 @@ use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, DeliveryStore, HeldKey,
     QuarantinedRow, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use integration_automation_patterns::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Pending, Retrying, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// A store on SQLite or on PostgreSQL, chosen at run time.

@@ -17,7 +17,9 @@ use super::{
     QuarantinedRow, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
     Wakeups,
 };
-use integration_automation_patterns::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Pending, Retrying, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// A boxed future that may be sent across threads: what an inbox effect
@@ -87,7 +89,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
     /// [`now`](Self::now) follows it, and returns the store's time less this
     /// machine's (zero on SQLite). A relay measures it when it starts and
     /// every 30 seconds, and warns when it is past its
-    /// [`RelayConfig::max_clock_offset`](iap_relay::RelayConfig::max_clock_offset).
+    /// `RelayConfig::max_clock_offset` (crate `iap-relay`).
     fn sync_clock(&self) -> impl Future<Output = Result<TimeDelta, StoreError>> + Send {
         async { Ok(TimeDelta::zero()) }
     }

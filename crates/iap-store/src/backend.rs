@@ -12,7 +12,9 @@ use super::{
     Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow, Redriven,
     RunReport, SendError, StatusCounts, StoreError, StoreOptions,
 };
-use integration_automation_patterns::envelope::state::{Dispatched, Pending, Retrying, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Pending, Retrying, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// A durable home for envelopes: transactional outbox with a leased relay,

@@ -180,14 +180,14 @@ mod batch_record;
 #[cfg(feature = "async-postgres")]
 mod clock;
 mod error;
+#[doc(hidden)]
+pub mod observe;
 mod outcome;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-#[doc(hidden)]
-pub mod observe;
 #[cfg(feature = "async")]
 mod wakeup;
 
@@ -318,3 +318,14 @@ impl Default for StoreOptions {
         }
     }
 }
+
+/// The README's examples, run as doctests.
+#[cfg(all(
+    doctest,
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "async-sqlite",
+    feature = "async-postgres"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -16,7 +16,6 @@
 //!
 //! A relay sets the two gauges when it starts and then at most every 5 seconds.
 
-
 use std::future::Future;
 
 use integration_automation_patterns::envelope::state::State;

@@ -6,7 +6,7 @@
 //! every machine. On SQLite the store's own connections signal the commits
 //! that enqueued, to relays in the same process. Either way a relay still
 //! polls at the next due time and at least every
-//! [`idle_poll`](iap_relay::RelayConfig::idle_poll): a wakeup shortens the
+//! `idle_poll` (`RelayConfig` of crate `iap-relay`): a wakeup shortens the
 //! wait, and nothing depends on it arriving.
 
 #[cfg(feature = "async-sqlite")]

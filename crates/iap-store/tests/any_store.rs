@@ -7,10 +7,8 @@ use iap_test_support::temp_db;
 
 use backends::postgres::Schema;
 use chrono::Utc;
+use iap_store::{Admission, AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
-use iap_store::{
-    Admission, AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions,
-};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 

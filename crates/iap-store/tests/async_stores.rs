@@ -8,11 +8,9 @@ use iap_test_support::backends;
 use iap_test_support::temp_db;
 
 use chrono::{DateTime, TimeZone, Utc};
+use iap_store::{Admission, AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Pending;
-use iap_store::{
-    Admission, AsyncDeliveryStore, Delivery, SendError, StoreError, StoreOptions,
-};
 use serde_json::{Value, json};
 
 fn now() -> DateTime<Utc> {

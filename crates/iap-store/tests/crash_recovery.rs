@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use iap_store::sqlite::SqliteStore;
-use iap_store::{
-    Admission, Delivery, DeliveryStore, SendError, StoreError, StoreOptions,
-};
+use iap_store::{Admission, Delivery, DeliveryStore, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::{Envelope, RetryPolicy};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};

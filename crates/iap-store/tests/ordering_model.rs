@@ -12,8 +12,8 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use iap_test_support::backends;
-use iap_test_support::ordering;
 use iap_test_support::for_each_backend;
+use iap_test_support::ordering;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

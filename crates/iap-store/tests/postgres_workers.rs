@@ -14,12 +14,10 @@ use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use iap_store::postgres::PostgresStore;
+use iap_store::{Admission, Delivery, DeliveryStore, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::{Dispatched, Pending};
-use iap_store::postgres::PostgresStore;
-use iap_store::{
-    Admission, Delivery, DeliveryStore, SendError, StoreError, StoreOptions,
-};
 use serde_json::{Value, json};
 
 const ENVELOPES: u32 = 20_000;

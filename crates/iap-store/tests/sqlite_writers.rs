@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use chrono::{TimeZone, Utc};
-use integration_automation_patterns::Envelope;
 use iap_store::sqlite::SqliteStore;
 use iap_store::{Admission, DeliveryStore, StoreError};
+use integration_automation_patterns::Envelope;
 use rusqlite::params;
 use serde_json::{Value, json};
 use temp_db::TempDb;

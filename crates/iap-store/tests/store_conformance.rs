@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use backends::Backend;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use iap_store::{Admission, Delivery, DeliveryStore, Outcome, SendError, StoreError};
 use integration_automation_patterns::state::{Failed, Pending, Processed, Retrying};
-use iap_store::{
-    Admission, Delivery, DeliveryStore, Outcome, SendError, StoreError,
-};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use serde_json::{Value, json};
 

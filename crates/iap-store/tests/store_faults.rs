@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use backends::FaultBackend;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use integration_automation_patterns::state::Pending;
 use iap_store::{Delivery, SendError, StoreError, StoreOptions};
+use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 

@@ -8,9 +8,9 @@ use iap_test_support::backends;
 
 use backends::Backend;
 use chrono::Utc;
-use integration_automation_patterns::Envelope;
 use iap_store::postgres::{PostgresStore, SCHEMA_VERSION};
 use iap_store::{StoreError, StoreOptions};
+use integration_automation_patterns::Envelope;
 use serde_json::{Value, json};
 
 fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
@@ -162,7 +162,8 @@ fn a_lent_connection_serves_as_a_store() {
             PostgresStore::enqueue(tx, &event(1), Utc::now())
         })
         .unwrap();
-        let claimed = iap_store::DeliveryStore::claim_due::<Value>(&mut lent, Utc::now(), 10).unwrap();
+        let claimed =
+            iap_store::DeliveryStore::claim_due::<Value>(&mut lent, Utc::now(), 10).unwrap();
         assert_eq!(claimed.claims.len(), 1);
     }
     let dispatched: i64 = pooled

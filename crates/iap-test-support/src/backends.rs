@@ -8,12 +8,12 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use integration_automation_patterns::state::{Dispatched, Pending, Skipped, State};
 use iap_store::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome,
     QuarantinedRow, Recorded, Redriven, RunReport, SendError, StatusCounts, StoreError,
     StoreOptions,
 };
+use integration_automation_patterns::state::{Dispatched, Pending, Skipped, State};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -815,8 +815,8 @@ pub mod sqlite {
     use iap_store::sqlite::SqliteStore;
     use iap_store::{DeliveryStore, StoreError, StoreOptions};
 
-    use crate::temp_db::TempDb;
     use super::*;
+    use crate::temp_db::TempDb;
 
     impl Backend for SqliteStore {
         type Place = TempDb;
@@ -946,8 +946,8 @@ mod async_sqlite {
     use iap_store::sqlite::AsyncSqliteStore;
     use sqlx::{Sqlite, Transaction};
 
-    use crate::temp_db::TempDb;
     use super::*;
+    use crate::temp_db::TempDb;
 
     type Store = AsyncSqliteStore;
 
@@ -1199,9 +1199,7 @@ mod async_postgres {
             super::postgres::POSTGRES_TYPE_TAMPERS;
 
         fn replace_in_envelope(from: &str, to: &str) -> String {
-            <iap_store::postgres::PostgresStore as FaultBackend>::replace_in_envelope(
-                from, to,
-            )
+            <iap_store::postgres::PostgresStore as FaultBackend>::replace_in_envelope(from, to)
         }
 
         /// A pool replaces a cut connection before the next call meets it,

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-
 /// The server's address, or `None` (after saying so) when there is none to
 /// use outside CI.
 pub fn nats_url() -> Option<String> {

@@ -9,10 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use iap_store::{DeadLetterKeys, Durability, StoreError, StoreOptions};
 use integration_automation_patterns::state::{Dispatched, Pending};
-use iap_store::{
-    DeadLetterKeys, Durability, StoreError, StoreOptions,
-};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome};
 use proptest::prelude::*;
 use serde_json::{Value, json};

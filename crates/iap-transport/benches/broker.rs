@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use iap_relay::{Relay, Sender};
-use integration_automation_patterns::state::Dispatched;
 use iap_store::sqlite::AsyncSqliteStore;
-use iap_store::{
-    AsyncDeliveryStore, Delivery, SendError, StoreOptions,
-};
+use iap_store::{AsyncDeliveryStore, Delivery, SendError, StoreOptions};
 use iap_transport::http::{HttpSender, axum, inbox_router};
 use iap_transport::nats::{NatsConsumer, NatsSender, async_nats};
+use integration_automation_patterns::state::Dispatched;
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 use warehouse::{ScratchDir, create_shipments, ship, shipments};

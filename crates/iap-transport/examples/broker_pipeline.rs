@@ -26,9 +26,7 @@ use iap_relay::{Relay, RelayWaker, Sender};
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlx::{self, Sqlite, Transaction};
 use iap_store::{AsyncDeliveryStore, BoxFuture, StoreOptions};
-use iap_transport::http::{
-    HttpSender, ServeOptions, inbox_router, serve,
-};
+use iap_transport::http::{HttpSender, ServeOptions, inbox_router, serve};
 use iap_transport::nats::{NatsConsumer, NatsSender, async_nats};
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};

@@ -25,3 +25,13 @@ pub mod nats;
 mod refusal;
 
 pub use error::TransportError;
+
+/// The README's examples, run as doctests.
+#[cfg(all(
+    doctest,
+    feature = "http-receive",
+    feature = "http-send",
+    feature = "nats"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -6,15 +6,13 @@ use iap_test_support::temp_db;
 
 use std::time::Duration;
 
-use integration_automation_patterns::envelope::{MAX_KEY_BYTES, ReadLimits};
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlite::rusqlite;
 use iap_store::sqlx::{self, Sqlite, Transaction};
 use iap_store::{BoxFuture, StoreOptions};
 use iap_transport::http::reqwest::{Client, RequestBuilder};
-use iap_transport::http::{
-    InboxOptions, ServeOptions, inbox_router_with, serve,
-};
+use iap_transport::http::{InboxOptions, ServeOptions, inbox_router_with, serve};
+use integration_automation_patterns::envelope::{MAX_KEY_BYTES, ReadLimits};
 use serde_json::{Value, json};
 use temp_db::TempDb;
 
@@ -320,10 +318,7 @@ async fn an_id_longer_than_a_key_may_be_is_400_and_an_unrelated_header_is_not_ju
     assert_eq!((status, body["attribute"].as_str()), (400, Some("id")));
     let with_latin1 = binary(&inbox.url, "order-4", r#"{"order_id": 4}"#).header(
         "x-user",
-        iap_transport::http::reqwest::header::HeaderValue::from_bytes(
-            b"Jos\xe9",
-        )
-        .unwrap(),
+        iap_transport::http::reqwest::header::HeaderValue::from_bytes(b"Jos\xe9").unwrap(),
     );
     assert_eq!(answer(with_latin1).await.0, 201);
     assert_eq!(inbox.shipments().await, [Some(4)]);

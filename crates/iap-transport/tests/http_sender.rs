@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use iap_store::{Delivery, SendError};
+use iap_transport::http::HttpSender;
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::ContentMode;
 use integration_automation_patterns::state::Pending;
-use iap_store::{Delivery, SendError};
-use iap_transport::http::HttpSender;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -13,11 +13,11 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::stream;
 use backends::postgres::Schema;
-use integration_automation_patterns::envelope::MAX_KEY_BYTES;
 use iap_store::postgres::AsyncPostgresStore;
 use iap_store::sqlx::{self, Postgres, Transaction};
 use iap_store::{BoxFuture, StoreOptions};
 use iap_transport::nats::{NatsConsumer, Rejected, async_nats};
+use integration_automation_patterns::envelope::MAX_KEY_BYTES;
 use nats_server::{jetstream, nats_url, unique_name};
 use serde_json::Value;
 

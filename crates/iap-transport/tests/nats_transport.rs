@@ -13,15 +13,11 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{Context, stream};
 use chrono::Utc;
-use integration_automation_patterns::state::Pending;
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlx::{self, Sqlite, Transaction};
-use iap_store::{
-    Admission, AsyncDeliveryStore, BoxFuture, Delivery, SendError, StoreOptions,
-};
-use iap_transport::nats::{
-    ConsumerReport, NatsConsumer, NatsSender, Rejected, async_nats,
-};
+use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, Delivery, SendError, StoreOptions};
+use iap_transport::nats::{ConsumerReport, NatsConsumer, NatsSender, Rejected, async_nats};
+use integration_automation_patterns::state::Pending;
 use integration_automation_patterns::{Envelope, RetryPolicy};
 use nats_server::{jetstream, nats_url, unique_name};
 use serde_json::{Value, json};

@@ -21,11 +21,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use integration_automation_patterns::state::Dispatched;
 use iap_store::sqlite::SqliteStore;
-use iap_store::{
-    Admission, Delivery, DeliveryStore, SendError, StoreError,
-};
+use iap_store::{Admission, Delivery, DeliveryStore, SendError, StoreError};
+use integration_automation_patterns::state::Dispatched;
 use integration_automation_patterns::{DeliveryStatus, Envelope, RetryPolicy};
 use rusqlite::params;
 use serde_json::{Value, json};

@@ -14,12 +14,11 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use super::claim::{ClaimDueRow, OneStatementClaim, Unreadable};
 use super::writes::{RecordColumns, RowWrites};
 use super::{MIGRATION_LOCK, ROW_COLUMNS, SCHEMA_VERSION, sql};
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
-use crate::observe::{InSpan, admission_span};
 use crate::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::batch_record::{BatchRecord, RecordRow};
 use crate::clock::ServerClock;
 use crate::migrations_from;
+use crate::observe::{InSpan, admission_span};
 use crate::rows::{
     InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
     not_found, not_quarantined, outcome_due_at, problem, recorded, release_due_at, settle_effect,
@@ -29,6 +28,7 @@ use crate::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
     Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
 };
+use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// Inbox, outbox and dead letters in a PostgreSQL database, for async

@@ -12,9 +12,9 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use integration_automation_patterns::envelope::state::Dispatched;
 use crate::rows::{RawRow, corrupt, dispatched_at_claim, micros, typed};
 use crate::{Claim, StoreError};
+use integration_automation_patterns::envelope::state::Dispatched;
 
 /// A row to quarantine: its source, its event id, and why.
 pub(super) type Unreadable = (String, String, StoreError);

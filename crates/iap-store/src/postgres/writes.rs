@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::claim::Unreadable;
-use integration_automation_patterns::Envelope;
-use integration_automation_patterns::envelope::state::State;
 use crate::batch_record::RecordRow;
 use crate::rows::{ClaimStep, RawRow, claim_step, encode, micros};
 use crate::{Claimed, StoreError};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::state::State;
 
 /// The new state of claimed rows, one entry per row in each column, for
 /// [`WRITE_ROWS`](super::sql::WRITE_ROWS).

@@ -20,10 +20,9 @@ use sqlx::{Decode, Row, Sqlite, SqliteConnection, Transaction, TypeInfo, ValueRe
 
 use super::writes::RowWrites;
 use super::{ROW_COLUMNS, SqliteStore, raw_row_from, sql, text};
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
-use crate::observe::{InSpan, admission_span};
 use crate::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations};
 use crate::batch_record::{BatchRecord, RecordRow};
+use crate::observe::{InSpan, admission_span};
 use crate::rows::{
     ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
     inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
@@ -35,6 +34,7 @@ use crate::{
     QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode,
     Wakeups,
 };
+use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// Inbox, outbox and dead letters in one SQLite file, for async services: a

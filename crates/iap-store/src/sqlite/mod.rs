@@ -68,8 +68,8 @@ use super::{
     Outcome, QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
 use crate::observe::admission_span;
+use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use integration_automation_patterns::Envelope;
-use integration_automation_patterns::envelope::state::State;
 use crate::StoreError;
 use crate::rows::{encode, micros};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::state::State;
 
 /// The new state of claimed rows, each `[source, event_id, status, attempts,
 /// due_at, envelope]`, for [`WRITE_ROWS`](super::sql::WRITE_ROWS).

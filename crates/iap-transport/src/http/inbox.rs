@@ -17,10 +17,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::refusal::shortened;
+use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::{FormatError, ReadLimits};
-use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
-use crate::refusal::shortened;
 
 /// The media type of a success answer.
 const JSON: &str = "application/json";

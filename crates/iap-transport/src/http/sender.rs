@@ -8,11 +8,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::status::outcome_of_response;
+use crate::TransportError;
+use iap_store::{Delivery, SendError};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::ContentMode;
 use integration_automation_patterns::envelope::state::State;
-use iap_store::{Delivery, SendError};
-use crate::TransportError;
 
 /// The most of a failed response's body read for its reason.
 const BODY_READ_LIMIT: usize = 4096;

@@ -13,11 +13,11 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use integration_automation_patterns::envelope::state::Pending;
-use integration_automation_patterns::envelope::{Binding, ReadLimits};
-use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 use crate::TransportError;
 use crate::refusal::shortened;
+use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
+use integration_automation_patterns::envelope::state::Pending;
+use integration_automation_patterns::envelope::{Binding, ReadLimits};
 use integration_automation_patterns::{Envelope, RetryPolicy};
 
 /// How long a message waits for redelivery when the store was busy.

@@ -7,12 +7,12 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::context::{Context, PublishErrorKind};
 use serde::Serialize;
 
+use crate::TransportError;
+use iap_relay::Sender;
+use iap_store::{Delivery, SendError};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::Binding;
 use integration_automation_patterns::envelope::state::{Dispatched, State};
-use iap_relay::Sender;
-use iap_store::{Delivery, SendError};
-use crate::TransportError;
 
 /// Where a sender publishes.
 #[derive(Clone, Debug)]
