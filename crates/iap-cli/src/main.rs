@@ -9,6 +9,11 @@
 //! envelope or quarantined row); 4 `verify` found rows that do not read
 //! back; 5 a redrive was not confirmed.
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "`iap` needs a store backend: build it with feature `sqlite`, `postgres`, or both (the default)"
+);
+
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 

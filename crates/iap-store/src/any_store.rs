@@ -1,6 +1,7 @@
-//! One store type for either backend, chosen at run time (features `sqlite`
-//! and `postgres`): a service that reads its database from configuration
-//! holds an [`AnyStore`] and calls the same operations whichever it is.
+//! One store type for either backend, chosen at run time (feature `sqlite`,
+//! `postgres`, or both): a service that reads its database from
+//! configuration holds an [`AnyStore`] and calls the same operations
+//! whichever it is. A build with one backend has that variant alone.
 
 use std::time::Duration;
 
@@ -8,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "postgres")]
 use super::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
 use super::sqlite::SqliteStore;
 use super::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, DeliveryStore, HeldKey,
@@ -28,6 +31,7 @@ use integration_automation_patterns::{AnyEnvelope, Envelope};
 /// written for one database or the other.
 ///
 /// ```no_run
+/// # #[cfg(all(feature = "sqlite", feature = "postgres"))] {
 /// use iap_store::{AnyStore, AnyTx, StoreOptions};
 ///
 /// // From configuration: `sqlite:PATH`, or a PostgreSQL connection string.
@@ -40,22 +44,27 @@ use integration_automation_patterns::{AnyEnvelope, Envelope};
 ///     };
 ///     Ok::<_, iap_store::StoreError>(())
 /// })?;
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub enum AnyStore {
     /// A store on an SQLite file.
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteStore),
     /// A store on a PostgreSQL database (boxed: its connection settings make
     /// it several times the size of an SQLite store).
+    #[cfg(feature = "postgres")]
     Postgres(Box<PostgresStore>),
 }
 
 /// The transaction of an [`AnyStore`]'s backend.
 pub enum AnyTx<'a, 'c> {
     /// An SQLite transaction.
+    #[cfg(feature = "sqlite")]
     Sqlite(&'a mut rusqlite::Transaction<'c>),
     /// A PostgreSQL transaction.
+    #[cfg(feature = "postgres")]
     Postgres(&'a mut postgres::Transaction<'c>),
 }
 
@@ -63,7 +72,9 @@ pub enum AnyTx<'a, 'c> {
 macro_rules! on_backend {
     ($store:expr, $backend:ident => $call:expr) => {
         match $store {
+            #[cfg(feature = "sqlite")]
             AnyStore::Sqlite($backend) => $call,
+            #[cfg(feature = "postgres")]
             AnyStore::Postgres($backend) => $call,
         }
     };
@@ -73,14 +84,29 @@ impl AnyStore {
     /// Opens the store named by `location`: `sqlite:PATH` for an SQLite file
     /// (created if needed), or a PostgreSQL connection string (a
     /// `postgres://` URL or `host=... dbname=...`), whose schema is migrated.
+    /// A backend this build does not have is refused, saying which
+    /// feature it needs.
     pub fn open(location: &str, options: StoreOptions) -> Result<AnyStore, StoreError> {
         match location.strip_prefix("sqlite:") {
+            #[cfg(feature = "sqlite")]
             Some(path) => Ok(AnyStore::Sqlite(SqliteStore::open_with(path, options)?)),
+            #[cfg(not(feature = "sqlite"))]
+            Some(path) => Err(StoreError::Open {
+                path: path.into(),
+                reason: "this build has no SQLite backend (feature `sqlite`)".into(),
+            }),
+            #[cfg(feature = "postgres")]
             None => {
                 let mut store = PostgresStore::connect(location, options)?;
                 store.migrate()?;
                 Ok(AnyStore::Postgres(Box::new(store)))
             }
+            #[cfg(not(feature = "postgres"))]
+            None => Err(StoreError::Connect {
+                reason: "this build has no PostgreSQL backend (feature `postgres`); \
+                         an SQLite store is named `sqlite:PATH`"
+                    .into(),
+            }),
         }
     }
 
@@ -98,7 +124,9 @@ impl AnyStore {
         E: From<StoreError>,
     {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(store) => store.write(|tx| work(&mut AnyTx::Sqlite(tx))),
+            #[cfg(feature = "postgres")]
             AnyStore::Postgres(store) => store.write(|tx| work(&mut AnyTx::Postgres(tx))),
         }
     }
@@ -110,7 +138,9 @@ impl AnyStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match tx {
+            #[cfg(feature = "sqlite")]
             AnyTx::Sqlite(tx) => SqliteStore::enqueue(tx, envelope, now),
+            #[cfg(feature = "postgres")]
             AnyTx::Postgres(tx) => PostgresStore::enqueue(tx, envelope, now),
         }
     }
@@ -183,9 +213,11 @@ impl AnyStore {
         F: FnOnce(&mut AnyTx<'_, '_>, &P) -> Result<T, E>,
     {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(store) => store.admit(envelope, now, |tx, payload| {
                 effect(&mut AnyTx::Sqlite(tx), payload)
             }),
+            #[cfg(feature = "postgres")]
             AnyStore::Postgres(store) => store.admit(envelope, now, |tx, payload| {
                 effect(&mut AnyTx::Postgres(tx), payload)
             }),
@@ -205,9 +237,11 @@ impl AnyStore {
         F: FnMut(&mut AnyTx<'_, '_>, &P) -> Result<T, E>,
     {
         match self {
+            #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(store) => store.admit_batch(envelopes, now, |tx, payload| {
                 effect(&mut AnyTx::Sqlite(tx), payload)
             }),
+            #[cfg(feature = "postgres")]
             AnyStore::Postgres(store) => store.admit_batch(envelopes, now, |tx, payload| {
                 effect(&mut AnyTx::Postgres(tx), payload)
             }),

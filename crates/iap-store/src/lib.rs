@@ -170,7 +170,7 @@ macro_rules! held_keys {
     };
 }
 
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod any_store;
 #[cfg(feature = "async")]
 mod asynchronous;
@@ -193,7 +193,7 @@ mod wakeup;
 
 use std::time::Duration;
 
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any_store::{AnyStore, AnyTx};
 #[cfg(feature = "async")]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};

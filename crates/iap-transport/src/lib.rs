@@ -1,13 +1,13 @@
 //! Transports: the relay's senders for real endpoints, and the receiving
 //! ends that admit what arrives into an inbox.
 //!
-//! - [`http`] (feature `http`): [`HttpSender`](http::HttpSender) POSTs each
-//!   event as a CloudEvent; with feature `axum`,
-//!   [`inbox_router`](http::inbox_router) receives them.
-//! - [`nats`] (feature `nats`): [`NatsSender`](nats::NatsSender) publishes to
-//!   a JetStream stream, de-duplicated by the event's key, and
-//!   [`NatsConsumer`](nats::NatsConsumer) admits what a durable consumer
-//!   delivers, acknowledging each message only after its inbox commit.
+//! - `http`: with feature `http-send`, `http::HttpSender` POSTs each event
+//!   as a CloudEvent; with feature `http-receive`, `http::inbox_router`
+//!   receives them (and needs no HTTP client).
+//! - `nats` (feature `nats`): `nats::NatsSender` publishes to a JetStream
+//!   stream, de-duplicated by the event's key, and `nats::NatsConsumer`
+//!   admits what a durable consumer delivers, acknowledging each message
+//!   only after its inbox commit.
 //!
 //! Both ends speak the CloudEvents binding of their protocol, so either can
 //! face a peer that is not this crate.
