@@ -125,12 +125,12 @@ fn within(what: &'static str, count: usize, limit: usize) -> Result<(), FormatEr
 
 /// The deepest nesting of arrays and objects in JSON text (well formed), as
 /// [`ReadLimits::depth`] bounds it: one pass over the bytes, strings
-/// skipped. `[[1], {"a": []}]` is 2 deep.
+/// skipped. `[[1], {"a": []}]` is 3 deep.
 ///
 /// ```
 /// use integration_automation_patterns::envelope::json_depth;
 ///
-/// assert_eq!(json_depth(r#"[[1], {"a": []}]"#), 2);
+/// assert_eq!(json_depth(r#"[[1], {"a": []}]"#), 3);
 /// assert_eq!(json_depth(r#""[[[""#), 0);
 /// ```
 pub fn json_depth(text: &str) -> usize {
