@@ -20,7 +20,7 @@ fi
 source scripts/libpq-env.sh
 schema=iap_large_table
 store="$IAP_POSTGRES_URL options='-c search_path=$schema'"
-cargo build --quiet --release --features cli --bin iap
+cargo build --quiet --release -p iap-cli --bin iap
 iap=target/release/iap
 
 psql -Xq -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema"

@@ -31,7 +31,8 @@ if [ ! -d "$peer/node_modules/graphile-worker" ]; then
 fi
 cp scripts/bench/graphile-drain.mjs "$peer/"
 peer_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$peer/node_modules/graphile-worker/package.json")
-cargo build --quiet --release --all-features --example relay_drain --example wakeup_latency
+cargo build --quiet --release -p iap-store --features sqlite,postgres --example relay_drain
+cargo build --quiet --release -p iap-relay --example wakeup_latency
 drain=target/release/examples/relay_drain
 wakeup=target/release/examples/wakeup_latency
 server=$(psql -XAtc "SHOW server_version" 2>/dev/null || echo "?")

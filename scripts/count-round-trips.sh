@@ -14,7 +14,7 @@ fi
 if ! command -v strace >/dev/null; then
   apt-get install -y -qq strace >/dev/null
 fi
-cargo build --release --quiet --features postgres --example pg_round_trips
+cargo build --release --quiet -p iap-store --features postgres --example pg_round_trips
 trace=$(mktemp)
 echo "| mode | statements per envelope | of them prepared |"
 echo "|---|---|---|"
