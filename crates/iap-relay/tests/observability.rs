@@ -118,7 +118,7 @@ async fn relay_passes_sends_records_and_admissions_are_traced_and_counted() {
     assert_eq!(report.sent.delivered, 1);
     for _ in 0..2 {
         let admitted = store
-            .admit(event.to_received(), Utc::now(), |_, _: &Value| {
+            .admit(event.to_received(), Utc::now(), |_, _| {
                 Box::pin(async { Ok::<_, StoreError>(()) })
             })
             .await

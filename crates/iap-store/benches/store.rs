@@ -88,10 +88,10 @@ fn inbox(c: &mut Criterion) {
             next += 1;
             for _ in 0..2 {
                 let admission = store
-                    .admit(order(next), Utc::now(), |tx, payload: &Value| {
+                    .admit(order(next), Utc::now(), |tx, event| {
                         tx.execute(
                             "INSERT INTO effects (order_id) VALUES (?1)",
-                            params![payload["order_id"].as_u64()],
+                            params![event.payload()["order_id"].as_u64()],
                         )
                     })
                     .unwrap_or_else(|error| panic!("{error}"));
@@ -108,10 +108,10 @@ fn inbox(c: &mut Criterion) {
             let batch: Vec<Envelope<Pending>> =
                 (first..=next).flat_map(|n| [order(n), order(n)]).collect();
             let results = store
-                .admit_batch(batch, Utc::now(), |tx, payload: &Value| {
+                .admit_batch(batch, Utc::now(), |tx, event| {
                     tx.execute(
                         "INSERT INTO effects (order_id) VALUES (?1)",
-                        params![payload["order_id"].as_u64()],
+                        params![event.payload()["order_id"].as_u64()],
                     )
                 })
                 .unwrap_or_else(|error| panic!("{error}"));

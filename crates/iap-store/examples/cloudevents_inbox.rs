@@ -73,10 +73,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             event.traceparent().unwrap_or("none")
         );
         let source = event.source_system().to_owned();
-        let admission = inbox.admit(event, Utc::now(), |tx, payload: &Value| {
+        let admission = inbox.admit(event, Utc::now(), |tx, event| {
             tx.execute(
                 "INSERT OR REPLACE INTO contacts (id, source) VALUES (?1, ?2)",
-                params![payload["contact_id"].as_i64(), source],
+                params![event.payload()["contact_id"].as_i64(), source],
             )
         })?;
         match admission {

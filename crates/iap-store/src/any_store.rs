@@ -210,16 +210,16 @@ impl AnyStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnOnce(&mut AnyTx<'_, '_>, &P) -> Result<T, E>,
+        F: FnOnce(&mut AnyTx<'_, '_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         match self {
             #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite(store) => store.admit(envelope, now, |tx, payload| {
-                effect(&mut AnyTx::Sqlite(tx), payload)
+            AnyStore::Sqlite(store) => store.admit(envelope, now, |tx, event| {
+                effect(&mut AnyTx::Sqlite(tx), event)
             }),
             #[cfg(feature = "postgres")]
-            AnyStore::Postgres(store) => store.admit(envelope, now, |tx, payload| {
-                effect(&mut AnyTx::Postgres(tx), payload)
+            AnyStore::Postgres(store) => store.admit(envelope, now, |tx, event| {
+                effect(&mut AnyTx::Postgres(tx), event)
             }),
         }
     }
@@ -234,16 +234,16 @@ impl AnyStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnMut(&mut AnyTx<'_, '_>, &P) -> Result<T, E>,
+        F: FnMut(&mut AnyTx<'_, '_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         match self {
             #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite(store) => store.admit_batch(envelopes, now, |tx, payload| {
-                effect(&mut AnyTx::Sqlite(tx), payload)
+            AnyStore::Sqlite(store) => store.admit_batch(envelopes, now, |tx, event| {
+                effect(&mut AnyTx::Sqlite(tx), event)
             }),
             #[cfg(feature = "postgres")]
-            AnyStore::Postgres(store) => store.admit_batch(envelopes, now, |tx, payload| {
-                effect(&mut AnyTx::Postgres(tx), payload)
+            AnyStore::Postgres(store) => store.admit_batch(envelopes, now, |tx, event| {
+                effect(&mut AnyTx::Postgres(tx), event)
             }),
         }
     }

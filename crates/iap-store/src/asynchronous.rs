@@ -207,7 +207,7 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
 
     /// See [`DeliveryStore::admit`](super::DeliveryStore::admit). The effect
     /// runs inside the admitting transaction and may await (a boxed future
-    /// borrowing the transaction: `|tx, payload| Box::pin(async move { .. })`).
+    /// borrowing the transaction: `|tx, event| Box::pin(async move { .. })`).
     fn admit<P, T, E, F>(
         &self,
         envelope: Envelope<Pending, P>,
@@ -218,7 +218,11 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         P: Serialize + Send + Sync,
         T: Send,
         E: std::fmt::Display + Send,
-        F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send;
+        F: for<'t> FnOnce(
+                &'t mut Self::Tx,
+                &'t Envelope<Dispatched, P>,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send;
 
     /// See [`DeliveryStore::admit_batch`](super::DeliveryStore::admit_batch).
     fn admit_batch<P, T, E, F>(
@@ -231,7 +235,11 @@ pub trait AsyncDeliveryStore: Clone + Send + Sync + 'static {
         P: Serialize + Send + Sync,
         T: Send,
         E: std::fmt::Display + Send,
-        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send;
+        F: for<'t> FnMut(
+                &'t mut Self::Tx,
+                &'t Envelope<Dispatched, P>,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send;
 
     /// See [`DeliveryStore::purge_inbox`](super::DeliveryStore::purge_inbox).
     fn purge_inbox(
@@ -562,7 +570,11 @@ macro_rules! shared_async_operations {
             P: Serialize + Send + Sync,
             T: Send,
             E: std::fmt::Display + Send,
-            F: for<'t> FnOnce(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+            F: for<'t> FnOnce(
+                    &'t mut Self::Tx,
+                    &'t Envelope<Dispatched, P>,
+                ) -> BoxFuture<'t, Result<T, E>>
+                + Send,
         {
             let span = admission_span(&envelope);
             self.admit_here(envelope, now, effect).in_span(span).await

@@ -195,6 +195,11 @@ pub trait DeliveryStore {
     /// (source and event id) and runs `effect` in the same transaction, so the
     /// effect happens once however often the event is redelivered.
     ///
+    /// The effect is handed the transaction and the envelope, dispatched to
+    /// it: its id, type, source, subject, time and extensions as well as its
+    /// payload, so one effect can route on [`Envelope::event_type`] and store
+    /// the event's key with the rows it writes.
+    ///
     /// - First delivery: the effect runs and commits; [`Admission::Processed`].
     /// - Same key, same payload: the effect does not run; [`Admission::Duplicate`].
     /// - Same key, another event (payload or any attribute):
@@ -212,7 +217,7 @@ pub trait DeliveryStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E>;
+        F: FnOnce(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E>;
 
     /// Admits many received envelopes in one transaction, with one synced
     /// commit for all of them: [`admit`](Self::admit)'s rules for each
@@ -229,7 +234,7 @@ pub trait DeliveryStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E>;
+        F: FnMut(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E>;
 
     /// Forgets inbox keys older than the retention window; returns how many.
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;

@@ -463,10 +463,10 @@ impl InboxKey {
 pub(crate) fn run_effect<P, T, E: std::fmt::Display>(
     envelope: Envelope<Pending, P>,
     now: DateTime<Utc>,
-    effect: impl FnOnce(&P) -> Result<T, E>,
+    effect: impl FnOnce(&Envelope<Dispatched, P>) -> Result<T, E>,
 ) -> Admission<T, P> {
     let dispatched = envelope.dispatch_at(now);
-    let result = effect(dispatched.payload());
+    let result = effect(&dispatched);
     settle_effect(dispatched, result, now)
 }
 

@@ -65,7 +65,7 @@ fn outbox_and_inbox(location: &str) {
     assert_eq!(redriven.attempt_count(), 0);
     for _ in 0..2 {
         let admitted = store
-            .admit(event(7).to_received(), Utc::now(), |tx, _: &Value| {
+            .admit(event(7).to_received(), Utc::now(), |tx, _| {
                 exec(tx, "INSERT INTO shipments (order_id) VALUES (7)")
             })
             .unwrap();
@@ -74,7 +74,7 @@ fn outbox_and_inbox(location: &str) {
     let counts = store.counts().unwrap();
     assert_eq!(counts.inbox_keys, 1);
     let shipped = store
-        .admit(event(8).to_received(), Utc::now(), |tx, _: &Value| {
+        .admit(event(8).to_received(), Utc::now(), |tx, _| {
             exec(tx, "INSERT INTO shipments (order_id) VALUES (8)")
         })
         .unwrap();

@@ -47,8 +47,8 @@ where
             for step in 0..KEYS {
                 let n = (task * 131 + step * 7) % KEYS;
                 let admitted = store
-                    .admit(order_event(n), now(), move |tx, payload: &Value| {
-                        let order_id = payload["order_id"].as_i64().unwrap_or_default();
+                    .admit(order_event(n), now(), move |tx, event| {
+                        let order_id = event.payload()["order_id"].as_i64().unwrap_or_default();
                         Box::pin(async move { tx.insert(insert, order_id).await })
                     })
                     .await

@@ -291,10 +291,10 @@ fn deliver(
     };
     for _ in 0..times {
         let admission = consumer
-            .admit(received.clone(), Utc::now(), |tx, _payload: &Value| {
+            .admit(received.clone(), Utc::now(), |tx, event| {
                 tx.execute(
                     "INSERT INTO effects (event_id, customer, order_id) VALUES (?1, ?2, ?3)",
-                    params![received.event_id(), customer(order_id), order_id],
+                    params![event.event_id(), customer(order_id), order_id],
                 )
             })
             .map_err(|error| transient(error.to_string()))?;

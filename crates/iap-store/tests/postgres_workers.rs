@@ -296,7 +296,7 @@ fn deliver(
             .map_err(|error| transient(error.to_string()))?;
         let received = envelope.to_received();
         let admission = consumer
-            .admit(received, Utc::now(), |tx, _payload: &Value| {
+            .admit(received, Utc::now(), |tx, _| {
                 tx.execute("INSERT INTO effects (event_id) VALUES ($1)", &[&event_id])
             })
             .map_err(|error| transient(error.to_string()))?;

@@ -16,7 +16,7 @@ use iap_store::sqlite::SqliteStore;
 use iap_store::{Admission, DeliveryStore, StoreError};
 use integration_automation_patterns::Envelope;
 use rusqlite::params;
-use serde_json::{Value, json};
+use serde_json::json;
 use temp_db::TempDb;
 
 const WRITERS: u64 = 8;
@@ -147,10 +147,10 @@ fn admit_all(path: &Path, seed: u64) -> Result<Tally, String> {
             .build()
             .map_err(|error| error.to_string())?;
         loop {
-            let admitted = store.admit(envelope.clone(), received, |tx, payload: &Value| {
+            let admitted = store.admit(envelope.clone(), received, |tx, event| {
                 tx.execute(
                     "INSERT INTO shipments (order_id) VALUES (?1)",
-                    params![payload["order_id"].as_u64()],
+                    params![event.payload()["order_id"].as_u64()],
                 )
             });
             match admitted {

@@ -9,9 +9,10 @@ use iap_test_support::{for_each_backend, for_each_blocking_backend};
 use std::time::Duration;
 
 use backends::Backend;
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
 use iap_store::{Admission, Delivery, DeliveryStore, Outcome, SendError, StoreError};
-use integration_automation_patterns::state::{Failed, Pending, Processed, Retrying};
+use integration_automation_patterns::envelope::ExtensionValue;
+use integration_automation_patterns::state::{Dispatched, Failed, Pending, Processed, Retrying};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
 use serde_json::{Value, json};
 
@@ -28,6 +29,7 @@ for_each_backend!(
     an_envelope_held_back_behind_its_key_falls_due_with_it_and_counts_as_waiting,
     the_inbox_applies_an_effect_once_however_often_the_event_arrives,
     a_failed_effect_rolls_back_and_fails_through_the_retry_policy,
+    an_inbox_effect_sees_the_whole_event_and_routes_on_its_type,
     inbox_keys_are_forgotten_after_the_retention_window,
     delivered_envelopes_are_deleted_after_the_retention_window_and_nothing_else,
     a_batch_admits_each_envelope_by_the_same_rules_in_one_commit,
@@ -538,8 +540,8 @@ fn ship<B: Backend>(
     envelope: Envelope<Pending>,
     now: DateTime<Utc>,
 ) -> Result<Admission<i64>, StoreError> {
-    store.admit(envelope, now, |tx, payload: &Value| {
-        let order_id = payload["order_id"].as_i64().unwrap_or_default();
+    store.admit(envelope, now, |tx, event| {
+        let order_id = event.payload()["order_id"].as_i64().unwrap_or_default();
         B::exec(
             tx,
             &format!("INSERT INTO shipments (order_id) VALUES ({order_id})"),
@@ -617,6 +619,101 @@ fn the_inbox_applies_an_effect_once_however_often_the_event_arrives<B: Backend>(
     assert_eq!(store.counts().unwrap().inbox_keys, 1);
 }
 
+/// A contact event of the CRM, with every attribute an effect may read.
+fn contact_event(event_type: &str) -> Envelope<Pending> {
+    let verb = event_type.rsplit('.').next().unwrap_or_default();
+    Envelope::builder()
+        .event_id(format!("contact-42-{verb}"))
+        .event_type(event_type)
+        .source_system("crm")
+        .payload(json!({ "contact_id": 42 }))
+        .created_at(
+            "2026-03-01T10:00:00+02:00"
+                .parse::<DateTime<FixedOffset>>()
+                .unwrap(),
+        )
+        .subject("contact/42")
+        .extension("tenant", "acme")
+        .build()
+        .unwrap()
+        .to_received()
+}
+
+/// The row an effect writes for each type of contact event it knows
+/// (`order_id` stands for the handler that ran), or the error for another.
+fn route_contact<B: Backend>(
+    tx: &mut B::Tx<'_>,
+    event: &Envelope<Dispatched>,
+) -> Result<(String, Option<String>), String> {
+    let handler = match event.event_type() {
+        "crm.contact.created" => 1,
+        "crm.contact.updated" => 2,
+        other => return Err(format!("no handler for {other}")),
+    };
+    B::exec(
+        tx,
+        &format!("INSERT INTO shipments (order_id) VALUES ({handler})"),
+    )
+    .map_err(|error| error.to_string())?;
+    Ok((
+        event.event_id().to_owned(),
+        event.subject().map(str::to_owned),
+    ))
+}
+
+fn an_inbox_effect_sees_the_whole_event_and_routes_on_its_type<B: Backend>() {
+    let Some((mut store, _place)) = store_with_orders::<B>("effect_view", 0) else {
+        return;
+    };
+    let created = contact_event("crm.contact.created");
+    let admitted = store
+        .admit(created.clone(), at(1), |_, event| {
+            Ok::<_, StoreError>((event.status(), event.attempt_count(), event.to_received()))
+        })
+        .unwrap();
+    let Admission::Processed(_, (status, attempts, seen)) = admitted else {
+        panic!("the first delivery must be processed")
+    };
+    // The effect sees the envelope dispatched to it, every attribute as received.
+    assert_eq!((status, attempts), (DeliveryStatus::Dispatched, 1));
+    assert_eq!(seen, created);
+    assert_eq!(
+        seen.time().map(|time| time.to_rfc3339()).as_deref(),
+        Some("2026-03-01T10:00:00+02:00")
+    );
+    assert_eq!(
+        seen.extension("tenant"),
+        Some(&ExtensionValue::Text("acme".to_owned()))
+    );
+
+    let batch = vec![
+        contact_event("crm.contact.created"),
+        contact_event("crm.contact.updated"),
+        contact_event("crm.contact.merged"),
+    ];
+    let results = store.admit_batch(batch, at(2), route_contact::<B>).unwrap();
+    let outcomes: Vec<String> = results
+        .into_iter()
+        .map(|result| match result.unwrap() {
+            Admission::Processed(_, (id, subject)) => format!("{id} {subject:?}"),
+            Admission::Duplicate(skipped) => format!("duplicate {}", skipped.event_id()),
+            Admission::Failed(failed) => format!("failed: {}", failed.reason()),
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "duplicate contact-42-created",
+            "contact-42-updated Some(\"contact/42\")",
+            "failed: no handler for crm.contact.merged",
+        ]
+    );
+    assert_eq!(
+        store.number("SELECT CAST(SUM(order_id) AS BIGINT) FROM shipments"),
+        2
+    );
+}
+
 fn a_failed_effect_rolls_back_and_fails_through_the_retry_policy<B: Backend>() {
     let Some((mut store, _place)) = store_with_orders::<B>("inbox_fail", 0) else {
         return;
@@ -632,8 +729,8 @@ fn a_failed_effect_rolls_back_and_fails_through_the_retry_policy<B: Backend>() {
         .unwrap();
     for (envelope, exhausted) in [(received(6, "1.00"), false), (last_chance, true)] {
         let admission = store
-            .admit(envelope, at(0), |tx, payload: &Value| {
-                let order_id = payload["order_id"].as_i64().unwrap_or_default();
+            .admit(envelope, at(0), |tx, event| {
+                let order_id = event.payload()["order_id"].as_i64().unwrap_or_default();
                 B::exec(
                     tx,
                     &format!("INSERT INTO shipments (order_id) VALUES ({order_id})"),
@@ -787,8 +884,8 @@ fn a_batch_admits_each_envelope_by_the_same_rules_in_one_commit<B: Backend>() {
         received(4, "1.00"),
     ];
     let results = store
-        .admit_batch(batch, at(1), |tx, payload: &Value| {
-            let order_id = payload["order_id"].as_i64().unwrap_or_default();
+        .admit_batch(batch, at(1), |tx, event| {
+            let order_id = event.payload()["order_id"].as_i64().unwrap_or_default();
             B::exec(
                 tx,
                 &format!("INSERT INTO shipments (order_id) VALUES ({order_id})"),
@@ -1020,7 +1117,7 @@ fn migrated_from<B: Backend>(version: i64) {
     };
     let admit = |store: &mut B, envelope: Envelope<Pending>| {
         store
-            .admit(envelope, at(4), |_, _: &Value| Ok::<_, String>(()))
+            .admit(envelope, at(4), |_, _| Ok::<_, String>(()))
             .map(|admission| matches!(admission, Admission::Duplicate(_)))
     };
     assert!(!admit(&mut store, inbox_event()).unwrap());

@@ -291,7 +291,7 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
             .unwrap()
     };
     for n in 0..2 {
-        let admitted = store.admit(received(n), now, |_, _: &Value| Ok::<_, StoreError>(()));
+        let admitted = store.admit(received(n), now, |_, _| Ok::<_, StoreError>(()));
         assert!(matches!(admitted, Ok(Admission::Processed(..))));
     }
     store
@@ -304,7 +304,7 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
         })
         .unwrap();
     let refused = store
-        .admit(received(0), now, |_, _: &Value| Ok::<_, StoreError>(()))
+        .admit(received(0), now, |_, _| Ok::<_, StoreError>(()))
         .unwrap_err();
     // The key holds the whole event.
     let held = serde_json::to_string(&received(0).to_cloudevent()).unwrap();
@@ -316,11 +316,9 @@ fn an_inbox_key_that_does_not_read_back_refuses_its_event_alone() {
         )
     );
     let batch = store
-        .admit_batch(
-            vec![received(0), received(1), received(2)],
-            now,
-            |_, _: &Value| Ok::<_, StoreError>(()),
-        )
+        .admit_batch(vec![received(0), received(1), received(2)], now, |_, _| {
+            Ok::<_, StoreError>(())
+        })
         .unwrap();
     assert!(matches!(batch[0], Err(StoreError::CorruptRow { .. })));
     assert!(matches!(batch[1], Ok(Admission::Duplicate(_))));
@@ -340,8 +338,8 @@ fn the_inbox_compares_numbers_as_written_and_admits_what_a_value_cannot_hold() {
         );
         Envelope::<Pending, RawJson>::from_json(event.as_bytes()).unwrap()
     };
-    let admit = |store: &mut SqliteStore, envelope| {
-        store.admit(envelope, now, |_, _: &RawJson| Ok::<_, StoreError>(()))
+    let admit = |store: &mut SqliteStore, envelope: Envelope<Pending, RawJson>| {
+        store.admit(envelope, now, |_, _| Ok::<_, StoreError>(()))
     };
     let first = admit(
         &mut store,

@@ -113,7 +113,7 @@ pub trait Backend: Sized {
         P: Serialize + Send + Sync,
         T: Send + 'static,
         E: Display + Send + 'static,
-        F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send;
+        F: FnOnce(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send;
 
     fn admit_batch<P, T, E, F>(
         &mut self,
@@ -125,7 +125,7 @@ pub trait Backend: Sized {
         P: Serialize + Send + Sync,
         T: Send + 'static,
         E: Display + Send + 'static,
-        F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send;
+        F: FnMut(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send;
 
     fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
@@ -285,7 +285,7 @@ macro_rules! blocking_operations {
             P: Serialize + Send + Sync,
             T: Send + 'static,
             E: Display + Send + 'static,
-            F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+            F: FnOnce(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send,
         {
             DeliveryStore::admit(self, envelope, now, effect)
         }
@@ -300,7 +300,7 @@ macro_rules! blocking_operations {
             P: Serialize + Send + Sync,
             T: Send + 'static,
             E: Display + Send + 'static,
-            F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+            F: FnMut(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send,
         {
             DeliveryStore::admit_batch(self, envelopes, now, effect)
         }
@@ -511,10 +511,10 @@ macro_rules! async_operations {
             P: Serialize + Send + Sync,
             T: Send + 'static,
             E: Display + Send + 'static,
-            F: FnOnce(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+            F: FnOnce(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send,
         {
-            block(self.store.admit(envelope, now, |tx, payload| {
-                let result = effect(tx, payload);
+            block(self.store.admit(envelope, now, |tx, event| {
+                let result = effect(tx, event);
                 Box::pin(std::future::ready(result))
             }))
         }
@@ -529,10 +529,10 @@ macro_rules! async_operations {
             P: Serialize + Send + Sync,
             T: Send + 'static,
             E: Display + Send + 'static,
-            F: FnMut(&mut Self::Tx<'_>, &P) -> Result<T, E> + Send,
+            F: FnMut(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send,
         {
-            block(self.store.admit_batch(envelopes, now, |tx, payload| {
-                let result = effect(tx, payload);
+            block(self.store.admit_batch(envelopes, now, |tx, event| {
+                let result = effect(tx, event);
                 Box::pin(std::future::ready(result))
             }))
         }

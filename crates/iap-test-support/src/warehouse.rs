@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use iap_store::BoxFuture;
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlx::{self, Sqlite, Transaction};
+use integration_automation_patterns::Envelope;
+use integration_automation_patterns::state::Dispatched;
 use serde_json::Value;
 
 /// Creates the shipments table in the warehouse's database.
@@ -19,9 +21,9 @@ pub async fn create_shipments(warehouse: &AsyncSqliteStore) {
 /// The effect: one shipment for the order, in the admitting transaction.
 pub fn ship<'t>(
     tx: &'t mut Transaction<'static, Sqlite>,
-    order: &'t Value,
+    order: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), sqlx::Error>> {
-    let order_id = order["order_id"].as_i64();
+    let order_id = order.payload()["order_id"].as_i64();
     Box::pin(async move {
         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
             .bind(order_id)

@@ -28,6 +28,7 @@ use iap_store::sqlx::{self, Sqlite, Transaction};
 use iap_store::{AsyncDeliveryStore, BoxFuture, StoreOptions};
 use iap_transport::http::{HttpSender, ServeOptions, inbox_router, serve};
 use iap_transport::nats::{NatsConsumer, NatsSender, async_nats};
+use integration_automation_patterns::state::Dispatched;
 use integration_automation_patterns::{DeliveryStatus, Envelope};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -247,9 +248,9 @@ impl Warehouse {
 /// transaction.
 fn ship<'t>(
     tx: &'t mut Transaction<'static, Sqlite>,
-    order: &'t Value,
+    order: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), sqlx::Error>> {
-    let order_id = order["order_id"].as_i64();
+    let order_id = order.payload()["order_id"].as_i64();
     Box::pin(async move {
         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
             .bind(order_id)

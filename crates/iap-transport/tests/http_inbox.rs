@@ -12,20 +12,32 @@ use iap_store::sqlx::{self, Sqlite, Transaction};
 use iap_store::{BoxFuture, StoreOptions};
 use iap_transport::http::reqwest::{Client, RequestBuilder};
 use iap_transport::http::{InboxOptions, ServeOptions, inbox_router_with, serve};
+use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::{MAX_KEY_BYTES, ReadLimits};
+use integration_automation_patterns::state::Dispatched;
 use serde_json::{Value, json};
 use temp_db::TempDb;
 
-/// The effect: one shipment per order; an order without an id fails, after
-/// writing (so that a rollback shows).
+/// The effect: one shipment per order, with what it saw of the event (its
+/// id, type, subject, time and `tenant` extension); an order without an id
+/// fails, after writing (so that a rollback shows).
 fn ship<'t>(
     tx: &'t mut Transaction<'static, Sqlite>,
-    order: &'t Value,
+    order: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), String>> {
-    let order_id = order["order_id"].as_i64();
+    let order_id = order.payload()["order_id"].as_i64();
+    let seen = format!(
+        "{} {} {:?} {:?} {:?}",
+        order.event_id(),
+        order.event_type(),
+        order.subject(),
+        order.time().map(|time| time.to_rfc3339()),
+        order.extension("tenant").map(ToString::to_string),
+    );
     Box::pin(async move {
-        sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
+        sqlx::query("INSERT INTO shipments (order_id, seen) VALUES (?, ?)")
             .bind(order_id)
+            .bind(seen)
             .execute(&mut **tx)
             .await
             .map_err(|error| error.to_string())?;
@@ -54,7 +66,7 @@ async fn serve_inbox_with(
 ) -> Inbox {
     let db = TempDb::new("http-inbox");
     let store = AsyncSqliteStore::open(db.path(), options).await.unwrap();
-    sqlx::query("CREATE TABLE shipments (order_id INTEGER)")
+    sqlx::query("CREATE TABLE shipments (order_id INTEGER, seen TEXT)")
         .execute(store.pool())
         .await
         .unwrap();
@@ -72,6 +84,14 @@ async fn serve_inbox_with(
 impl Inbox {
     async fn shipments(&self) -> Vec<Option<i64>> {
         sqlx::query_scalar("SELECT order_id FROM shipments ORDER BY rowid")
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// What the effect saw of each event it shipped.
+    async fn seen(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT seen FROM shipments ORDER BY rowid")
             .fetch_all(self.store.pool())
             .await
             .unwrap()
@@ -396,7 +416,7 @@ async fn a_stopped_server_finishes_the_request_in_progress_and_refuses_new_ones(
     let store = AsyncSqliteStore::open(db.path(), StoreOptions::default())
         .await
         .unwrap();
-    sqlx::query("CREATE TABLE shipments (order_id INTEGER)")
+    sqlx::query("CREATE TABLE shipments (order_id INTEGER, seen TEXT)")
         .execute(store.pool())
         .await
         .unwrap();
@@ -439,6 +459,27 @@ async fn a_stopped_server_finishes_the_request_in_progress_and_refuses_new_ones(
         .await
         .unwrap();
     assert_eq!(shipped, [Some(6)]);
+}
+
+#[tokio::test]
+async fn the_effect_sees_the_event_s_attributes_in_both_modes() {
+    let inbox = serve_inbox(StoreOptions::default()).await;
+    let request = binary(&inbox.url, "order-8", r#"{"order_id": 8}"#)
+        .header("ce-subject", "order/8")
+        .header("ce-time", "2026-03-01T10:00:00+02:00")
+        .header("ce-tenant", "acme");
+    assert_eq!(answer(request).await.0, 201);
+    let mut event = structured_event("order-9", json!({ "order_id": 9 }));
+    event["type"] = json!("shop.order.amended");
+    event["time"] = json!("2026-03-01T09:00:00-05:00");
+    assert_eq!(answer(structured(&inbox.url, &event)).await.0, 201);
+    assert_eq!(
+        inbox.seen().await,
+        [
+            r#"order-8 shop.order.placed Some("order/8") Some("2026-03-01T10:00:00+02:00") Some("acme")"#,
+            "order-9 shop.order.amended None Some(\"2026-03-01T09:00:00-05:00\") None",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use iap_store::postgres::AsyncPostgresStore;
 use iap_store::sqlx::{self, Postgres, Transaction};
 use iap_store::{BoxFuture, StoreOptions};
 use iap_transport::nats::{NatsConsumer, Rejected, async_nats};
+use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::MAX_KEY_BYTES;
+use integration_automation_patterns::state::Dispatched;
 use nats_server::{jetstream, nats_url, unique_name};
 use serde_json::Value;
 
@@ -27,9 +29,9 @@ const BATCH: usize = 5;
 
 fn ship<'t>(
     tx: &'t mut Transaction<'static, Postgres>,
-    order: &'t Value,
+    order: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), String>> {
-    let order_id = order["order_id"].as_i64();
+    let order_id = order.payload()["order_id"].as_i64();
     Box::pin(async move {
         sqlx::query("INSERT INTO shipments (order_id) VALUES ($1)")
             .bind(order_id)

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{Context, stream};
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use iap_store::sqlite::AsyncSqliteStore;
 use iap_store::sqlx::{self, Sqlite, Transaction};
 use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, Delivery, SendError, StoreOptions};
 use iap_transport::nats::{ConsumerReport, NatsConsumer, NatsSender, Rejected, async_nats};
-use integration_automation_patterns::state::Pending;
+use integration_automation_patterns::state::{Dispatched, Pending};
 use integration_automation_patterns::{Envelope, RetryPolicy};
 use nats_server::{jetstream, nats_url, unique_name};
 use serde_json::{Value, json};
@@ -59,23 +59,34 @@ async fn durable_consumer(stream: &stream::Stream) -> PullConsumer {
         .unwrap()
 }
 
-/// The effect: one shipment per order; `fail` makes every effect fail.
+/// The effect: one shipment per order, with what it saw of the event (its
+/// id, type, subject, time and `tenant` extension); `fail` makes every
+/// effect fail.
 fn effect(
     fail: bool,
 ) -> impl for<'t> Fn(
     &'t mut Transaction<'static, Sqlite>,
-    &'t Value,
+    &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), String>>
 + Send
 + Sync {
     move |tx, order| {
-        let order_id = order["order_id"].as_i64();
+        let order_id = order.payload()["order_id"].as_i64();
+        let seen = format!(
+            "{} {} {:?} {:?} {:?}",
+            order.event_id(),
+            order.event_type(),
+            order.subject(),
+            order.time().map(|time| time.to_rfc3339()),
+            order.extension("tenant").map(ToString::to_string),
+        );
         Box::pin(async move {
             if fail {
                 return Err("the warehouse is closed".to_owned());
             }
-            sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
+            sqlx::query("INSERT INTO shipments (order_id, seen) VALUES (?, ?)")
                 .bind(order_id)
+                .bind(seen)
                 .execute(&mut **tx)
                 .await
                 .map(|_| ())
@@ -88,7 +99,7 @@ async fn inbox(db: &TempDb) -> AsyncSqliteStore {
     let store = AsyncSqliteStore::open(db.path(), StoreOptions::default())
         .await
         .unwrap();
-    sqlx::query("CREATE TABLE IF NOT EXISTS shipments (order_id INTEGER)")
+    sqlx::query("CREATE TABLE IF NOT EXISTS shipments (order_id INTEGER, seen TEXT)")
         .execute(store.pool())
         .await
         .unwrap();
@@ -266,6 +277,47 @@ async fn the_consumer_admits_each_message_once_and_acknowledges_it() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let info = pull.info().await.unwrap();
     assert_eq!((info.num_pending, info.num_ack_pending), (0, 0));
+}
+
+#[tokio::test]
+async fn the_effect_sees_the_event_s_attributes() {
+    let Some(url) = nats_url() else { return };
+    let js = jetstream(&url).await;
+    let name = unique_name("attributes");
+    let stream = new_stream(&js, &name).await;
+    let event = Envelope::builder()
+        .event_id("order-4-amended")
+        .event_type("shop.order.amended")
+        .source_system("shop")
+        .payload(json!({ "order_id": 4 }))
+        .created_at(
+            "2026-03-01T10:00:00+02:00"
+                .parse::<DateTime<FixedOffset>>()
+                .unwrap(),
+        )
+        .subject("order/4")
+        .extension("tenant", "acme")
+        .build()
+        .unwrap();
+    NatsSender::new(js, &format!("{name}.orders"))
+        .unwrap()
+        .publish(&event)
+        .await
+        .unwrap();
+    let db = TempDb::new("nats-attributes");
+    let store = inbox(&db).await;
+    let pull = durable_consumer(&stream).await;
+    let consumer = NatsConsumer::new(pull.clone(), store.clone());
+    let (report, _) = consume_until(consumer, false, first_message_settled(&pull)).await;
+    assert_eq!(report.admitted, 1);
+    let seen: String = sqlx::query_scalar("SELECT seen FROM shipments")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        r#"order-4-amended shop.order.amended Some("order/4") Some("2026-03-01T10:00:00+02:00") Some("acme")"#
+    );
 }
 
 #[tokio::test]

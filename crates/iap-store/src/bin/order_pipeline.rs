@@ -311,10 +311,10 @@ fn send(
     for _ in 0..deliveries {
         let received = envelope.to_received();
         let admission = warehouse
-            .admit(received, now, |tx, payload: &Value| {
+            .admit(received, now, |tx, event| {
                 tx.execute(
                     "INSERT INTO shipments (order_id) VALUES (?1)",
-                    params![payload["order_id"].as_u64()],
+                    params![event.payload()["order_id"].as_u64()],
                 )
             })
             .map_err(|error| SendError::Transient {

@@ -28,7 +28,9 @@ use crate::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
     Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode, Wakeups,
 };
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Failed, Pending, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// Inbox, outbox and dead letters in a PostgreSQL database, for async
@@ -370,7 +372,7 @@ impl AsyncPostgresStore {
         E: std::fmt::Display + Send,
         F: for<'t> FnOnce(
                 &'t mut <Self as AsyncDeliveryStore>::Tx,
-                &'t P,
+                &'t Envelope<Dispatched, P>,
             ) -> BoxFuture<'t, Result<T, E>>
             + Send,
     {
@@ -386,7 +388,7 @@ impl AsyncPostgresStore {
             Err(answer) => return answer,
         };
         let dispatched = envelope.dispatch_at(now);
-        let result = effect(&mut tx, dispatched.payload()).await;
+        let result = effect(&mut tx, &dispatched).await;
         let admission = settle_effect(dispatched, result, now);
         if let Admission::Processed(..) = admission {
             tx.commit().await?;
@@ -515,7 +517,11 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
         P: Serialize + Send + Sync,
         T: Send,
         E: std::fmt::Display + Send,
-        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+        F: for<'t> FnMut(
+                &'t mut Self::Tx,
+                &'t Envelope<Dispatched, P>,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send,
     {
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         let mut tx = self.begin().await?;
@@ -542,7 +548,7 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
                 }
             };
             let dispatched = envelope.dispatch_at(now);
-            let result = effect(&mut tx, dispatched.payload()).await;
+            let result = effect(&mut tx, &dispatched).await;
             let admission = settle_effect(dispatched, result, now);
             let end = match admission {
                 Admission::Processed(..) => "RELEASE iap_admit",

@@ -76,7 +76,9 @@ use super::{
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::observe::admission_span;
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Failed, Pending, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
@@ -665,7 +667,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         let _span = admission_span(&envelope).entered();
         off_runtime(|| {
@@ -678,7 +680,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 Ok(envelope) => envelope,
                 Err(answer) => return answer,
             };
-            let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+            let admission = run_effect(envelope, now, |event| effect(&mut tx, event));
             if let Admission::Processed(..) = admission {
                 tx.commit()?;
             }
@@ -695,7 +697,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnMut(&mut Transaction<'_>, &P) -> Result<T, E>,
+        F: FnMut(&mut Transaction<'_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         off_runtime(|| {
             let fresh_after = micros(subtract(now, self.options.inbox_retention));
@@ -719,8 +721,7 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                         continue;
                     }
                 };
-                let admission =
-                    run_effect(envelope, now, |payload| effect(&mut savepoint, payload));
+                let admission = run_effect(envelope, now, |event| effect(&mut savepoint, event));
                 if let Admission::Processed(..) = admission {
                     savepoint.commit()?;
                 }

@@ -34,7 +34,9 @@ use crate::{
     QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions, WakeupMode,
     Wakeups,
 };
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Failed, Pending, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// Inbox, outbox and dead letters in one SQLite file, for async services: a
@@ -224,7 +226,7 @@ impl AsyncSqliteStore {
         E: std::fmt::Display + Send,
         F: for<'t> FnOnce(
                 &'t mut <Self as AsyncDeliveryStore>::Tx,
-                &'t P,
+                &'t Envelope<Dispatched, P>,
             ) -> BoxFuture<'t, Result<T, E>>
             + Send,
     {
@@ -251,7 +253,7 @@ impl AsyncSqliteStore {
         };
         remember(&mut tx, &envelope, &event_text, now).await?;
         let dispatched = envelope.dispatch_at(now);
-        let result = effect(&mut tx, dispatched.payload()).await;
+        let result = effect(&mut tx, &dispatched).await;
         let admission = settle_effect(dispatched, result, now);
         if let Admission::Processed(..) = admission {
             tx.commit().await?;
@@ -420,7 +422,11 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
         P: Serialize + Send + Sync,
         T: Send,
         E: std::fmt::Display + Send,
-        F: for<'t> FnMut(&'t mut Self::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send,
+        F: for<'t> FnMut(
+                &'t mut Self::Tx,
+                &'t Envelope<Dispatched, P>,
+            ) -> BoxFuture<'t, Result<T, E>>
+            + Send,
     {
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         let mut tx = self.begin().await?;
@@ -447,7 +453,7 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
             sqlx::query("SAVEPOINT iap_admit").execute(&mut *tx).await?;
             remember(&mut tx, &envelope, &event_text, now).await?;
             let dispatched = envelope.dispatch_at(now);
-            let result = effect(&mut tx, dispatched.payload()).await;
+            let result = effect(&mut tx, &dispatched).await;
             let admission = settle_effect(dispatched, result, now);
             let end = match admission {
                 Admission::Processed(..) => "RELEASE iap_admit",

@@ -69,7 +69,9 @@ use super::{
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::observe::admission_span;
-use integration_automation_patterns::envelope::state::{Failed, Pending, Skipped, State};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Failed, Pending, Skipped, State,
+};
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
@@ -395,7 +397,7 @@ impl DeliveryStore for SqliteStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnOnce(&mut Transaction<'_>, &P) -> Result<T, E>,
+        F: FnOnce(&mut Transaction<'_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         let _span = admission_span(&envelope).entered();
         let event_text = inbox_text(&envelope)?;
@@ -415,7 +417,7 @@ impl DeliveryStore for SqliteStore {
                 Err(answer) => return answer,
             };
         remember(&tx, &envelope, &event_text, now)?;
-        let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+        let admission = run_effect(envelope, now, |event| effect(&mut tx, event));
         if let Admission::Processed(..) = admission {
             tx.commit()?;
         }
@@ -431,7 +433,7 @@ impl DeliveryStore for SqliteStore {
     where
         P: Serialize,
         E: std::fmt::Display,
-        F: FnMut(&mut Transaction<'_>, &P) -> Result<T, E>,
+        F: FnMut(&mut Transaction<'_>, &Envelope<Dispatched, P>) -> Result<T, E>,
     {
         let fresh_after = micros(subtract(now, self.options.inbox_retention));
         let mut tx = self.begin()?;
@@ -455,7 +457,7 @@ impl DeliveryStore for SqliteStore {
                 };
             tx.execute_batch("SAVEPOINT iap_admit")?;
             remember(&tx, &envelope, &event_text, now)?;
-            let admission = run_effect(envelope, now, |payload| effect(&mut tx, payload));
+            let admission = run_effect(envelope, now, |event| effect(&mut tx, event));
             match admission {
                 Admission::Processed(..) => tx.execute_batch("RELEASE iap_admit")?,
                 _ => tx.execute_batch("ROLLBACK TO iap_admit; RELEASE iap_admit")?,

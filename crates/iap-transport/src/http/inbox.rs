@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::refusal::shortened;
 use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
 use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::state::Dispatched;
 use integration_automation_patterns::envelope::{FormatError, ReadLimits};
 
 /// The media type of a success answer.
@@ -98,17 +99,24 @@ impl InboxOptions {
 /// # -> Result<(), Box<dyn std::error::Error>> {
 /// use iap_store::sqlx::{self, Sqlite, Transaction};
 /// use iap_transport::http::{ServeOptions, inbox_router, serve};
+/// use integration_automation_patterns::{Envelope, state::Dispatched};
 /// use serde_json::Value;
 ///
-/// let app = inbox_router("/events", store, |tx: &mut Transaction<'static, Sqlite>, order: &Value| {
-///     let id = order["order_id"].as_i64();
-///     Box::pin(async move {
-///         sqlx::query("INSERT INTO shipments (order_id) VALUES (?)")
-///             .bind(id)
-///             .execute(&mut **tx)
-///             .await
-///     })
-/// });
+/// let app = inbox_router(
+///     "/events",
+///     store,
+///     |tx: &mut Transaction<'static, Sqlite>, event: &Envelope<Dispatched, Value>| {
+///         let order_id = event.payload()["order_id"].as_i64();
+///         let event_id = event.event_id().to_owned();
+///         Box::pin(async move {
+///             sqlx::query("INSERT INTO shipments (order_id, event_id) VALUES (?, ?)")
+///                 .bind(order_id)
+///                 .bind(event_id)
+///                 .execute(&mut **tx)
+///                 .await
+///         })
+///     },
+/// );
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// serve(listener, app, ServeOptions::default(), std::future::pending()).await?;
 /// # Ok(())
@@ -120,7 +128,10 @@ where
     P: DeserializeOwned + Serialize + Send + Sync + 'static,
     T: Send + 'static,
     E: Display + Send + 'static,
-    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+        + Send
+        + Sync
+        + 'static,
 {
     inbox_router_with(path, store, effect, InboxOptions::default())
 }
@@ -144,7 +155,10 @@ where
     P: DeserializeOwned + Serialize + Send + Sync + 'static,
     T: Send + 'static,
     E: Display + Send + 'static,
-    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
+    F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+        + Send
+        + Sync
+        + 'static,
 {
     let effect = Arc::new(effect);
     Router::new().route(
@@ -216,7 +230,9 @@ where
     P: DeserializeOwned + Serialize + Send + Sync,
     T: Send,
     E: Display + Send,
-    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+    F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+        + Send
+        + Sync,
 {
     receive_within(&ReadLimits::default(), store, headers, body, effect).await
 }
@@ -234,7 +250,9 @@ where
     P: DeserializeOwned + Serialize + Send + Sync,
     T: Send,
     E: Display + Send,
-    F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+    F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+        + Send
+        + Sync,
 {
     let envelope: Envelope<_, P> = match Envelope::from_http_within(limits, headers, body) {
         Ok(envelope) => envelope,

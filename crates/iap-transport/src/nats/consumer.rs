@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::TransportError;
 use crate::refusal::shortened;
 use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
-use integration_automation_patterns::envelope::state::Pending;
+use integration_automation_patterns::envelope::state::{Dispatched, Pending};
 use integration_automation_patterns::envelope::{Binding, ReadLimits};
 use integration_automation_patterns::{Envelope, RetryPolicy};
 
@@ -130,7 +130,9 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
         P: DeserializeOwned + Serialize + Send + Sync,
         T: Send,
         E: Display + Send,
-        F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+        F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+            + Send
+            + Sync,
         R: FnMut(Rejected),
     {
         let messages = self
@@ -177,7 +179,9 @@ impl<S: AsyncDeliveryStore> NatsConsumer<S> {
         P: DeserializeOwned + Serialize + Send + Sync,
         T: Send,
         E: Display + Send,
-        F: for<'t> Fn(&'t mut S::Tx, &'t P) -> BoxFuture<'t, Result<T, E>> + Send + Sync,
+        F: for<'t> Fn(&'t mut S::Tx, &'t Envelope<Dispatched, P>) -> BoxFuture<'t, Result<T, E>>
+            + Send
+            + Sync,
         R: FnMut(Rejected),
     {
         let mut readable = Vec::with_capacity(messages.len());
