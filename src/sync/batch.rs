@@ -78,7 +78,18 @@ impl DecisionCounts {
 /// The most a batch may overwrite or delete before it is held back: a whole
 /// system wiped or restored from an old backup looks like a mass change, and
 /// is more likely an error than a change.
+///
+/// The defaults, changed through the setters; the fields are public to
+/// read, and the struct is `#[non_exhaustive]`.
+///
+/// ```
+/// use integration_automation_patterns::sync::GuardLimits;
+///
+/// let limits = GuardLimits::default().max_overwrite_share(0.5);
+/// assert_eq!((limits.max_overwrite_share, limits.max_delete_share), (0.5, 0.1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GuardLimits {
     /// The largest share of field decisions that may be overwrites (default 0.2).
     pub max_overwrite_share: f64,
@@ -92,6 +103,22 @@ impl Default for GuardLimits {
             max_overwrite_share: 0.2,
             max_delete_share: 0.1,
         }
+    }
+}
+
+impl GuardLimits {
+    /// Sets [`max_overwrite_share`](Self::max_overwrite_share).
+    #[must_use]
+    pub fn max_overwrite_share(mut self, max_overwrite_share: f64) -> Self {
+        self.max_overwrite_share = max_overwrite_share;
+        self
+    }
+
+    /// Sets [`max_delete_share`](Self::max_delete_share).
+    #[must_use]
+    pub fn max_delete_share(mut self, max_delete_share: f64) -> Self {
+        self.max_delete_share = max_delete_share;
+        self
     }
 }
 

@@ -87,13 +87,13 @@ async fn drain_async<S: AsyncDeliveryStore>(
             async { Ok::<_, SendError>(Delivery::Processed) }
         }
     })
-    .with_config(RelayConfig {
-        batch: 50,
-        concurrency,
-        idle_poll: Duration::from_millis(5),
-        recording,
-        ..RelayConfig::default()
-    });
+    .with_config(
+        RelayConfig::default()
+            .batch(50)
+            .concurrency(concurrency)
+            .idle_poll(Duration::from_millis(5))
+            .recording(recording),
+    );
     let report = relay
         .run(async move { all_sent.notified().await })
         .await

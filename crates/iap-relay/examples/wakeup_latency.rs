@@ -33,14 +33,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         return Err("usage: wakeup_latency sqlite|postgres notify|poll ENVELOPES".into());
     };
     let envelopes: u32 = envelopes.parse()?;
-    let options = StoreOptions {
-        wakeups: match wakeups.as_str() {
-            "notify" => WakeupMode::Notify,
-            "poll" => WakeupMode::Poll,
-            other => return Err(format!("unknown wakeups {other:?}: notify or poll").into()),
-        },
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().wakeups(match wakeups.as_str() {
+        "notify" => WakeupMode::Notify,
+        "poll" => WakeupMode::Poll,
+        other => return Err(format!("unknown wakeups {other:?}: notify or poll").into()),
+    });
     let mut waits = match backend.as_str() {
         "sqlite" => {
             let path = std::env::temp_dir().join(format!("iap-wakeup-{}.db", std::process::id()));

@@ -92,8 +92,22 @@ where
     }
 }
 
-/// How a [`Relay`] works.
+/// How a [`Relay`] works: the defaults, changed through the setters. The
+/// fields are public to read; the struct is `#[non_exhaustive]`, so that a
+/// new setting is not a breaking change.
+///
+/// ```
+/// use std::time::Duration;
+/// use iap_relay::{RelayConfig, Recording};
+///
+/// let config = RelayConfig::default()
+///     .concurrency(4)
+///     .recording(Recording::Batched)
+///     .purge_every(None);
+/// assert_eq!(config.batch, 100);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RelayConfig {
     /// How many envelopes one claim takes (default 100).
     pub batch: usize,
@@ -149,6 +163,57 @@ impl Default for RelayConfig {
             purge_every: Some(Duration::from_secs(600)),
             max_clock_offset: Duration::from_secs(1),
         }
+    }
+}
+
+impl RelayConfig {
+    /// Sets [`batch`](Self::batch).
+    #[must_use]
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Sets [`concurrency`](Self::concurrency).
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets [`send_timeout`](Self::send_timeout).
+    #[must_use]
+    pub fn send_timeout(mut self, send_timeout: Duration) -> Self {
+        self.send_timeout = send_timeout;
+        self
+    }
+
+    /// Sets [`idle_poll`](Self::idle_poll).
+    #[must_use]
+    pub fn idle_poll(mut self, idle_poll: Duration) -> Self {
+        self.idle_poll = idle_poll;
+        self
+    }
+
+    /// Sets [`recording`](Self::recording).
+    #[must_use]
+    pub fn recording(mut self, recording: Recording) -> Self {
+        self.recording = recording;
+        self
+    }
+
+    /// Sets [`purge_every`](Self::purge_every).
+    #[must_use]
+    pub fn purge_every(mut self, purge_every: Option<Duration>) -> Self {
+        self.purge_every = purge_every;
+        self
+    }
+
+    /// Sets [`max_clock_offset`](Self::max_clock_offset).
+    #[must_use]
+    pub fn max_clock_offset(mut self, max_clock_offset: Duration) -> Self {
+        self.max_clock_offset = max_clock_offset;
+        self
     }
 }
 

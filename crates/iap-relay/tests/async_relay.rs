@@ -101,15 +101,13 @@ impl Running {
 }
 
 fn quick() -> RelayConfig {
-    RelayConfig {
-        batch: 10,
-        concurrency: 4,
-        send_timeout: Duration::from_millis(300),
-        idle_poll: Duration::from_millis(50),
-        recording: Recording::EachOutcome,
-        purge_every: None,
-        ..RelayConfig::default()
-    }
+    RelayConfig::default()
+        .batch(10)
+        .concurrency(4)
+        .send_timeout(Duration::from_millis(300))
+        .idle_poll(Duration::from_millis(50))
+        .recording(Recording::EachOutcome)
+        .purge_every(None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -165,10 +163,7 @@ async fn a_batched_relay_records_the_outcomes_one_by_one_recording_would() {
             }
         }
     })
-    .with_config(RelayConfig {
-        recording: Recording::Batched,
-        ..quick()
-    });
+    .with_config(RelayConfig::default().recording(Recording::Batched));
     let running = Running::start(relay);
     until_settled(&store).await;
     let report = running.finish().await;
@@ -195,10 +190,7 @@ async fn a_batched_relay_records_the_outcomes_one_by_one_recording_would() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_deletes_what_retention_lets_go_and_nothing_else() {
     let db = TempDb::new("relay-purge");
-    let options = StoreOptions {
-        delivered_retention: Duration::ZERO,
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().delivered_retention(Duration::ZERO);
     let store = store_with_orders(&db, 10, options).await;
     let relay = Relay::new(store.clone(), |envelope: &Envelope<Dispatched, Value>| {
         let n = envelope.payload()["order_id"].as_u64().unwrap_or_default();
@@ -212,10 +204,7 @@ async fn a_relay_deletes_what_retention_lets_go_and_nothing_else() {
             }
         }
     })
-    .with_config(RelayConfig {
-        purge_every: Some(Duration::from_millis(20)),
-        ..quick()
-    });
+    .with_config(RelayConfig::default().purge_every(Some(Duration::from_millis(20))));
     let running = Running::start(relay);
     let deadline = Instant::now() + Duration::from_secs(10);
     let counts = loop {
@@ -281,15 +270,15 @@ async fn stop_mid_batch(recording: Recording) {
             }
         }
     })
-    .with_config(RelayConfig {
-        batch: 10,
-        concurrency: 3,
-        // Long enough that no send in flight times out (and frees its slot)
-        // before the relay has taken in the stop, however busy the machine.
-        send_timeout: Duration::from_secs(2),
-        recording,
-        ..quick()
-    });
+    .with_config(
+        RelayConfig::default()
+            .batch(10)
+            .concurrency(3)
+            // Long enough that no send in flight times out (and frees its slot)
+            // before the relay has taken in the stop, however busy the machine.
+            .send_timeout(Duration::from_secs(2))
+            .recording(recording),
+    );
     let mut running = Running::start(relay);
     // Three sends in flight, seven claims waiting: stop now.
     for _ in 0..3 {
@@ -364,10 +353,7 @@ async fn a_woken_relay_sends_at_once() {
         let _ = delivered.send(Instant::now());
         async { Ok(Delivery::Processed) }
     })
-    .with_config(RelayConfig {
-        idle_poll: Duration::from_secs(30),
-        ..quick()
-    });
+    .with_config(RelayConfig::default().idle_poll(Duration::from_secs(30)));
     let waker = relay.waker();
     let running = Running::start(relay);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -389,19 +375,13 @@ async fn a_woken_relay_sends_at_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_send_keeps_its_claim() {
     let db = TempDb::new("relay-lease");
-    let options = StoreOptions {
-        lease: Duration::from_millis(1_000),
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().lease(Duration::from_millis(1_000));
     let store = store_with_orders(&db, 1, options).await;
     let relay = Relay::new(store.clone(), |_: &Envelope<Dispatched, Value>| async {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         Ok(Delivery::Processed)
     })
-    .with_config(RelayConfig {
-        send_timeout: Duration::from_secs(5),
-        ..quick()
-    });
+    .with_config(RelayConfig::default().send_timeout(Duration::from_secs(5)));
     let running = Running::start(relay);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Past the first lease: another worker finds nothing to take over.
@@ -421,10 +401,7 @@ async fn a_long_send_keeps_its_claim() {
 async fn a_busy_database_is_waited_out_and_charges_no_attempt_that_was_not_a_send() {
     for recording in [Recording::EachOutcome, Recording::Batched] {
         let db = TempDb::new("relay-busy");
-        let options = StoreOptions {
-            busy_timeout: Duration::from_millis(50),
-            ..StoreOptions::default()
-        };
+        let options = StoreOptions::default().busy_timeout(Duration::from_millis(50));
         let store = store_with_orders(&db, 30, options).await;
         let sends = Arc::new(Mutex::new(Vec::new()));
         let relay = Relay::new(store.clone(), {
@@ -438,13 +415,13 @@ async fn a_busy_database_is_waited_out_and_charges_no_attempt_that_was_not_a_sen
                 }
             }
         })
-        .with_config(RelayConfig {
-            batch: 5,
-            concurrency: 3,
-            send_timeout: Duration::from_secs(5),
-            recording,
-            ..quick()
-        });
+        .with_config(
+            RelayConfig::default()
+                .batch(5)
+                .concurrency(3)
+                .send_timeout(Duration::from_secs(5))
+                .recording(recording),
+        );
         let running = Running::start(relay);
         // Three times, once sends are under way, another connection holds
         // the write lock for twenty times the store's busy timeout.
@@ -503,11 +480,11 @@ async fn a_claim_taken_over_is_counted_lost_and_the_relay_goes_on() {
                 Ok(Delivery::Processed)
             }
         })
-        .with_config(RelayConfig {
-            send_timeout: Duration::from_secs(5),
-            recording,
-            ..quick()
-        });
+        .with_config(
+            RelayConfig::default()
+                .send_timeout(Duration::from_secs(5))
+                .recording(recording),
+        );
         let running = Running::start(relay);
         for _ in 0..3 {
             sending.recv().await.unwrap();

@@ -83,10 +83,7 @@ async fn a_relay_goes_by_the_servers_clock_and_says_how_far_off_its_own_is() {
             Ok(Delivery::Processed)
         }
     })
-    .with_config(RelayConfig {
-        idle_poll: Duration::from_millis(50),
-        ..RelayConfig::default()
-    });
+    .with_config(RelayConfig::default().idle_poll(Duration::from_millis(50)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(relay.run::<Value>(async {
         let _ = stopped.await;

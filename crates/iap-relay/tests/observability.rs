@@ -107,10 +107,7 @@ async fn relay_passes_sends_records_and_admissions_are_traced_and_counted() {
     let relay = Relay::new(store.clone(), |_: &Envelope<Dispatched, Value>| async {
         Ok(Delivery::Processed)
     })
-    .with_config(RelayConfig {
-        idle_poll: Duration::from_millis(20),
-        ..RelayConfig::default()
-    });
+    .with_config(RelayConfig::default().idle_poll(Duration::from_millis(20)));
     let report = relay
         .run(tokio::time::sleep(Duration::from_millis(300)))
         .await

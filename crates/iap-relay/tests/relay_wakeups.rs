@@ -31,10 +31,7 @@ fn order_event(n: u32) -> Envelope<Pending> {
 }
 
 fn polling_only() -> StoreOptions {
-    StoreOptions {
-        wakeups: WakeupMode::Poll,
-        ..StoreOptions::default()
-    }
+    StoreOptions::default().wakeups(WakeupMode::Poll)
 }
 
 /// Starts a relay on `store` that polls every minute, lets it find nothing
@@ -50,10 +47,7 @@ async fn send_after_enqueue<S: AsyncDeliveryStore>(
         let _ = sent.send(Instant::now());
         async { Ok(Delivery::Processed) }
     })
-    .with_config(RelayConfig {
-        idle_poll: POLL,
-        ..RelayConfig::default()
-    });
+    .with_config(RelayConfig::default().idle_poll(POLL));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(relay.run(async {
         let _ = stopped.await;

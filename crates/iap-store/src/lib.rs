@@ -282,8 +282,21 @@ pub enum Durability {
     Normal,
 }
 
-/// Settings of a store.
+/// Settings of a store: the defaults, changed through the setters. The
+/// fields are public to read; the struct is `#[non_exhaustive]`, so that a
+/// new setting is not a breaking change.
+///
+/// ```
+/// use std::time::Duration;
+/// use iap_store::{Durability, StoreOptions};
+///
+/// let options = StoreOptions::default()
+///     .lease(Duration::from_secs(60))
+///     .durability(Durability::Normal);
+/// assert_eq!(options.lease, Duration::from_secs(60));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreOptions {
     /// How durable a commit is at return (default [`Durability::Full`]).
     pub durability: Durability,
@@ -316,6 +329,57 @@ impl Default for StoreOptions {
             wakeups: WakeupMode::Notify,
             dead_letter_keys: DeadLetterKeys::Hold,
         }
+    }
+}
+
+impl StoreOptions {
+    /// Sets [`durability`](Self::durability).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets [`lease`](Self::lease).
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets [`inbox_retention`](Self::inbox_retention).
+    #[must_use]
+    pub fn inbox_retention(mut self, inbox_retention: Duration) -> Self {
+        self.inbox_retention = inbox_retention;
+        self
+    }
+
+    /// Sets [`delivered_retention`](Self::delivered_retention).
+    #[must_use]
+    pub fn delivered_retention(mut self, delivered_retention: Duration) -> Self {
+        self.delivered_retention = delivered_retention;
+        self
+    }
+
+    /// Sets [`busy_timeout`](Self::busy_timeout).
+    #[must_use]
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Sets [`wakeups`](Self::wakeups).
+    #[must_use]
+    pub fn wakeups(mut self, wakeups: WakeupMode) -> Self {
+        self.wakeups = wakeups;
+        self
+    }
+
+    /// Sets [`dead_letter_keys`](Self::dead_letter_keys).
+    #[must_use]
+    pub fn dead_letter_keys(mut self, dead_letter_keys: DeadLetterKeys) -> Self {
+        self.dead_letter_keys = dead_letter_keys;
+        self
     }
 }
 

@@ -243,10 +243,7 @@ fn worker(path: &Path) -> ! {
 }
 
 fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-    let options = StoreOptions {
-        lease: LEASE,
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().lease(LEASE);
     SqliteStore::open_with(path, options)
 }
 

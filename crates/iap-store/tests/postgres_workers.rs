@@ -232,10 +232,7 @@ fn order(n: u32) -> Envelope<Pending> {
 /// left to deliver. With `stall_after` above zero, it claims a batch after
 /// delivering that many envelopes and then waits, holding the claims, to be killed.
 fn worker(connection: &str, id: i64, stall_after: usize) -> Result<(), StoreError> {
-    let options = StoreOptions {
-        lease: LEASE,
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().lease(LEASE);
     let mut relay = PostgresStore::connect(connection, options)?;
     let mut consumer = PostgresStore::connect(connection, options)?;
     let mut delivered = 0;

@@ -378,10 +378,7 @@ fn a_database_fault_mid_batch_spends_no_attempt_of_an_unsent_envelope<B: FaultBa
     let Some(place) = B::place("fault") else {
         return;
     };
-    let options = StoreOptions {
-        busy_timeout: Duration::from_millis(100),
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().busy_timeout(Duration::from_millis(100));
     let mut store = B::open_with(&place, options);
     for n in 0..10 {
         store

@@ -39,10 +39,7 @@ fn hold_write_lock(path: &Path) -> (mpsc::Sender<()>, std::thread::JoinHandle<()
 }
 
 fn quick_to_give_up() -> StoreOptions {
-    StoreOptions {
-        busy_timeout: Duration::from_millis(100),
-        ..StoreOptions::default()
-    }
+    StoreOptions::default().busy_timeout(Duration::from_millis(100))
 }
 
 /// A store file holding two pending orders beside a business table.
@@ -121,14 +118,9 @@ fn a_newer_or_unknown_schema_is_refused_not_guessed() {
 fn the_durability_setting_reaches_the_file() {
     for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
         let db = TempDb::new("durability");
-        let mut store = SqliteStore::open_with(
-            db.path(),
-            StoreOptions {
-                durability,
-                ..StoreOptions::default()
-            },
-        )
-        .unwrap();
+        let mut store =
+            SqliteStore::open_with(db.path(), StoreOptions::default().durability(durability))
+                .unwrap();
         let (journal, synchronous): (String, i64) = store
             .write(|tx| {
                 let journal = tx.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;

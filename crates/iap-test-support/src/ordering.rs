@@ -100,13 +100,11 @@ pub const CHUNK: usize = 7;
 
 /// The store settings of a scenario's stores.
 pub fn options(dead_letter_keys: DeadLetterKeys) -> StoreOptions {
-    StoreOptions {
-        lease: LEASE,
-        dead_letter_keys,
+    StoreOptions::default()
+        .lease(LEASE)
+        .dead_letter_keys(dead_letter_keys)
         // Nothing here is about surviving a power loss.
-        durability: Durability::Normal,
-        ..StoreOptions::default()
-    }
+        .durability(Durability::Normal)
 }
 
 /// The simulated time `seconds` after the scenario's start.

@@ -124,10 +124,7 @@ async fn supervise() -> Result<String, Failure> {
         shop.clone(),
         NatsSender::new(jetstream, &format!("{STREAM}.placed"))?,
     )
-    .with_config(RelayConfig {
-        send_timeout: Duration::from_secs(5),
-        ..RelayConfig::default()
-    });
+    .with_config(RelayConfig::default().send_timeout(Duration::from_secs(5)));
     let waker = relay.waker();
     let (stop_relay, relay_stopped) = oneshot::channel::<()>();
     let relaying = tokio::spawn(relay.run::<Value>(async {

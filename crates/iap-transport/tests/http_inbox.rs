@@ -232,10 +232,7 @@ async fn a_bad_event_is_400_naming_the_attribute() {
 
 #[tokio::test]
 async fn a_busy_database_is_503_with_retry_after_in_both_modes() {
-    let options = StoreOptions {
-        busy_timeout: Duration::from_millis(100),
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().busy_timeout(Duration::from_millis(100));
     let inbox = serve_inbox(options).await;
     let blocker = rusqlite::Connection::open(inbox.db.path()).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
