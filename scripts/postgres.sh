@@ -1,6 +1,9 @@
 # Starts a throw-away PostgreSQL cluster on a local port for the tests, and
 # stops it (removing its files) when the calling script exits, whether the
-# tests passed or not. Sourced by scripts/test-all.sh; exports IAP_POSTGRES_URL.
+# tests passed or not. Exports IAP_POSTGRES_URL.
+#
+#   source scripts/postgres.sh              # from another script (test-all.sh)
+#   bash scripts/postgres.sh COMMAND ARGS   # runs one command with the server up
 #
 # Run as an ordinary user, the cluster is that user's. Run as root (as CI
 # does), it belongs to the postgres user, since PostgreSQL refuses to run as
@@ -41,3 +44,6 @@ fi
 as_owner "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres iap_test
 export IAP_POSTGRES_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=iap_test"
 echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on port $pg_port"
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ $# -gt 0 ]; then
+  "$@"
+fi
