@@ -126,6 +126,9 @@ pub mod retry;
 pub mod slot;
 pub mod sync;
 
+/// The date and time library of this crate's API (`DateTime<Utc>` for every
+/// time it reads or records): the exact version it uses.
+pub use chrono;
 pub use envelope::state;
 pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};
 pub use retry::RetryPolicy;

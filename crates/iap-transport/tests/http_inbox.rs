@@ -245,7 +245,7 @@ async fn a_busy_database_is_503_with_retry_after_in_both_modes() {
         assert_eq!(response.status().as_u16(), 503);
         assert_eq!(response.headers()["retry-after"], "1");
         let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-        assert_eq!(body["title"], "The inbox is busy");
+        assert_eq!(body["title"], "The store is busy");
     }
     blocker.execute_batch("ROLLBACK").unwrap();
     assert_eq!(answer(structured(&inbox.url, &event)).await.0, 201);

@@ -6,31 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::refusal::shortened;
-use iap_store::{Admission, AsyncDeliveryStore, BoxFuture, StoreError};
+use super::problem::{Problem, json_response};
+use iap_store::{Admission, AsyncDeliveryStore, BoxFuture};
 use integration_automation_patterns::Envelope;
+use integration_automation_patterns::envelope::ReadLimits;
 use integration_automation_patterns::envelope::state::Dispatched;
-use integration_automation_patterns::envelope::{FormatError, ReadLimits};
 
 /// The media type of a success answer.
 const JSON: &str = "application/json";
-
-/// The media type of an error answer (RFC 9457).
-const PROBLEM_JSON: &str = "application/problem+json";
-
-/// How long a sender should wait before retrying a busy inbox, in seconds.
-const BUSY_RETRY_SECONDS: u32 = 1;
 
 /// How an inbox reads a request: the [`ReadLimits`] of the event (2 MiB of
 /// body, 128 headers, 256 members by default), and how long the body may
@@ -173,28 +165,31 @@ where
                 let body = match tokio::time::timeout(options.body_read_timeout, read).await {
                     Ok(Ok(body)) => body.to_bytes(),
                     Ok(Err(error)) if error.is::<LengthLimitError>() => {
-                        return problem(
+                        return Problem::new(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "The event is too large",
-                            &format!("the body is larger than the {limit} bytes this inbox reads"),
-                        );
+                            format!("the body is larger than the {limit} bytes this inbox reads"),
+                        )
+                        .into_response();
                     }
                     Ok(Err(error)) => {
-                        return problem(
+                        return Problem::new(
                             StatusCode::BAD_REQUEST,
                             "The body could not be read",
-                            &error.to_string(),
-                        );
+                            error.to_string(),
+                        )
+                        .into_response();
                     }
                     Err(_) => {
-                        return problem(
+                        return Problem::new(
                             StatusCode::REQUEST_TIMEOUT,
                             "The body did not arrive in time",
-                            &format!(
+                            format!(
                                 "the body did not arrive within {:?}; send it again",
                                 options.body_read_timeout
                             ),
-                        );
+                        )
+                        .into_response();
                     }
                 };
                 receive_within(&options.limits, &store, &parts.headers, &body, &*effect).await
@@ -256,7 +251,7 @@ where
 {
     let envelope: Envelope<_, P> = match Envelope::from_http_within(limits, headers, body) {
         Ok(envelope) => envelope,
-        Err(error) => return bad_event(&error),
+        Err(error) => return Problem::from(error).into_response(),
     };
     let id = envelope.event_id().to_owned();
     let source = envelope.source_system().to_owned();
@@ -269,68 +264,13 @@ where
         Ok(Admission::Duplicate(_)) => admitted(StatusCode::OK, "duplicate"),
         Ok(Admission::Failed(outcome)) => {
             iap_store::observe::effect_failed(&source, &id, outcome.reason());
-            problem(
+            Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The event was not processed",
                 "the receiver could not apply the event; nothing was committed, so sending it again is safe",
             )
+            .into_response()
         }
-        Err(error @ StoreError::KeyReused { .. }) => {
-            problem(StatusCode::CONFLICT, "Event id reused", &error.to_string())
-        }
-        Err(error) if error.is_retryable() => {
-            let title = match error {
-                StoreError::StorageFull { .. } => "The inbox's storage is full",
-                _ => "The inbox is busy",
-            };
-            let mut response = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("{error}; nothing was committed"),
-            );
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECONDS));
-            response
-        }
-        Err(error) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The inbox cannot store the event",
-            &error.to_string(),
-        ),
+        Err(error) => Problem::from(error).into_response(),
     }
-}
-
-/// `400 Bad Request` naming what is wrong with the event.
-fn bad_event(error: &FormatError) -> Response {
-    let mut body = problem_body(
-        StatusCode::BAD_REQUEST,
-        "Not a valid CloudEvent",
-        &shortened(error.to_string()),
-    );
-    if let Some(attribute) = error.attribute() {
-        body["attribute"] = json!(shortened(attribute.to_owned()));
-    }
-    json_response(StatusCode::BAD_REQUEST, PROBLEM_JSON, &body)
-}
-
-/// An `application/problem+json` answer.
-fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    json_response(status, PROBLEM_JSON, &problem_body(status, title, detail))
-}
-
-fn problem_body(status: StatusCode, title: &str, detail: &str) -> serde_json::Value {
-    json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail })
-}
-
-fn json_response(
-    status: StatusCode,
-    media_type: &'static str,
-    body: &serde_json::Value,
-) -> Response {
-    let mut response = (status, Body::from(body.to_string())).into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
-    response
 }
