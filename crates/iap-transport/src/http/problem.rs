@@ -184,6 +184,7 @@ pub(super) fn json_response(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
