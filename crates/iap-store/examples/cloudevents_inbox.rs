@@ -1,26 +1,29 @@
-//! An inbox for plain CloudEvents, as a webhook receives them: the two
-//! requests below are exactly what these curl commands send (binary and
-//! structured content mode):
+//! An inbox for plain CloudEvents, as a webhook receives them, without a
+//! server: it builds, in the process, the two `http::Request`s that these
+//! curl commands would send (binary and structured content mode), reads each
+//! as an envelope, and admits it through a blocking SQLite inbox. The effect
+//! (a row in `contacts`) runs once, and the same request read again is a
+//! duplicate.
 //!
 //! ```sh
-//! curl -X POST http://localhost:8080/events \
+//! curl -X POST http://localhost:3000/events \
 //!   -H 'ce-specversion: 1.0' -H 'ce-id: contact-42-v7' -H 'ce-source: /crm/eu' \
 //!   -H 'ce-type: crm.contact.updated' -H 'ce-subject: contact/42' \
 //!   -H 'ce-traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
 //!   -H 'content-type: application/json; charset=utf-8' \
 //!   -d '{"contact_id": 42, "email": "ada@example.com"}'
 //!
-//! curl -X POST http://localhost:8080/events \
+//! curl -X POST http://localhost:3000/events \
 //!   -H 'content-type: application/cloudevents+json' \
 //!   -d '{"specversion": "1.0", "id": "contact-43-v1", "source": "/crm/eu",
 //!        "type": "crm.contact.created", "tenant": "acme", "data": {"contact_id": 43}}'
 //! ```
 //!
-//! Each request is read as an envelope and admitted through an SQLite inbox:
-//! the effect (a row in `contacts`) runs once, and the same request sent
-//! again is a duplicate.
+//! To send them over the network, run the service of `iap-transport`
+//! (`cargo run -p iap-transport --features http-receive,http-send --example
+//! service`): its `/events` inbox on port 3000 takes these very commands.
 //!
-//! `cargo run --features sqlite,http --example cloudevents_inbox`
+//! `cargo run -p iap-store --features sqlite --example cloudevents_inbox`
 
 use std::error::Error;
 

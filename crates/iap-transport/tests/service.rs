@@ -170,7 +170,8 @@ async fn the_service_loses_nothing_when_interrupted_and_started_again() {
         assert_eq!(
             number(
                 &db,
-                "SELECT COUNT(*) FROM contacts WHERE name = 'Ada Lovelace' AND last_event = 'c-2'"
+                "SELECT COUNT(*) FROM contacts
+                 WHERE data ->> '$.name' = 'Ada Lovelace' AND last_event = 'c-2'"
             ),
             1
         );
@@ -196,4 +197,27 @@ async fn the_service_loses_nothing_when_interrupted_and_started_again() {
         number(&watch, "SELECT COUNT(DISTINCT order_id) FROM shipments"),
         ORDERS
     );
+}
+
+/// The README walks through the example in excerpts: each is in the file.
+#[test]
+fn the_readme_s_excerpts_of_the_service_are_in_the_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example =
+        std::fs::read_to_string(root.join("crates/iap-transport/examples/service.rs")).unwrap();
+    let section = readme
+        .split("## Getting started: a whole service")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let excerpts: Vec<&str> = section
+        .split("```rust,ignore\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .collect();
+    assert_eq!(excerpts.len(), 4);
+    for excerpt in excerpts {
+        assert!(example.contains(excerpt), "not in the example:\n{excerpt}");
+    }
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::refusal::shortened;
 use iap_store::StoreError;
+use integration_automation_patterns::EnvelopeError;
 use integration_automation_patterns::envelope::FormatError;
 
 /// The media type of problem answers.
@@ -21,12 +22,13 @@ const BUSY_RETRY_SECONDS: u32 = 1;
 /// An error answered as `application/problem+json`: a status, a title, a
 /// detail, and where it helps, the CloudEvents attribute at fault and a
 /// `Retry-After`. The inbox answers its own errors so; a handler of your own
-/// returns `Result<_, Problem>` and turns a [`StoreError`] or a
-/// [`FormatError`] into one with `?`:
+/// returns `Result<_, Problem>` and turns a [`StoreError`], a
+/// [`FormatError`] or an [`EnvelopeError`] into one with `?`:
 ///
 /// | error | answer |
 /// |---|---|
 /// | [`FormatError`]: not a valid CloudEvent, or past the read limits | `400 Bad Request`, naming the attribute |
+/// | [`EnvelopeError`]: an event built from the request is not valid | `400 Bad Request` |
 /// | [`StoreError::NotFound`], [`StoreError::NotQuarantined`] | `404 Not Found` |
 /// | [`StoreError::KeyReused`], [`StoreError::AlreadyEnqueued`], [`StoreError::WrongState`] | `409 Conflict` |
 /// | a retryable error ([`StoreError::is_retryable`]: busy, storage full) | `503 Service Unavailable`, `Retry-After: 1` |
@@ -95,6 +97,17 @@ impl std::fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
+
+impl From<EnvelopeError> for Problem {
+    /// An event that could not be built from what the client sent: `400`.
+    fn from(error: EnvelopeError) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Not a valid event",
+            shortened(error.to_string()),
+        )
+    }
+}
 
 impl From<FormatError> for Problem {
     fn from(error: FormatError) -> Self {
