@@ -2,8 +2,11 @@
 //! state and every transition, a pair outside the table has its program in
 //! `trybuild-tests/fail` (its error naming the state and the transition), and
 //! every pair inside the table is called in the one program of
-//! `trybuild-tests/pass` that must compile. The programs are generated from
-//! the table; a new state or transition without its programs fails here.
+//! `trybuild-tests/pass` that must compile. Every transition called on an
+//! `AnyEnvelope` has its program too, whose error is the transition's guard
+//! (match on the state or convert) rather than "no method found". The
+//! programs are generated from the table; a new state or transition without
+//! its programs fails here.
 //!
 //! `IAP_WRITE_COMPILE_TESTS=1 cargo test -p integration-automation-patterns --test transition_table`
 //! writes the programs that are missing or out of date (and removes stale
@@ -91,6 +94,63 @@ fn expected_error(name: &str, state: DeliveryStatus) -> String {
     )
 }
 
+fn any_envelope_program_path(name: &str) -> PathBuf {
+    Path::new(FAIL_DIR).join(format!("any_envelope_{name}_needs_a_match.rs"))
+}
+
+/// The program that calls `name` on an `AnyEnvelope` holding an envelope
+/// in a state the transition may start from.
+fn any_envelope_program(name: &str) -> String {
+    let (call, words) = transition(name);
+    let state = DeliveryStatus::ALL
+        .into_iter()
+        .find(|&state| is_legal(name, state))
+        .unwrap();
+    format!(
+        "//! Rule: an `AnyEnvelope`'s state is known only at run time, so it cannot {words}\n\
+         //! even when it holds a `{state:?}` envelope: match on its state, or convert it to\n\
+         //! the typed envelope.\n\
+         //! (Generated from the transition table by tests/transition_table.rs.)\n\
+         #[path = \"../support.rs\"]\n\
+         mod support;\n\
+         \n\
+         use integration_automation_patterns::AnyEnvelope;\n\
+         \n\
+         fn main() {{\n    \
+         let any = AnyEnvelope::from(support::{}());\n    \
+         let _ = any.{call};\n\
+         }}\n",
+        state.as_str(),
+    )
+}
+
+/// The first line of the error rustc must give for `name` called on an
+/// `AnyEnvelope`.
+fn expected_any_envelope_error(name: &str) -> String {
+    format!(
+        "error[E0277]: an `AnyEnvelope` cannot {}: its state is known only at run time",
+        transition(name).1
+    )
+}
+
+/// Checks that the error pinned beside `program` starts with `expected`.
+fn check_first_line(program: &Path, expected: &str, problems: &mut Vec<String>) {
+    let stderr = program.with_extension("stderr");
+    match fs::read_to_string(&stderr) {
+        Ok(error) => {
+            let first_line = error.lines().next().unwrap_or_default();
+            if first_line != expected {
+                problems.push(format!(
+                    "{} starts {first_line:?}, not {expected:?}",
+                    stderr.display()
+                ));
+            }
+        }
+        Err(_) if writing() => {}
+        Err(_) => problems.push(format!("{} is missing", stderr.display())),
+    }
+}
+
 /// The program that makes every legal transition.
 fn pass_program() -> String {
     let mut calls = String::new();
@@ -149,39 +209,54 @@ fn every_pair_outside_the_table_fails_to_compile_naming_state_and_transition() {
             }
             let path = fail_program_path(name, state);
             check_program(&path, &fail_program(name, state), &mut problems);
-            let stderr = path.with_extension("stderr");
-            match fs::read_to_string(&stderr) {
-                Ok(error) => {
-                    let first_line = error.lines().next().unwrap_or_default();
-                    if first_line != expected_error(name, state) {
-                        problems.push(format!(
-                            "{} starts {first_line:?}, not {:?}",
-                            stderr.display(),
-                            expected_error(name, state)
-                        ));
-                    }
-                }
-                Err(_) if writing() => {}
-                Err(_) => problems.push(format!("{} is missing", stderr.display())),
-            }
+            check_first_line(&path, &expected_error(name, state), &mut problems);
             expected_files.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
         }
     }
+    remove_stale(
+        |stem| stem.starts_with("illegal_"),
+        &expected_files,
+        &mut problems,
+    );
+    report(&problems);
+}
+
+#[test]
+fn every_transition_called_on_an_any_envelope_fails_to_compile_with_its_guard() {
+    let mut problems = Vec::new();
+    let mut expected_files = BTreeSet::new();
+    for name in transition_names() {
+        let path = any_envelope_program_path(name);
+        check_program(&path, &any_envelope_program(name), &mut problems);
+        check_first_line(&path, &expected_any_envelope_error(name), &mut problems);
+        expected_files.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+    }
+    remove_stale(
+        |stem| stem.starts_with("any_envelope_") && stem.ends_with("_needs_a_match"),
+        &expected_files,
+        &mut problems,
+    );
+    report(&problems);
+}
+
+/// Removes (or reports) the programs of one generated kind, told by their
+/// name, that are for nothing in the table.
+fn remove_stale(
+    generated: impl Fn(&str) -> bool,
+    expected_files: &BTreeSet<String>,
+    problems: &mut Vec<String>,
+) {
     for entry in fs::read_dir(FAIL_DIR).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if stem.starts_with("illegal_") && !expected_files.contains(&stem) {
+        if generated(&stem) && !expected_files.contains(&stem) {
             if writing() {
                 fs::remove_file(&path).unwrap();
             } else {
-                problems.push(format!(
-                    "{} is for no pair outside the table",
-                    path.display()
-                ));
+                problems.push(format!("{} is for nothing in the table", path.display()));
             }
         }
     }
-    report(&problems);
 }
 
 #[test]

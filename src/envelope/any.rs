@@ -9,6 +9,11 @@ use super::Envelope;
 use super::attributes::{ExtensionValue, Extensions};
 use super::history::Transition;
 use super::lifecycle::FailOutcome;
+use super::state::guard::{
+    AcknowledgeNeedsATypedEnvelope, DispatchNeedsATypedEnvelope, FailNeedsATypedEnvelope,
+    FailPermanentlyNeedsATypedEnvelope, ProcessNeedsATypedEnvelope, RedriveNeedsATypedEnvelope,
+    SkipNeedsATypedEnvelope, Unreachable,
+};
 use super::state::{
     Acknowledged, DeliveryStatus, Dispatched, Failed, Pending, Processed, Retrying, Skipped, State,
     TransitionRule,
@@ -16,6 +21,11 @@ use super::state::{
 use crate::retry::RetryPolicy;
 
 /// An envelope whose state is known only at run time: one variant per state.
+///
+/// It has no transitions of its own: calling `dispatch` or any other
+/// transition on it is a compile error that says to match on its state,
+/// convert it, or use [`apply_at`](Self::apply_at) (see
+/// [`state::guard`](crate::state::guard)).
 ///
 /// Every typed envelope converts into it with `From`; it converts back with
 /// `TryFrom`, which checks the state and hands the envelope back on a mismatch:
@@ -266,6 +276,156 @@ impl<P> AnyEnvelope<P> {
                 });
             }
         })
+    }
+}
+
+// The transitions of `Envelope` under the same names and arguments, hidden
+// from the documentation: each is bounded by its transition's guard, which no
+// type implements, so calling a transition on an `AnyEnvelope` is the guard's
+// compile error (which says to match on the state or convert) rather than
+// "no method named `dispatch` found". Each returns what the typed transition
+// returns, so that the rest of the expression raises no second error.
+// `tests/transition_table.rs` holds them to the table, one program each.
+// Their arguments are unused: the methods are never called.
+#[allow(unused_variables)]
+impl<P> AnyEnvelope<P> {
+    /// Does not compile: see [`DispatchNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn dispatch(self) -> Envelope<Dispatched, P>
+    where
+        Self: DispatchNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`DispatchNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn dispatch_at(self, at: DateTime<Utc>) -> Envelope<Dispatched, P>
+    where
+        Self: DispatchNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`DispatchNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn dispatch_noting_at(self, note: String, at: DateTime<Utc>) -> Envelope<Dispatched, P>
+    where
+        Self: DispatchNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`AcknowledgeNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn acknowledge(self) -> Envelope<Acknowledged, P>
+    where
+        Self: AcknowledgeNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`AcknowledgeNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn acknowledge_at(self, at: DateTime<Utc>) -> Envelope<Acknowledged, P>
+    where
+        Self: AcknowledgeNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`ProcessNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn process(self) -> Envelope<Processed, P>
+    where
+        Self: ProcessNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`ProcessNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn process_at(self, at: DateTime<Utc>) -> Envelope<Processed, P>
+    where
+        Self: ProcessNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`FailNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn fail(self, reason: impl Into<String>) -> FailOutcome<P>
+    where
+        Self: FailNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`FailNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn fail_at(self, reason: impl Into<String>, at: DateTime<Utc>) -> FailOutcome<P>
+    where
+        Self: FailNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`FailPermanentlyNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn fail_permanently(self, reason: impl Into<String>) -> Envelope<Failed, P>
+    where
+        Self: FailPermanentlyNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`FailPermanentlyNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn fail_permanently_at(
+        self,
+        reason: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Envelope<Failed, P>
+    where
+        Self: FailPermanentlyNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`SkipNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn skip(self, reason: impl Into<String>) -> Envelope<Skipped, P>
+    where
+        Self: SkipNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`SkipNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn skip_at(self, reason: impl Into<String>, at: DateTime<Utc>) -> Envelope<Skipped, P>
+    where
+        Self: SkipNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`RedriveNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn redrive(self, reason: impl Into<String>) -> Envelope<Pending, P>
+    where
+        Self: RedriveNeedsATypedEnvelope,
+    {
+        self.unreachable()
+    }
+
+    /// Does not compile: see [`RedriveNeedsATypedEnvelope`].
+    #[doc(hidden)]
+    pub fn redrive_at(self, reason: impl Into<String>, at: DateTime<Utc>) -> Envelope<Pending, P>
+    where
+        Self: RedriveNeedsATypedEnvelope,
+    {
+        self.unreachable()
     }
 }
 

@@ -201,13 +201,21 @@ const fn contains(states: &[DeliveryStatus], status: DeliveryStatus) -> bool {
 /// Declares the transition table: for each transition, its capability trait
 /// (implemented by exactly the states it may start from, with the message
 /// rustc prints when it is called from another state), its source states and
-/// its target states. From this one declaration come the trait impls,
-/// [`DeliveryStatus::TRANSITIONS`] and so [`DeliveryStatus::can_transition_to`]
-/// and the diagrams.
+/// its target states; then the guard of the same call on an
+/// [`AnyEnvelope`](crate::AnyEnvelope), with its message and the match and
+/// conversion it suggests. From this one declaration come the trait impls,
+/// the guards, [`DeliveryStatus::TRANSITIONS`] and so
+/// [`DeliveryStatus::can_transition_to`] and the diagrams.
 macro_rules! transition_table {
     ($(
         $name:ident: $capability:ident [$($from:ident),+] => [$($to:ident),+],
-            message = $message:literal, note = $note:literal;
+            message = $message:literal,
+            note = $note:literal,
+            on_any = $guard:ident {
+                message = $any_message:literal,
+                match = $any_match:literal,
+                convert = $any_convert:literal $(,)?
+            };
     )+) => {
         $(
             #[doc = concat!(
@@ -223,6 +231,64 @@ macro_rules! transition_table {
             pub trait $capability: State {}
             $(#[diagnostic::do_not_recommend] impl $capability for $from {})+
         )+
+
+        /// Why a transition called on an [`AnyEnvelope`](crate::AnyEnvelope)
+        /// does not compile.
+        ///
+        /// An `AnyEnvelope`'s state is known only at run time, so it has no
+        /// transitions of its own. Calling one is a compile error of the
+        /// transition's guard, a trait that no type implements, which says
+        /// from which states the transition is legal and how to reach the
+        /// typed envelope: match on the state, or convert with `TryFrom`.
+        ///
+        /// ```
+        /// use integration_automation_patterns::{AnyEnvelope, Envelope};
+        ///
+        /// let any = AnyEnvelope::from(
+        ///     Envelope::builder()
+        ///         .event_id("evt-1")
+        ///         .event_type("crm.contact.updated")
+        ///         .source_system("crm")
+        ///         .payload(serde_json::json!({}))
+        ///         .build()?,
+        /// );
+        /// // `any.dispatch()` does not compile; this does:
+        /// let dispatched = match any {
+        ///     AnyEnvelope::Pending(e) => e.dispatch(),
+        ///     AnyEnvelope::Retrying(e) => e.dispatch(),
+        ///     other => return Err(format!("not ready to send: {}", other.status()).into()),
+        /// };
+        /// assert_eq!(dispatched.attempt_count(), 1);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub mod guard {
+            /// What every guard requires. No type implements a guard, so a
+            /// method bounded by one is never called, and its body is a call
+            /// of [`unreachable`](Self::unreachable).
+            pub trait Unreachable: super::sealed::Sealed {
+                /// Never called: no type implements this trait.
+                fn unreachable<T>(self) -> T
+                where
+                    Self: Sized;
+            }
+
+            $(
+                #[doc = concat!(
+                    "The guard of `", stringify!($name), "` on an `AnyEnvelope`: ",
+                    "implemented by no type, so that calling it is a compile error ",
+                    "that says how to reach the typed envelope."
+                )]
+                #[diagnostic::on_unimplemented(
+                    message = $any_message,
+                    label = "this envelope's state is not in its type",
+                    note = $note,
+                    note = $any_match,
+                    note = $any_convert,
+                    note = "or leave the check to run time with `AnyEnvelope::apply_at` and an `Operation`, which hands the envelope back if the transition is illegal from its state"
+                )]
+                pub trait $guard: Unreachable {}
+            )+
+        }
 
         impl DeliveryStatus {
             /// The transition table, one row per transition, in the order of
@@ -244,34 +310,84 @@ macro_rules! transition_table {
         const NOTES: &[(&str, &[DeliveryStatus], &str)] = &[$(
             (stringify!($capability), &[$(DeliveryStatus::$from),+], $note),
         )+];
+
+        /// Each transition, the states it may start from, and the message,
+        /// match and conversion its guard prints, for the test that holds
+        /// them to the table.
+        #[cfg(test)]
+        const GUARD_NOTES: &[(&str, &[DeliveryStatus], [&str; 3])] = &[$(
+            (
+                stringify!($name),
+                &[$(DeliveryStatus::$from),+],
+                [$any_message, $any_match, $any_convert],
+            ),
+        )+];
     };
 }
 
 // The transition table. Each `Can…` trait is implemented by exactly the
 // states its transition may start from; its message and note are what rustc
-// prints when the transition is called from another state.
+// prints when the transition is called from another state. The guard after
+// `on_any` is what rustc prints when the transition is called on an
+// `AnyEnvelope`, whose state it does not know: the message, and the match
+// and the conversion that reach the typed envelopes the transition is legal on.
 transition_table! {
     dispatch: CanDispatch [Pending, Retrying] => [Dispatched],
         message = "an envelope in state `{Self}` cannot be dispatched",
-        note = "only a `Pending` or `Retrying` envelope can be dispatched";
+        note = "only a `Pending` or `Retrying` envelope can be dispatched",
+        on_any = DispatchNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot be dispatched: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Pending(e) => e.dispatch()`, `AnyEnvelope::Retrying(e) => e.dispatch()`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Pending, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     acknowledge: CanAcknowledge [Dispatched] => [Acknowledged],
         message = "an envelope in state `{Self}` cannot be acknowledged",
-        note = "only a `Dispatched` envelope can be acknowledged";
+        note = "only a `Dispatched` envelope can be acknowledged",
+        on_any = AcknowledgeNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot be acknowledged: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Dispatched(e) => e.acknowledge()`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Dispatched, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     process: CanProcess [Dispatched, Acknowledged] => [Processed],
         message = "an envelope in state `{Self}` cannot be processed",
-        note = "only a `Dispatched` or `Acknowledged` envelope can be processed";
+        note = "only a `Dispatched` or `Acknowledged` envelope can be processed",
+        on_any = ProcessNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot be processed: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Dispatched(e) => e.process()`, `AnyEnvelope::Acknowledged(e) => e.process()`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Dispatched, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     fail: CanFail [Dispatched, Acknowledged] => [Retrying, Failed],
         message = "an envelope in state `{Self}` cannot fail",
-        note = "only a `Dispatched` or `Acknowledged` envelope can fail";
+        note = "only a `Dispatched` or `Acknowledged` envelope can fail",
+        on_any = FailNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot fail: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Dispatched(e) => e.fail(reason)`, `AnyEnvelope::Acknowledged(e) => e.fail(reason)`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Dispatched, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     fail_permanently: CanFailPermanently [Dispatched, Acknowledged] => [Failed],
         message = "an envelope in state `{Self}` cannot fail permanently",
-        note = "only a `Dispatched` or `Acknowledged` envelope can fail permanently";
+        note = "only a `Dispatched` or `Acknowledged` envelope can fail permanently",
+        on_any = FailPermanentlyNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot fail permanently: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Dispatched(e) => e.fail_permanently(reason)`, `AnyEnvelope::Acknowledged(e) => e.fail_permanently(reason)`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Dispatched, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     skip: CanSkip [Pending, Retrying] => [Skipped],
         message = "an envelope in state `{Self}` cannot be skipped",
-        note = "only a `Pending` or `Retrying` envelope can be skipped";
+        note = "only a `Pending` or `Retrying` envelope can be skipped",
+        on_any = SkipNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot be skipped: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Pending(e) => e.skip(reason)`, `AnyEnvelope::Retrying(e) => e.skip(reason)`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Pending, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
     redrive: CanRedrive [Failed] => [Pending],
         message = "an envelope in state `{Self}` cannot be redriven",
-        note = "only a `Failed` envelope (a dead letter) can be redriven";
+        note = "only a `Failed` envelope (a dead letter) can be redriven",
+        on_any = RedriveNeedsATypedEnvelope {
+            message = "an `AnyEnvelope` cannot be redriven: its state is known only at run time",
+            match = "match on its state: `AnyEnvelope::Failed(e) => e.redrive(reason)`, and an arm for the other states",
+            convert = "or convert it, as in `Envelope::<Failed, _>::try_from(any)` (or `any.try_into()`), whose error hands the envelope back if it is in another state",
+        };
 }
 
 /// States that wait for a next attempt: `Retrying`.
@@ -316,6 +432,27 @@ mod tests {
                 note.starts_with(&expected),
                 "{capability}: {note:?} does not start with {expected:?}"
             );
+        }
+    }
+
+    /// Each guard's match and conversion name exactly the states of its row.
+    #[test]
+    fn every_guard_suggests_the_states_of_its_row() {
+        for (name, from, [message, matching, convert]) in GUARD_NOTES {
+            assert!(
+                message.starts_with("an `AnyEnvelope` cannot "),
+                "{name}: {message:?}"
+            );
+            for status in DeliveryStatus::ALL {
+                let arm = format!("`AnyEnvelope::{status:?}(e) => e.{name}(");
+                assert_eq!(
+                    matching.contains(&arm),
+                    from.contains(&status),
+                    "{name}: {matching:?} and {arm:?}"
+                );
+            }
+            let conversion = format!("`Envelope::<{:?}, _>::try_from(any)`", from[0]);
+            assert!(convert.contains(&conversion), "{name}: {convert:?}");
         }
     }
 
