@@ -66,6 +66,11 @@ pub use raw_json::RawJson;
 /// 4. [`Skipped`](state::Skipped), from `Pending` or `Retrying`, when an event is
 ///    deliberately not processed.
 ///
+/// The methods each state has are listed on its marker's page: what a
+/// [`Retrying`](state::Retrying) envelope can do, say, is on `Retrying`'s.
+/// (The transitions are methods of one generic impl, bounded by the states
+/// they may start from, so this page shows them all together.)
+///
 /// Every `Envelope<S, P>` has the same size and layout: the state is only in
 /// the type. The event id is the idempotency key: processing the same id twice
 /// must have the effect of processing it once.

@@ -30,6 +30,11 @@
 //!     Skipped --> [*]
 //! ```
 //!
+//! Each marker's page lists what an envelope in that state can do: the
+//! transitions that leave it, with their targets, and the accessors of its
+//! own. The lists are declared with the states and checked against the table
+//! when the crate compiles.
+//!
 //! [`DeliveryStatus`] is the same set of states as a plain runtime value, for
 //! storage, logs and collections that hold envelopes in different states.
 
@@ -133,33 +138,170 @@ impl std::fmt::Display for DeliveryStatus {
     }
 }
 
+/// Declares the states: for each, its marker type, the transitions that
+/// leave it with their targets, and the capability traits of its own
+/// accessors with the methods they allow. Each marker's page lists them, so
+/// a reader sees what an envelope in that state can do; a compile-time check
+/// holds the transitions listed to the rows of [`DeliveryStatus::TRANSITIONS`]
+/// that start from the state, and another that the state implements the
+/// accessors' traits.
 macro_rules! states {
-    ($($(#[$doc:meta])* $name:ident => $status:ident;)*) => {$(
+    (@transitions $name:ident;) => {
+        concat!("None: `", stringify!($name), "` is terminal.")
+    };
+    (@transitions $name:ident; $($transition:ident => $to:ident $(| $or:ident)*),+) => {
+        concat!(
+            "The `_at` form of each records the time it is given, the other the clock's.\n\n",
+            $(
+                "- [`", stringify!($transition), "`](crate::Envelope::", stringify!($transition),
+                ") or [`", stringify!($transition), "_at`](crate::Envelope::",
+                stringify!($transition), "_at) → [`", stringify!($to), "`]",
+                $(" or [`", stringify!($or), "`]",)*
+                "\n",
+            )+
+        )
+    };
+    (@accessors) => {
+        concat!("Only those of every state (", states!(@common), ").")
+    };
+    (@accessors $($method:ident),+) => {
+        concat!(
+            "Those of every state (", states!(@common), "), and:\n\n",
+            $("- [`", stringify!($method), "`](crate::Envelope::", stringify!($method), ")\n",)+
+        )
+    };
+    (@common) => {
+        concat!(
+            "[`event_id`](crate::Envelope::event_id), ",
+            "[`payload`](crate::Envelope::payload), ",
+            "[`attempt_count`](crate::Envelope::attempt_count), ",
+            "[`history`](crate::Envelope::history), ",
+            "[`to_audit_line`](crate::Envelope::to_audit_line), ..."
+        )
+    };
+    ($(
+        $(#[$doc:meta])*
+        $name:ident {
+            $($transition:ident => $to:ident $(| $or:ident)*),* $(,)?
+        } $(with $($accessor:ident($($method:ident),+)),+)?;
+    )*) => {$(
         $(#[$doc])*
+        ///
+        /// # Transitions
+        ///
+        #[doc = states!(@transitions $name; $($transition => $to $(| $or)*),*)]
+        ///
+        /// # Accessors
+        ///
+        #[doc = states!(@accessors $($($($method),+),+)?)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
         pub struct $name;
         impl sealed::Sealed for $name {}
         impl State for $name {
-            const STATUS: DeliveryStatus = DeliveryStatus::$status;
+            const STATUS: DeliveryStatus = DeliveryStatus::$name;
         }
+        const _: () = assert!(
+            lists_its_rows(
+                DeliveryStatus::$name,
+                &[$((stringify!($transition), &[DeliveryStatus::$to $(, DeliveryStatus::$or)*])),*],
+            ),
+            concat!(
+                "the transitions listed for `", stringify!($name),
+                "` are not the rows of the transition table that start from it"
+            ),
+        );
+        $(static_assertions::assert_impl_all!($name: $($accessor),+);)?
     )*};
 }
 
+// The states, with the transitions that leave each (checked against the
+// transition table below) and the accessors of its own. The line above each
+// says what the state means; the lists make the rest of its page.
 states! {
-    /// Created, not yet sent. Next: `dispatch`, or `skip`.
-    Pending => Pending;
-    /// Sent, one attempt counted. Next: `acknowledge`, `process` or `fail`.
-    Dispatched => Dispatched;
-    /// Receipt confirmed downstream. Next: `process` or `fail`.
-    Acknowledged => Acknowledged;
-    /// Done. Terminal: no transition leaves it.
-    Processed => Processed;
-    /// Failed with budget left. Next: `dispatch` again once its wait is over, or `skip`.
-    Retrying => Retrying;
-    /// Budget spent or failed permanently: a dead letter. Next: only an operator's `redrive`.
-    Failed => Failed;
-    /// Intentionally not processed. Terminal: no transition leaves it.
-    Skipped => Skipped;
+    /// Created, not yet sent.
+    Pending {
+        dispatch => Dispatched,
+        skip => Skipped,
+    };
+    /// Sent, one attempt counted; its outcome is not known yet.
+    Dispatched {
+        acknowledge => Acknowledged,
+        process => Processed,
+        fail => Retrying | Failed,
+        fail_permanently => Failed,
+    };
+    /// Receipt confirmed downstream; not processed yet.
+    Acknowledged {
+        process => Processed,
+        fail => Retrying | Failed,
+        fail_permanently => Failed,
+    };
+    /// Done.
+    Processed {};
+    /// Failed with budget left; sent again once its wait is over.
+    Retrying {
+        dispatch => Dispatched,
+        skip => Skipped,
+    } with AwaitsRetry(next_retry_wait, next_attempt_at), HasFailed(failure_reason);
+    /// Budget spent or failed permanently: a dead letter, which only an
+    /// operator sends back.
+    Failed {
+        redrive => Pending,
+    } with HasFailed(failure_reason);
+    /// Intentionally not processed.
+    Skipped {} with WasSkipped(skip_reason);
+}
+
+/// Whether `listed` (each a transition's name and targets) is exactly the
+/// rows of [`DeliveryStatus::TRANSITIONS`] that start from `status`, in the
+/// table's order: what each state's page lists is checked by this at compile
+/// time.
+const fn lists_its_rows(status: DeliveryStatus, listed: &[(&str, &[DeliveryStatus])]) -> bool {
+    let mut row = 0;
+    let mut found = 0;
+    while row < DeliveryStatus::TRANSITIONS.len() {
+        let rule = &DeliveryStatus::TRANSITIONS[row];
+        if rule.starts_from(status) {
+            if found == listed.len() {
+                return false;
+            }
+            let (name, to) = listed[found];
+            if !same_bytes(rule.name.as_bytes(), name.as_bytes()) || !same_states(rule.to, to) {
+                return false;
+            }
+            found += 1;
+        }
+        row += 1;
+    }
+    found == listed.len()
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn same_states(a: &[DeliveryStatus], b: &[DeliveryStatus]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] as u8 != b[i] as u8 {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// One row of the transition table: a transition, the states it may start
@@ -454,6 +596,28 @@ mod tests {
             let conversion = format!("`Envelope::<{:?}, _>::try_from(any)`", from[0]);
             assert!(convert.contains(&conversion), "{name}: {convert:?}");
         }
+    }
+
+    /// The check behind each state's list refuses a list that is not the
+    /// table's: a row left out or added, a target changed, the order changed.
+    #[test]
+    fn a_state_lists_exactly_its_rows_of_the_table() {
+        use DeliveryStatus::{Dispatched, Pending, Skipped};
+        let listed: &[(&str, &[DeliveryStatus])] =
+            &[("dispatch", &[Dispatched]), ("skip", &[Skipped])];
+        assert!(lists_its_rows(Pending, listed));
+        assert!(!lists_its_rows(Pending, &listed[..1]));
+        assert!(!lists_its_rows(
+            Pending,
+            &[listed[0], listed[1], ("redrive", &[Pending])]
+        ));
+        assert!(!lists_its_rows(
+            Pending,
+            &[("dispatch", &[Dispatched]), ("skip", &[Pending])]
+        ));
+        assert!(!lists_its_rows(Pending, &[listed[1], listed[0]]));
+        assert!(!lists_its_rows(Dispatched, listed));
+        assert!(lists_its_rows(DeliveryStatus::Processed, &[]));
     }
 
     #[test]
