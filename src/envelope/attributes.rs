@@ -308,37 +308,47 @@ impl DataForm {
     }
 }
 
-/// The media type without its parameters, lowercased: `type/subtype`.
-fn essence(content_type: &str) -> String {
+/// The media type without its parameters, `type/subtype`, split at its
+/// `/`, as written: compare its parts ignoring ASCII case. (Borrowed rather
+/// than lowercased into a new string: an envelope built or read checks its
+/// content type and picks its data's form from it, and this runs each time.)
+fn essence(content_type: &str) -> Option<(&str, &str)> {
     content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase()
+        .split_once('/')
+}
+
+/// Whether `text` ends with `suffix`, ignoring ASCII case.
+fn ends_with_ignoring_case(text: &str, suffix: &str) -> bool {
+    text.len()
+        .checked_sub(suffix.len())
+        .and_then(|start| text.as_bytes().get(start..))
+        .is_some_and(|end| end.eq_ignore_ascii_case(suffix.as_bytes()))
 }
 
 /// Whether a media type declares JSON data: `*/json` or `*/*+json`.
 pub(crate) fn is_json(content_type: &str) -> bool {
-    let essence = essence(content_type);
-    essence
-        .split_once('/')
-        .is_some_and(|(_, subtype)| subtype == "json" || subtype.ends_with("+json"))
+    essence(content_type).is_some_and(|(_, subtype)| {
+        subtype.eq_ignore_ascii_case("json") || ends_with_ignoring_case(subtype, "+json")
+    })
 }
 
 /// Whether a media type declares text that is not JSON: `text/*`, `*/xml`
 /// or `*/*+xml`.
 pub(crate) fn is_text(content_type: &str) -> bool {
-    let essence = essence(content_type);
-    essence.split_once('/').is_some_and(|(kind, subtype)| {
-        kind == "text" || subtype == "xml" || subtype.ends_with("+xml")
+    essence(content_type).is_some_and(|(kind, subtype)| {
+        kind.eq_ignore_ascii_case("text")
+            || subtype.eq_ignore_ascii_case("xml")
+            || ends_with_ignoring_case(subtype, "+xml")
     })
 }
 
 /// Checks a media type: `type/subtype`, parameters allowed.
 pub(crate) fn check_content_type(content_type: &str) -> Result<(), EnvelopeError> {
-    let essence = essence(content_type);
-    let valid = essence.split_once('/').is_some_and(|(kind, subtype)| {
+    let valid = essence(content_type).is_some_and(|(kind, subtype)| {
         !kind.is_empty() && !subtype.is_empty() && !subtype.contains('/')
     }) && !content_type.chars().any(char::is_control);
     if valid {
@@ -347,5 +357,53 @@ pub(crate) fn check_content_type(content_type: &str) -> Result<(), EnvelopeError
         Err(EnvelopeError::ContentType {
             value: content_type.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Media types compare ignoring ASCII case, parameters and the space
+    /// around the essence.
+    #[test]
+    fn media_types_are_read_ignoring_case_and_parameters() {
+        for json in [
+            "application/json",
+            "Application/JSON",
+            " application/json ; charset=utf-8",
+            "application/cloudevents+json",
+            "application/Vnd.Example+JSON",
+        ] {
+            assert!(is_json(json), "{json}");
+            assert!(!is_text(json), "{json}");
+            assert!(check_content_type(json).is_ok(), "{json}");
+        }
+        for text in [
+            "text/plain",
+            "TEXT/CSV; charset=utf-8",
+            "application/XML",
+            "image/svg+Xml",
+        ] {
+            assert!(is_text(text), "{text}");
+            assert!(!is_json(text), "{text}");
+        }
+        for other in [
+            "application/octet-stream",
+            "application/jsonx",
+            "application/json+x",
+        ] {
+            assert!(!is_json(other) && !is_text(other), "{other}");
+        }
+        for invalid in [
+            "json",
+            "/json",
+            "application/",
+            "a/b/c",
+            "",
+            "text/plain\u{7}",
+        ] {
+            assert!(check_content_type(invalid).is_err(), "{invalid:?}");
+        }
     }
 }

@@ -211,7 +211,7 @@ impl<S: State, P: Serialize> Envelope<S, P> {
         let data = &self.data;
         if let Some(reason) = binary_misfit(data) {
             return Err(WireError::StructuredOnly {
-                content_type: data.content_type.clone().unwrap_or_default(),
+                content_type: data.content_type.as_deref().unwrap_or_default().to_owned(),
                 reason,
             });
         }
@@ -249,7 +249,7 @@ impl<S: State, P: Serialize> Envelope<S, P> {
             header(name, &value.to_string());
         }
         let content_type = match (&data.content_type, data.data_form) {
-            (Some(content_type), _) => Some(content_type.as_str()),
+            (Some(content_type), _) => Some(content_type.as_ref()),
             // Data of a received event that named no type: a body without a
             // content type reads as JSON, so name the form it has.
             (None, DataForm::Json) => Some("application/json"),

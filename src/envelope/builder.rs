@@ -324,10 +324,15 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             check_text(Field::DataSchema, data_schema)?;
             check_absolute_uri(Field::DataSchema, data_schema)?;
         }
-        let content_type = optional
-            .content_type
-            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
-        check_content_type(&content_type)?;
+        let (content_type, data_form) = match optional.content_type {
+            Some(content_type) => {
+                check_content_type(&content_type)?;
+                let data_form = DataForm::for_content_type(Some(&content_type));
+                (Cow::Owned(content_type), data_form)
+            }
+            // A JSON type, as a test of this module checks.
+            None => (Cow::Borrowed(DEFAULT_CONTENT_TYPE), DataForm::Json),
+        };
         for (name, value) in &optional.extensions {
             check_extension(name, value)?;
         }
@@ -342,7 +347,7 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             event_type,
             source_system,
             payload: self.payload.into_value(),
-            data_form: DataForm::for_content_type(Some(&content_type)),
+            data_form,
             content_type: Some(content_type),
             data_schema: optional.data_schema,
             subject: optional.subject,
@@ -359,5 +364,22 @@ impl<I, T, S, D> EnvelopeBuilder<I, T, S, D> {
             tags: optional.tags,
             history: Vec::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::attributes::check_content_type;
+
+    /// `build` takes the default content type as a valid JSON type without
+    /// checking it each time: this is the check.
+    #[test]
+    fn the_default_content_type_is_a_valid_json_type() {
+        assert!(check_content_type(DEFAULT_CONTENT_TYPE).is_ok());
+        assert_eq!(
+            DataForm::for_content_type(Some(DEFAULT_CONTENT_TYPE)),
+            DataForm::Json
+        );
     }
 }

@@ -92,7 +92,9 @@ struct EnvelopeData<P> {
     payload: P,
     /// How the payload travels as the event's data.
     data_form: DataForm,
-    content_type: Option<String>,
+    /// Borrowed for the default, `application/json`, so that most
+    /// envelopes do not allocate it.
+    content_type: Option<Cow<'static, str>>,
     data_schema: Option<String>,
     subject: Option<String>,
     /// The CloudEvents `time`, with the offset it was written with: absent

@@ -816,7 +816,7 @@ impl IncomingEvent {
             source_system: source,
             payload,
             data_form,
-            content_type: self.datacontenttype,
+            content_type: self.datacontenttype.map(Cow::Owned),
             data_schema: self.dataschema,
             subject: self.subject,
             created_at,

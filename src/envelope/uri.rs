@@ -63,30 +63,51 @@ fn uri_reference_fault(value: &str) -> Option<String> {
     if value.bytes().filter(|&b| b == b'#').count() > 1 {
         return Some("it has more than one `#`".to_owned());
     }
-    if let Some(fault) = scheme(value).and_then(scheme_fault) {
+    let scheme = scheme(value);
+    if let Some(fault) = scheme.and_then(scheme_fault) {
         return Some(fault);
     }
-    let after_scheme = scheme(value).map_or(value, |scheme| &value[scheme.len() + 1..]);
+    let after_scheme = scheme.map_or(value, |scheme| &value[scheme.len() + 1..]);
     let (authority, rest) = match after_scheme.strip_prefix("//") {
         Some(hierarchy) => {
-            let end = hierarchy.find(['/', '?', '#']).unwrap_or(hierarchy.len());
+            let end = hierarchy
+                .bytes()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(hierarchy.len());
             hierarchy.split_at(end)
         }
         None => ("", after_scheme),
     };
-    if rest.contains(['[', ']']) {
+    if rest.bytes().any(|b| matches!(b, b'[' | b']')) {
         return Some("`[` and `]` appear only around an IP address in the authority".to_owned());
     }
     authority_fault(authority)
 }
+
+/// Which bytes are a URI's characters: ASCII letters and digits, and
+/// `-._~:/?#[]@!$&'()*+,;=%`. (A table: one look-up a byte.)
+const URI_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < table.len() {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let others = b"-._~:/?#[]@!$&'()*+,;=%";
+    let mut i = 0;
+    while i < others.len() {
+        table[others[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The first character that has no place in a URI, or a `%` not followed
 /// by two hex digits.
 fn characters_fault(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
     for (index, &byte) in bytes.iter().enumerate() {
-        let allowed = byte.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&byte);
-        if !allowed {
+        if !URI_BYTES[usize::from(byte)] {
             return Some(format!(
                 "{:?} at byte {index} has no place in a URI (percent-encode it)",
                 value
@@ -127,6 +148,9 @@ fn scheme_fault(scheme: &str) -> Option<String> {
 /// with no `@` in the user information, a host that is an IP literal in
 /// brackets or holds none, and a port of digits.
 fn authority_fault(authority: &str) -> Option<String> {
+    if authority.is_empty() {
+        return None;
+    }
     let (userinfo, host_port) = match authority.rsplit_once('@') {
         Some((userinfo, host_port)) => (userinfo, host_port),
         None => ("", authority),
@@ -170,6 +194,8 @@ fn authority_fault(authority: &str) -> Option<String> {
 /// The text before the first `:` that comes before any `/`, `?` or `#`: the
 /// scheme of an absolute URI (not checked).
 fn scheme(value: &str) -> Option<&str> {
-    let end = value.find([':', '/', '?', '#'])?;
+    let end = value
+        .bytes()
+        .position(|b| matches!(b, b':' | b'/' | b'?' | b'#'))?;
     value[end..].starts_with(':').then(|| &value[..end])
 }
