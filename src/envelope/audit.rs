@@ -1,5 +1,7 @@
 //! The audit line: one envelope, one line of `key=value` pairs for log pipelines.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
 use super::Envelope;
@@ -137,6 +139,31 @@ impl AuditLine {
             self.line.push_str(value);
         }
         self
+    }
+
+    /// `value` written as [`text`](Self::text) writes a value: as it is when
+    /// it is safe, otherwise in double quotes with what could break or
+    /// disguise the line escaped. For other one-line views of untrusted text
+    /// (a table cell, say) that must show each value as one unambiguous
+    /// piece, the way log pipelines see it in the audit line.
+    ///
+    /// ```
+    /// use integration_automation_patterns::envelope::AuditLine;
+    ///
+    /// assert_eq!(AuditLine::value("order-1"), "order-1");
+    /// assert_eq!(AuditLine::value("ledger locked"), "\"ledger locked\"");
+    /// // A right-to-left override would show the rest of the text reversed.
+    /// assert_eq!(AuditLine::value("invoice\u{202e}fdp.exe"), "\"invoice\\u{202e}fdp.exe\"");
+    /// assert_eq!(AuditLine::value(""), "\"\"");
+    /// ```
+    pub fn value(value: &str) -> Cow<'_, str> {
+        if needs_quotes(value) {
+            let mut quoted = String::with_capacity(value.len() + 2);
+            push_quoted(&mut quoted, value);
+            Cow::Owned(quoted)
+        } else {
+            Cow::Borrowed(value)
+        }
     }
 
     /// Adds `key=value` with `value` as it is, for values known to be safe
