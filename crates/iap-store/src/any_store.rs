@@ -14,8 +14,9 @@ use super::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 use super::sqlite::SqliteStore;
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, Delivery, DeliveryStore, HeldKey,
-    QuarantinedRow, Redriven, RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetterFilter, DeadLetters, Delivery,
+    DeliveryStore, HeldKey, QuarantinedRow, RedriveBatch, Redriven, RunReport, SendError,
+    StatusCounts, StoreError, StoreOptions,
 };
 use integration_automation_patterns::envelope::state::{
     Dispatched, Pending, Retrying, Skipped, State,
@@ -282,6 +283,31 @@ impl AnyStore {
         limit: usize,
     ) -> Result<DeadLetters<P>, StoreError> {
         on_backend!(self, store => store.dead_letters(limit))
+    }
+
+    /// See [`DeliveryStore::dead_letters_matching`].
+    pub fn dead_letters_matching<P: DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+    ) -> Result<DeadLetters<P>, StoreError> {
+        on_backend!(self, store => store.dead_letters_matching(filter, limit))
+    }
+
+    /// See [`DeliveryStore::count_dead_letters`].
+    pub fn count_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
+        on_backend!(self, store => store.count_dead_letters(filter))
+    }
+
+    /// See [`DeliveryStore::redrive_matching`].
+    pub fn redrive_matching<P: Serialize + DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedriveBatch<P>, StoreError> {
+        on_backend!(self, store => store.redrive_matching(filter, limit, reason, now))
     }
 
     /// See [`DeliveryStore::redrive`].

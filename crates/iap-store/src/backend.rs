@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::rows::typed;
 use super::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow, Redriven,
-    RunReport, SendError, StatusCounts, StoreError, StoreOptions,
+    Admission, Claim, Claimed, DeadLetterFilter, DeadLetters, Delivery, HeldKey, Outcome,
+    QuarantinedRow, RedriveBatch, Redriven, RunReport, SendError, StatusCounts, StoreError,
+    StoreOptions,
 };
 use integration_automation_patterns::envelope::state::{
     Dispatched, Pending, Retrying, Skipped, State,
@@ -265,12 +266,52 @@ pub trait DeliveryStore {
         typed(self.load_any(source_system, event_id)?)
     }
 
-    /// Up to `limit` dead letters, oldest first. Failed rows that do not read
-    /// back are quarantined and named, and the listing goes on past them.
+    /// Up to `limit` dead letters, oldest first: in the order they failed
+    /// (the time of their last step, into the dead letters). Failed rows
+    /// that do not read back are quarantined and named, and the listing goes
+    /// on past them.
     fn dead_letters<P: DeserializeOwned>(
         &mut self,
         limit: usize,
+    ) -> Result<DeadLetters<P>, StoreError> {
+        self.dead_letters_matching(&DeadLetterFilter::all(), limit)
+    }
+
+    /// Up to `limit` of the dead letters `filter` takes, in the order they
+    /// failed, oldest first, as [`dead_letters`](Self::dead_letters) lists
+    /// them. The filter and the limit are applied in the database: a listing
+    /// reads the dead letters it returns (and the unreadable rows it meets,
+    /// which are quarantined), however many others there are.
+    fn dead_letters_matching<P: DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
     ) -> Result<DeadLetters<P>, StoreError>;
+
+    /// How many dead letters `filter` takes (counted by their rows: one that
+    /// would not read back counts until something reads it).
+    fn count_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, StoreError>;
+
+    /// Sends back for delivery up to `limit` of the dead letters `filter`
+    /// takes, those that failed first, each with a fresh budget and due at
+    /// `now`, `reason` in its history: one transaction, which holds its locks
+    /// only for the batch. Failed rows that do not read back are quarantined
+    /// and named instead.
+    ///
+    /// To redrive every dead letter a filter takes, in batches, call it
+    /// until a batch takes none ([`RedriveBatch::taken`]); set
+    /// [`failed_by`](DeadLetterFilter::failed_by) to the time the redrive
+    /// began, so that envelopes that fail again meanwhile are not taken
+    /// again. On PostgreSQL a batch skips the dead letters another
+    /// transaction holds (another operator's redrive, which takes them); on
+    /// SQLite batches of several redrives take turns.
+    fn redrive_matching<P: Serialize + DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedriveBatch<P>, StoreError>;
 
     /// Sends one dead letter back for delivery with a fresh budget, due at
     /// `now`; `reason` goes into its history.
@@ -282,9 +323,10 @@ pub trait DeliveryStore {
         now: DateTime<Utc>,
     ) -> Result<Envelope<Pending, P>, StoreError>;
 
-    /// Sends every dead letter back for delivery, in one transaction. Failed
-    /// rows that do not read back are quarantined and named; the others are
-    /// redriven all the same.
+    /// Sends every dead letter back for delivery, in one transaction (for
+    /// many dead letters, [`redrive_matching`](Self::redrive_matching) takes
+    /// them in batches). Failed rows that do not read back are quarantined
+    /// and named; the others are redriven all the same.
     fn redrive_all<P: Serialize + DeserializeOwned>(
         &mut self,
         reason: &str,

@@ -21,7 +21,8 @@
 
 /// The statuses of settled rows as an SQL list, for both backends: delivered
 /// (processed or acknowledged) or skipped, the rows retention deletes once
-/// they have been settled long enough (`rows::settled_at` gives the time).
+/// they have been settled long enough (`rows::settled_at` gives the time,
+/// which dead letters keep too, as the time they failed).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! settled_statuses {
     () => {
@@ -179,6 +180,7 @@ mod backend;
 mod batch_record;
 #[cfg(feature = "async-postgres")]
 mod clock;
+mod dead_letter_filter;
 mod error;
 #[doc(hidden)]
 pub mod observe;
@@ -198,10 +200,11 @@ pub use any_store::{AnyStore, AnyTx};
 #[cfg(feature = "async")]
 pub use asynchronous::{AsyncDeliveryStore, BoxFuture};
 pub use backend::{AdmissionResult, DeliveryStore, Recorded};
+pub use dead_letter_filter::DeadLetterFilter;
 pub use error::StoreError;
 pub use outcome::{
-    Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow, Redriven,
-    RunReport, SendError, StatusCounts,
+    Admission, Claim, Claimed, DeadLetters, Delivery, HeldKey, Outcome, QuarantinedRow,
+    RedriveBatch, Redriven, RunReport, SendError, StatusCounts,
 };
 /// The async driver the async stores are built on, for the caller's own
 /// queries and transactions: the exact version this crate uses.

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::rows::Prior;
-use integration_automation_patterns::envelope::state::{Dispatched, Failed, Processed, Skipped};
+use integration_automation_patterns::envelope::state::{
+    Dispatched, Failed, Pending, Processed, Skipped,
+};
 use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope, FailOutcome};
 
 /// What admitting a received envelope through the inbox did.
@@ -134,6 +136,26 @@ pub struct DeadLetters<P = serde_json::Value> {
     pub letters: Vec<Envelope<Failed, P>>,
     /// Rows that do not read back; each is quarantined and named.
     pub quarantined: Vec<StoreError>,
+}
+
+/// What redriving one batch of dead letters did
+/// ([`redrive_matching`](super::DeliveryStore::redrive_matching)): the
+/// dead letters sent back, and the failed rows met that do not read back.
+#[derive(Debug)]
+pub struct RedriveBatch<P = serde_json::Value> {
+    /// The dead letters sent back for delivery, in the order they had failed:
+    /// pending again, each with a fresh budget.
+    pub redriven: Vec<Envelope<Pending, P>>,
+    /// Failed rows that do not read back; each is quarantined and named.
+    pub quarantined: Vec<StoreError>,
+}
+
+impl<P> RedriveBatch<P> {
+    /// How many dead letters the batch took out of the dead letters: those
+    /// redriven and those quarantined. A batch that took none was the last.
+    pub fn taken(&self) -> usize {
+        self.redriven.len().saturating_add(self.quarantined.len())
+    }
 }
 
 /// What redriving every dead letter did.

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use backends::Backend;
 use chrono::{DateTime, FixedOffset, TimeDelta, TimeZone, Utc};
-use iap_store::{Admission, Delivery, DeliveryStore, Outcome, SendError, StoreError};
+use iap_store::{
+    Admission, DeadLetterFilter, Delivery, DeliveryStore, Outcome, SendError, StoreError,
+};
 use integration_automation_patterns::envelope::ExtensionValue;
 use integration_automation_patterns::state::{Dispatched, Failed, Pending, Processed, Retrying};
 use integration_automation_patterns::{DeliveryStatus, Envelope, FailOutcome, RetryPolicy};
@@ -39,6 +41,7 @@ for_each_backend!(
     a_store_of_schema_version_1_is_migrated_and_every_envelope_reads_back_equal,
     a_store_of_schema_version_2_is_migrated_and_every_envelope_reads_back_equal,
     a_store_of_the_schema_version_before_the_current_one_is_migrated_and_every_envelope_reads_back_equal,
+    dead_letters_are_listed_in_the_order_they_failed_before_and_after_the_migration,
     every_cloudevents_attribute_is_kept_through_the_store,
     an_envelope_that_would_not_read_back_is_refused_at_enqueue,
 );
@@ -46,7 +49,11 @@ for_each_backend!(
 /// The rules of the blocking stores' own operations.
 mod blocking {
     use super::*;
-    for_each_blocking_backend!(a_batched_relay_pass_records_what_one_by_one_passes_would);
+    for_each_blocking_backend!(
+        a_batched_relay_pass_records_what_one_by_one_passes_would,
+        a_filter_lists_counts_and_redrives_in_batches_the_dead_letters_it_takes,
+        two_redrives_in_batches_at_once_share_the_dead_letters_without_an_error,
+    );
 }
 
 fn start() -> DateTime<Utc> {
@@ -427,6 +434,203 @@ fn a_lost_claim_that_spends_the_budget_becomes_a_dead_letter<B: Backend>() {
     assert_eq!((claimed.claims.len(), claimed.dead_lettered), (0, 1));
     let letter: Envelope<Failed> = store.load("webshop", "order-0-placed").unwrap();
     assert!(letter.failure_reason().starts_with("lease expired"));
+    assert_eq!(
+        store.number(
+            "SELECT COUNT(*) FROM iap_outbox WHERE status = 'failed' AND settled_at IS NOT NULL"
+        ),
+        1,
+        "the claim that made the dead letter kept the time it failed, for listings"
+    );
+}
+
+/// A store with `count` dead letters: envelope `n` is of type
+/// `commerce.order.cancelled` when `n` is odd (`placed` otherwise), from
+/// `billing` when `n` is a multiple of 3 (`webshop` otherwise), and failed
+/// at `at(1000 - n)`: the last enqueued failed first.
+fn store_with_dead_letters<B: Backend>(name: &str, count: u32) -> Option<(B, B::Place)> {
+    let place = B::place(name)?;
+    let mut store = B::open(&place);
+    let envelope = |n: u32| {
+        Envelope::builder()
+            .event_id(format!("order-{n}"))
+            .event_type(if n % 2 == 1 {
+                "commerce.order.cancelled"
+            } else {
+                "commerce.order.placed"
+            })
+            .source_system(if n.is_multiple_of(3) {
+                "billing"
+            } else {
+                "webshop"
+            })
+            .payload(json!({ "order_id": n }))
+            .created_at(start())
+            .build()
+            .unwrap()
+    };
+    store
+        .write(|tx| (0..count).try_for_each(|n| B::enqueue(tx, &envelope(n), start())))
+        .unwrap();
+    let claims = store
+        .claim_due::<Value>(at(1), count as usize)
+        .unwrap()
+        .claims;
+    for claim in claims {
+        let n: i64 = claim.envelope.event_id()[6..].parse().unwrap();
+        store
+            .record(claim.envelope.fail_permanently_at("422", at(1000 - n)))
+            .unwrap();
+    }
+    Some((store, place))
+}
+
+fn ids_of<P>(letters: &[Envelope<Failed, P>]) -> Vec<String> {
+    letters
+        .iter()
+        .map(|letter| letter.event_id().to_owned())
+        .collect()
+}
+
+/// The database takes what the filter takes in memory, in the order the
+/// dead letters failed, a page at a time; a redrive in batches takes every
+/// one of them, and none that failed after the time the redrive began.
+fn a_filter_lists_counts_and_redrives_in_batches_the_dead_letters_it_takes<
+    B: Backend + DeliveryStore,
+>() {
+    let Some((mut store, _place)) = store_with_dead_letters::<B>("dead_letter_filter", 12) else {
+        return;
+    };
+    let every: Vec<Envelope<Failed>> = DeliveryStore::dead_letters(&mut store, 100)
+        .unwrap()
+        .letters;
+    let expected: Vec<String> = (0..12).rev().map(|n| format!("order-{n}")).collect();
+    assert_eq!(ids_of(&every), expected, "the last enqueued failed first");
+    let filters = [
+        DeadLetterFilter::all(),
+        DeadLetterFilter::all().of_type("commerce.order.cancelled"),
+        DeadLetterFilter::all().from_source("billing"),
+        DeadLetterFilter::all().failed_by(at(1000 - 6)),
+        DeadLetterFilter::all()
+            .of_type("commerce.order.placed")
+            .from_source("webshop")
+            .failed_by(at(1000 - 3)),
+        DeadLetterFilter::all().of_type("no.such.type"),
+    ];
+    for filter in &filters {
+        let taken: Vec<String> = ids_of(
+            &every
+                .iter()
+                .filter(|letter| filter.takes(letter))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let listed = store.dead_letters_matching::<Value>(filter, 100).unwrap();
+        assert_eq!(ids_of(&listed.letters), taken, "{filter:?}");
+        assert_eq!(
+            store.count_dead_letters(filter).unwrap(),
+            taken.len() as u64,
+            "{filter:?}"
+        );
+        let first_two = store.dead_letters_matching::<Value>(filter, 2).unwrap();
+        assert_eq!(
+            ids_of(&first_two.letters),
+            taken.iter().take(2).cloned().collect::<Vec<_>>()
+        );
+    }
+
+    let cancelled = DeadLetterFilter::all()
+        .of_type("commerce.order.cancelled")
+        .failed_by(at(2000));
+    let mut redriven = Vec::new();
+    loop {
+        let batch = store
+            .redrive_matching::<Value>(&cancelled, 4, "fixed", at(2000))
+            .unwrap();
+        assert!(batch.quarantined.is_empty());
+        if batch.taken() == 0 {
+            break;
+        }
+        assert!(batch.taken() <= 4);
+        redriven.extend(
+            batch
+                .redriven
+                .iter()
+                .map(|pending| pending.event_id().to_owned()),
+        );
+        // An envelope that fails again during the redrive is not taken again.
+        if let Some(claim) = Backend::claim_due::<Value>(&mut store, at(2001), 1)
+            .unwrap()
+            .claims
+            .pop()
+        {
+            Backend::record(
+                &mut store,
+                claim.envelope.fail_permanently_at("422 again", at(2002)),
+            )
+            .unwrap();
+        }
+    }
+    assert_eq!(
+        redriven,
+        [
+            "order-11", "order-9", "order-7", "order-5", "order-3", "order-1"
+        ],
+        "every cancelled order, in the order they failed"
+    );
+    assert_eq!(store.count_dead_letters(&cancelled).unwrap(), 0);
+    assert_eq!(
+        store
+            .count_dead_letters(&DeadLetterFilter::all().of_type("commerce.order.cancelled"))
+            .unwrap(),
+        2,
+        "the two that failed again after the redrive began"
+    );
+    assert_eq!(
+        store.count_dead_letters(&DeadLetterFilter::all()).unwrap(),
+        8
+    );
+}
+
+/// Two operators redriving every dead letter at once, in small batches,
+/// each on a connection of their own: between them they redrive each dead
+/// letter once, and neither meets an error (on PostgreSQL a batch skips the
+/// rows the other holds; on SQLite the batches take turns).
+fn two_redrives_in_batches_at_once_share_the_dead_letters_without_an_error<
+    B: Backend + DeliveryStore + Send,
+>() {
+    let Some((mut store, place)) = store_with_dead_letters::<B>("concurrent_redrive", 300) else {
+        return;
+    };
+    let every = DeadLetterFilter::all().failed_by(at(2000));
+    let redrive = || {
+        let mut store = B::open(&place);
+        let mut redriven = Vec::new();
+        loop {
+            let batch = store
+                .redrive_matching::<Value>(&every, 10, "fixed", at(2000))
+                .unwrap();
+            if batch.taken() == 0 {
+                return redriven;
+            }
+            redriven.extend(
+                batch
+                    .redriven
+                    .iter()
+                    .map(|pending| pending.event_id().to_owned()),
+            );
+        }
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(redrive);
+        let second = scope.spawn(redrive);
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    let mut all: Vec<String> = first.into_iter().chain(second).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..300).map(|n| format!("order-{n}")).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    assert_eq!(store.count_dead_letters(&every).unwrap(), 0);
 }
 
 fn typed_loads_name_the_state_that_was_found<B: Backend>() {
@@ -1152,9 +1356,18 @@ fn migrated_from<B: Backend>(version: i64) {
     );
     assert_eq!(every_state(&mut store), before);
     assert_eq!(
-        store.number("SELECT COUNT(*) FROM iap_outbox WHERE settled_at IS NOT NULL"),
+        store.number(
+            "SELECT COUNT(*) FROM iap_outbox WHERE settled_at IS NOT NULL AND status <> 'failed'"
+        ),
         2,
         "the processed and the acknowledged envelope count as settled at the migration"
+    );
+    assert_eq!(
+        store.number(
+            "SELECT COUNT(*) FROM iap_outbox WHERE settled_at IS NOT NULL AND status = 'failed'"
+        ),
+        1,
+        "the dead letter keeps the time it failed"
     );
     assert!(store.verify().unwrap().is_empty());
     assert!(
@@ -1167,6 +1380,65 @@ fn migrated_from<B: Backend>(version: i64) {
         4,
         "the dispatched, the retry and the two pending"
     );
+}
+
+/// Dead letters come in the order they failed, not the order they were
+/// enqueued in; one redriven that fails again goes to the end. A store of
+/// the schema version before the current one kept no failure time: its
+/// migration reads it from each dead letter's history.
+fn dead_letters_are_listed_in_the_order_they_failed_before_and_after_the_migration<B: Backend>() {
+    let Some((mut store, place)) = store_with_orders::<B>("failed_order", 4) else {
+        return;
+    };
+    let failed_at = [(0, 5), (1, 4), (2, 2), (3, 3)];
+    for claim in store.claim_due::<Value>(at(1), 4).unwrap().claims {
+        let n: u32 = claim.envelope.event_id()[6..7].parse().unwrap();
+        let seconds = failed_at[n as usize].1;
+        store
+            .record(claim.envelope.fail_permanently_at("422", at(seconds)))
+            .unwrap();
+    }
+    let listed = |store: &mut B, limit: usize| -> Vec<String> {
+        store
+            .dead_letters::<Value>(limit)
+            .unwrap()
+            .letters
+            .iter()
+            .map(|letter| letter.event_id().to_owned())
+            .collect()
+    };
+    let ids =
+        |ns: &[u32]| -> Vec<String> { ns.iter().map(|n| format!("order-{n}-placed")).collect() };
+    assert_eq!(listed(&mut store, 10), ids(&[2, 3, 1, 0]));
+    assert_eq!(listed(&mut store, 2), ids(&[2, 3]));
+    let redriven: Envelope<Pending> = store
+        .redrive("webshop", "order-2-placed", "fixed", at(6))
+        .unwrap();
+    assert_eq!(redriven.event_id(), "order-2-placed");
+    let claim = store.claim_due::<Value>(at(7), 1).unwrap().claims.remove(0);
+    store
+        .record(claim.envelope.fail_permanently_at("422 again", at(8)))
+        .unwrap();
+    assert_eq!(listed(&mut store, 10), ids(&[3, 1, 0, 2]));
+
+    store
+        .write(|tx| {
+            for statement in B::DOWNGRADES[0] {
+                B::exec(tx, statement)?;
+            }
+            B::exec(
+                tx,
+                &format!(
+                    "UPDATE iap_meta SET value = {} WHERE name = 'schema_version'",
+                    B::SCHEMA_VERSION - 1
+                ),
+            )
+        })
+        .unwrap();
+    drop(store);
+    let mut store = B::open(&place);
+    assert_eq!(listed(&mut store, 10), ids(&[3, 1, 0, 2]));
+    assert!(store.verify().unwrap().is_empty());
 }
 
 fn every_cloudevents_attribute_is_kept_through_the_store<B: Backend>() {

@@ -707,6 +707,15 @@ mod runtime {
 
 pub use runtime::block;
 
+/// Schema version 7 undone on SQLite: dead letters without the time they
+/// failed, and the indexes of settled rows and dead letters as they were.
+const SQLITE_BACK_TO_VERSION_6: &[&str] = &[
+    "DROP INDEX iap_outbox_dead_letters",
+    "DROP INDEX iap_outbox_settled",
+    "CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL",
+    "UPDATE iap_outbox SET settled_at = NULL WHERE status = 'failed'",
+];
+
 /// Schema version 6 undone on SQLite: the delivery record under its old
 /// name, the inbox's keys holding their payload alone, and the index of
 /// stray rows as it was.
@@ -742,6 +751,17 @@ const SQLITE_BACK_TO_VERSION_3: &[&str] = &[
 const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
     "DROP INDEX iap_outbox_settled",
     "ALTER TABLE iap_outbox DROP COLUMN settled_at",
+];
+
+/// Schema version 7 undone on PostgreSQL: dead letters without the time
+/// they failed, and the indexes of settled rows and dead letters as they
+/// were.
+const POSTGRES_BACK_TO_VERSION_6: &[&str] = &[
+    "DROP INDEX iap_outbox_dead_letters",
+    "CREATE INDEX iap_outbox_dead_letters ON iap_outbox (seq) WHERE status = 'failed'",
+    "DROP INDEX iap_outbox_settled",
+    "CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL",
+    "UPDATE iap_outbox SET settled_at = NULL WHERE status = 'failed'",
 ];
 
 /// Schema version 6 undone on PostgreSQL: the delivery record under its old
@@ -822,8 +842,9 @@ pub mod sqlite {
         type Place = TempDb;
         type Tx<'t> = rusqlite::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 6;
+        const SCHEMA_VERSION: i64 = 7;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_6,
             SQLITE_BACK_TO_VERSION_5,
             SQLITE_BACK_TO_VERSION_4,
             SQLITE_BACK_TO_VERSION_3,
@@ -955,8 +976,9 @@ mod async_sqlite {
         type Place = TempDb;
         type Tx<'t> = Transaction<'static, Sqlite>;
 
-        const SCHEMA_VERSION: i64 = 6;
+        const SCHEMA_VERSION: i64 = 7;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            SQLITE_BACK_TO_VERSION_6,
             SQLITE_BACK_TO_VERSION_5,
             SQLITE_BACK_TO_VERSION_4,
             SQLITE_BACK_TO_VERSION_3,
@@ -1062,8 +1084,9 @@ pub mod postgres {
         type Place = Schema;
         type Tx<'t> = ::postgres::Transaction<'t>;
 
-        const SCHEMA_VERSION: i64 = 6;
+        const SCHEMA_VERSION: i64 = 7;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_6,
             POSTGRES_BACK_TO_VERSION_5,
             POSTGRES_BACK_TO_VERSION_4,
             POSTGRES_BACK_TO_VERSION_3,
@@ -1172,8 +1195,9 @@ mod async_postgres {
         type Place = Schema;
         type Tx<'t> = Transaction<'static, Postgres>;
 
-        const SCHEMA_VERSION: i64 = 6;
+        const SCHEMA_VERSION: i64 = 7;
         const DOWNGRADES: &'static [&'static [&'static str]] = &[
+            POSTGRES_BACK_TO_VERSION_6,
             POSTGRES_BACK_TO_VERSION_5,
             POSTGRES_BACK_TO_VERSION_4,
             POSTGRES_BACK_TO_VERSION_3,

@@ -20,9 +20,9 @@ use crate::clock::ServerClock;
 use crate::migrations_from;
 use crate::observe::{InSpan, admission_span};
 use crate::rows::{
-    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
-    not_found, not_quarantined, outcome_due_at, problem, recorded, release_due_at, settle_effect,
-    settled_at, sort_dead_letters, subtract, typed, waited_since,
+    BEFORE_FIRST_DEAD_LETTER, InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any,
+    inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
+    release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use crate::{
     Admission, AdmissionResult, Claim, Claimed, DeadLetters, HeldKey, Outcome, QuarantinedRow,
@@ -352,6 +352,7 @@ impl AsyncPostgresStore {
                 .bind(&writes.attempts)
                 .bind(&writes.due_ats)
                 .bind(&writes.envelopes)
+                .bind(&writes.settled_ats)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -593,18 +594,26 @@ impl AsyncDeliveryStore for AsyncPostgresStore {
     ) -> Result<DeadLetters<P>, StoreError> {
         let mut letters = Vec::new();
         let mut unreadable = Vec::new();
-        let mut after = i64::MIN;
+        let mut after = BEFORE_FIRST_DEAD_LETTER;
         while letters.len() < limit {
             let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
             let rows = {
                 let mut connection = self.pool.acquire().await?;
-                select_rows(
-                    &mut connection,
-                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER)
-                        .bind(after)
-                        .bind(wanted),
-                )
-                .await?
+                sqlx::query(sql::SELECT_DEAD_LETTERS_PAGE)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(None::<i64>)
+                    .bind(after.0)
+                    .bind(after.1)
+                    .bind(wanted)
+                    .fetch_all(&mut *connection)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let (seq, raw) = raw_row(row)?;
+                        Ok(((row.try_get(ROW_COLUMNS)?, seq), raw))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?
             };
             match sort_dead_letters(rows, &mut letters, &mut unreadable, |_, raw| {
                 (raw.source.clone(), raw.event_id.clone())

@@ -66,13 +66,14 @@ use writes::{RecordColumns, RowWrites};
 
 use super::batch_record::BatchRecord;
 use super::rows::{
-    InboxKey, QUARANTINED, RawRow, add, claim_lost, encode, encode_any, inbox_text, micros,
-    not_found, not_quarantined, outcome_due_at, problem, recorded, release_due_at, run_effect,
-    settled_at, sort_dead_letters, subtract, typed, waited_since,
+    BEFORE_FIRST_DEAD_LETTER, FailedOrder, InboxKey, QUARANTINED, RawRow, add, claim_lost, encode,
+    encode_any, inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
+    release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, HeldKey, Outcome,
-    QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetterFilter, DeadLetters, DeliveryStore,
+    HeldKey, Outcome, QuarantinedRow, Recorded, RedriveBatch, Redriven, StatusCounts, StoreError,
+    StoreOptions,
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::observe::admission_span;
@@ -82,7 +83,7 @@ use integration_automation_patterns::envelope::state::{
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// A lock number that serializes concurrent migrations.
 const MIGRATION_LOCK: i64 = 0x1a9_0717;
@@ -365,6 +366,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
                     &writes.attempts,
                     &writes.due_ats,
                     &writes.envelopes,
+                    &writes.settled_ats,
                 ],
             )?;
         }
@@ -776,19 +778,25 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
         })
     }
 
-    fn dead_letters<P: DeserializeOwned>(
+    fn dead_letters_matching<P: DeserializeOwned>(
         &mut self,
+        filter: &DeadLetterFilter,
         limit: usize,
     ) -> Result<DeadLetters<P>, StoreError> {
         off_runtime(|| {
             let mut letters = Vec::new();
             let mut unreadable = Vec::new();
-            let mut after = i64::MIN;
+            let mut after = BEFORE_FIRST_DEAD_LETTER;
             while letters.len() < limit {
-                let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
+                let wanted = limit - letters.len();
                 let mut tx = self.begin()?;
-                let rows =
-                    select_rows(&mut tx, sql::SELECT_DEAD_LETTERS_AFTER, &[&after, &wanted])?;
+                let rows = select_dead_letters(
+                    &mut tx,
+                    sql::SELECT_DEAD_LETTERS_PAGE,
+                    filter,
+                    after,
+                    wanted,
+                )?;
                 tx.commit()?;
                 match sort_dead_letters(rows, &mut letters, &mut unreadable, |_, raw| {
                     (raw.source.clone(), raw.event_id.clone())
@@ -805,6 +813,65 @@ impl<C: BorrowMut<Client> + Send> DeliveryStore for PostgresStore<C> {
                 letters,
                 quarantined,
             })
+        })
+    }
+
+    fn count_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
+        off_runtime(|| {
+            let count: i64 = self
+                .client()?
+                .query_one(
+                    sql::COUNT_DEAD_LETTERS,
+                    &[
+                        &filter.source_system,
+                        &filter.event_type,
+                        &filter.failed_by.map(micros),
+                    ],
+                )?
+                .try_get(0)?;
+            Ok(u64::try_from(count).unwrap_or_default())
+        })
+    }
+
+    fn redrive_matching<P: Serialize + DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedriveBatch<P>, StoreError> {
+        off_runtime(|| {
+            let mut tx = self.begin()?;
+            let rows = select_dead_letters(
+                &mut tx,
+                sql::LOCK_DEAD_LETTERS_PAGE,
+                filter,
+                BEFORE_FIRST_DEAD_LETTER,
+                limit,
+            )?;
+            let mut batch = RedriveBatch {
+                redriven: Vec::with_capacity(rows.len()),
+                quarantined: Vec::new(),
+            };
+            for (_, raw) in rows {
+                let (source, event_id) = (raw.source.clone(), raw.event_id.clone());
+                match raw
+                    .read::<P>()
+                    .and_then(|checked| typed::<Failed, P>(checked.envelope))
+                {
+                    Ok(failed) => {
+                        let pending = failed.redrive_at(reason, now);
+                        write_row(&mut tx, &pending, Some(now))?;
+                        batch.redriven.push(pending);
+                    }
+                    Err(error) => {
+                        quarantine(&mut tx, &source, &event_id, &error)?;
+                        batch.quarantined.push(error);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(batch)
         })
     }
 
@@ -1061,6 +1128,35 @@ fn select_rows<T: ?Sized + ToStatement>(
     params: &[&(dyn postgres::types::ToSql + Sync)],
 ) -> Result<Vec<(i64, RawRow)>, StoreError> {
     tx.query(sql, params)?.iter().map(raw_row).collect()
+}
+
+/// Up to `limit` of the dead letters `filter` takes, in the order they
+/// failed, after the place `after` in that order, unchecked, each with its
+/// place: read with `sql`, one of the statements of a page of dead letters.
+fn select_dead_letters(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    filter: &DeadLetterFilter,
+    after: FailedOrder,
+    limit: usize,
+) -> Result<Vec<(FailedOrder, RawRow)>, StoreError> {
+    tx.query(
+        sql,
+        &[
+            &filter.source_system,
+            &filter.event_type,
+            &filter.failed_by.map(micros),
+            &after.0,
+            &after.1,
+            &i64::try_from(limit).unwrap_or(i64::MAX),
+        ],
+    )?
+    .iter()
+    .map(|row| {
+        let (seq, raw) = raw_row(row)?;
+        Ok(((row.try_get(ROW_COLUMNS)?, seq), raw))
+    })
+    .collect()
 }
 
 /// The outbox row with this key, unchecked; locked for this transaction if `lock`.

@@ -74,10 +74,40 @@ CREATE TRIGGER iap_outbox_enqueued AFTER INSERT ON iap_outbox
     };
 }
 
+/// Where a dead letter stands in the order operators list dead letters in:
+/// when it failed (its `settled_at`, in microseconds), or the earliest time
+/// there is if the column holds none (a row edited by hand); `seq` follows,
+/// in the index and in every listing.
+macro_rules! failed_order {
+    () => {
+        "iap_micros(COALESCE(settled_at, '-infinity'))"
+    };
+}
+
+/// The index of the dead letters in the order they failed, and the index of
+/// the settled rows (delivered or skipped) by settling time, which retention
+/// reads. Dead letters keep their failure time in the same column, and stay
+/// out of the index of settled rows, so that a purge never reads past them.
+macro_rules! resting_indexes {
+    () => {
+        concat!(
+            "
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE status IN ",
+            settled_statuses!(),
+            ";
+CREATE INDEX iap_outbox_dead_letters ON iap_outbox ((",
+            failed_order!(),
+            "), seq) WHERE status = 'failed';
+"
+        )
+    };
+}
+
 /// Indexes of the few rows an operator lists: dead letters and quarantined
-/// rows. (An index of every row's status would take a new entry at every
-/// change of state, and a claim or record could be planned through it,
-/// visiting every row version a busy table leaves behind.)
+/// rows (as schema versions 3 to 6 had them: the dead letters by `seq`).
+/// (An index of every row's status would take a new entry at every change
+/// of state, and a claim or record could be planned through it, visiting
+/// every row version a busy table leaves behind.)
 macro_rules! narrow_status_indexes {
     () => {
         "
@@ -113,7 +143,7 @@ CREATE OR REPLACE FUNCTION iap_clock() RETURNS TIMESTAMPTZ
     };
 }
 
-/// The schema of a new store (version 6).
+/// The schema of a new store (version 7).
 pub(super) const SCHEMA: &str = concat!(
     time_functions!(),
     server_clock!(),
@@ -140,12 +170,10 @@ CREATE TABLE iap_outbox (
 ) WITH (fillfactor = 80);
 ",
     due_indexes!(),
-    "
-CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
-",
+    resting_indexes!(),
     key_order_index!("ordering_key, seq"),
-    narrow_status_indexes!(),
     "
+CREATE INDEX iap_outbox_quarantined ON iap_outbox (seq) WHERE status = 'quarantined';
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
     stray_rows!(),
     ";
@@ -269,14 +297,42 @@ UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
 "
 );
 
+/// From version 6: dead letters keep the time they failed in `settled_at`
+/// (read from the last step of their history; one whose history does not
+/// read counts as failed at the migration), listed in that order through
+/// their index, which is built again; the index of settled rows leaves them
+/// out.
+pub(super) const MIGRATE_FROM_6: &str = concat!(
+    "
+CREATE FUNCTION iap_time_or_null(text TEXT) RETURNS TIMESTAMPTZ LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN text::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;
+UPDATE iap_outbox
+    SET settled_at = COALESCE(iap_time_or_null(envelope #>> '{_delivery,history,-1,at}'), now())
+    WHERE status = 'failed';
+DROP FUNCTION iap_time_or_null(TEXT);
+DROP INDEX iap_outbox_settled;
+DROP INDEX iap_outbox_dead_letters;
+",
+    resting_indexes!(),
+    "
+UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
     MIGRATE_FROM_4,
     MIGRATE_FROM_5,
+    MIGRATE_FROM_6,
 ];
 
 /// The notification channel of the store in the current schema.
@@ -486,11 +542,58 @@ pub(super) const PURGE_SETTLED: &str = concat!(
 /// Inbox keys older than $1.
 pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < iap_time($1)";
 
-/// Dead letters after seq $1, at most $2.
-pub(super) const SELECT_DEAD_LETTERS_AFTER: &str = concat!(
-    "SELECT ",
-    row_columns!(),
-    " FROM iap_outbox WHERE status = 'failed' AND seq > $1 ORDER BY seq LIMIT $2"
+/// The dead letters a filter takes: from source $1 alone, if not null; of
+/// event type $2 alone, if not null; failed at or before $3 (microseconds)
+/// alone, if not null.
+macro_rules! dead_letters_taken {
+    () => {
+        concat!(
+            "status = 'failed'
+    AND ($1::text IS NULL OR source = $1::text)
+    AND ($2::text IS NULL OR envelope ->> 'type' = $2::text)
+    AND ",
+            failed_order!(),
+            " <= COALESCE($3::bigint, 9223372036854775807)"
+        )
+    };
+}
+
+/// At most $6 of the dead letters a filter takes ([`dead_letters_taken!`]),
+/// in the order they failed, after the place ($4, $5) in that order
+/// ([`failed_order!`], `seq`), as [`row_columns!`] and the row's place in
+/// the order.
+macro_rules! dead_letters_page {
+    () => {
+        concat!(
+            "SELECT ",
+            row_columns!(),
+            ", ",
+            failed_order!(),
+            " FROM iap_outbox WHERE ",
+            dead_letters_taken!(),
+            "
+    AND (",
+            failed_order!(),
+            ", seq) > ($4::bigint, $5::bigint)
+    ORDER BY ",
+            failed_order!(),
+            ", seq LIMIT $6"
+        )
+    };
+}
+
+/// A page of dead letters ([`dead_letters_page!`]), to read.
+pub(super) const SELECT_DEAD_LETTERS_PAGE: &str = dead_letters_page!();
+
+/// A page of dead letters ([`dead_letters_page!`]), locked for a redrive,
+/// skipping rows another transaction holds (another operator's redrive).
+pub(super) const LOCK_DEAD_LETTERS_PAGE: &str =
+    concat!(dead_letters_page!(), " FOR UPDATE SKIP LOCKED");
+
+/// How many dead letters a filter takes ([`dead_letters_taken!`]).
+pub(super) const COUNT_DEAD_LETTERS: &str = concat!(
+    "SELECT COUNT(*) FROM iap_outbox WHERE ",
+    dead_letters_taken!()
 );
 
 /// Every dead letter, locked for a redrive.
@@ -578,13 +681,16 @@ pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
          WHERE source = $1 AND event_id = $2";
 
 /// Many rows written back at once, from parallel arrays of sources, event
-/// ids, statuses, attempts, due times and envelope texts: a claim's rows in
-/// one statement.
+/// ids, statuses, attempts, due times, envelope texts and settling times: a
+/// claim's rows (claimed, or dead letters whose lease ran out) in one
+/// statement.
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
          SET status = w.status, attempts = w.attempts, due_at = iap_time(w.due_at),
-             envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL, held_back = false
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-             AS w (source, event_id, status, attempts, due_at, envelope)
+             envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL, held_back = false,
+             settled_at = iap_time(w.settled_at)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                     $7::bigint[])
+             AS w (source, event_id, status, attempts, due_at, envelope, settled_at)
          WHERE o.source = w.source AND o.event_id = w.event_id";
 
 /// A row set aside, with the reason. A claim recorded only in the row is

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::claim::Unreadable;
 use crate::batch_record::RecordRow;
-use crate::rows::{ClaimStep, RawRow, claim_step, encode, micros};
+use crate::rows::{ClaimStep, RawRow, claim_step, encode, micros, settled_at};
 use crate::{Claimed, StoreError};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::State;
@@ -23,6 +23,8 @@ pub(super) struct RowWrites {
     pub(super) attempts: Vec<i64>,
     pub(super) due_ats: Vec<Option<i64>>,
     pub(super) envelopes: Vec<String>,
+    /// When a dead letter failed (the others: none).
+    pub(super) settled_ats: Vec<Option<i64>>,
 }
 
 impl RowWrites {
@@ -35,6 +37,7 @@ impl RowWrites {
             attempts: Vec::with_capacity(rows),
             due_ats: Vec::with_capacity(rows),
             envelopes: Vec::with_capacity(rows),
+            settled_ats: Vec::with_capacity(rows),
         }
     }
 
@@ -51,6 +54,8 @@ impl RowWrites {
         self.attempts.push(i64::from(envelope.attempt_count()));
         self.due_ats.push(due_at.map(micros));
         self.envelopes.push(text);
+        self.settled_ats
+            .push(settled_at(S::STATUS, envelope.last_transition()));
         Ok(())
     }
 

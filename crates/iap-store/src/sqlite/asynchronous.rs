@@ -24,9 +24,10 @@ use crate::asynchronous::{AsyncDeliveryStore, BoxFuture, shared_async_operations
 use crate::batch_record::{BatchRecord, RecordRow};
 use crate::observe::{InSpan, admission_span};
 use crate::rows::{
-    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
-    release_due_at, settle_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
+    BEFORE_FIRST_DEAD_LETTER, ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost,
+    claim_step, encode, encode_any, inbox_text, micros, not_found, not_quarantined, outcome_due_at,
+    problem, recorded, release_due_at, settle_effect, settled_at, sort_dead_letters, subtract,
+    typed, waited_since,
 };
 use crate::wakeup::LocalSignal;
 use crate::{
@@ -498,20 +499,28 @@ impl AsyncDeliveryStore for AsyncSqliteStore {
     ) -> Result<DeadLetters<P>, StoreError> {
         let mut letters = Vec::new();
         let mut unreadable = Vec::new();
-        let mut after = i64::MIN;
+        let mut after = BEFORE_FIRST_DEAD_LETTER;
         while letters.len() < limit {
             let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
             let rows = {
                 let mut connection = self.pool.acquire().await?;
-                select_rows(
-                    &mut connection,
-                    sqlx::query(sql::SELECT_DEAD_LETTERS_AFTER)
-                        .bind(after)
-                        .bind(wanted),
-                )
-                .await?
+                sqlx::query(sql::SELECT_DEAD_LETTERS_PAGE)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(None::<i64>)
+                    .bind(after.0)
+                    .bind(after.1)
+                    .bind(wanted)
+                    .fetch_all(&mut *connection)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let (rowid, raw) = raw_row(row)?;
+                        Ok(((row.try_get(ROW_COLUMNS)?, rowid), raw))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?
             };
-            match sort_dead_letters(rows, &mut letters, &mut unreadable, |rowid, _| rowid) {
+            match sort_dead_letters(rows, &mut letters, &mut unreadable, |(_, rowid), _| rowid) {
                 Some(last) => after = last,
                 None => break,
             }

@@ -59,13 +59,15 @@ pub use rusqlite;
 
 use super::batch_record::BatchRecord;
 use super::rows::{
-    ClaimStep, InboxKey, QUARANTINED, RawRow, add, claim_lost, claim_step, encode, encode_any,
-    inbox_text, micros, not_found, not_quarantined, outcome_due_at, problem, recorded,
-    release_due_at, run_effect, settled_at, sort_dead_letters, subtract, typed, waited_since,
+    BEFORE_FIRST_DEAD_LETTER, ClaimStep, FailedOrder, InboxKey, QUARANTINED, RawRow, add,
+    claim_lost, claim_step, encode, encode_any, inbox_text, micros, not_found, not_quarantined,
+    outcome_due_at, problem, recorded, release_due_at, run_effect, settled_at, sort_dead_letters,
+    subtract, typed, waited_since,
 };
 use super::{
-    Admission, AdmissionResult, Claim, Claimed, DeadLetters, DeliveryStore, Durability, HeldKey,
-    Outcome, QuarantinedRow, Recorded, Redriven, StatusCounts, StoreError, StoreOptions,
+    Admission, AdmissionResult, Claim, Claimed, DeadLetterFilter, DeadLetters, DeliveryStore,
+    Durability, HeldKey, Outcome, QuarantinedRow, Recorded, RedriveBatch, Redriven, StatusCounts,
+    StoreError, StoreOptions,
 };
 use super::{PURGE_BATCH, migrations_from, purge_done};
 use crate::observe::admission_span;
@@ -75,7 +77,7 @@ use integration_automation_patterns::envelope::state::{
 use integration_automation_patterns::{AnyEnvelope, Envelope};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -501,21 +503,18 @@ impl DeliveryStore for SqliteStore {
         }
     }
 
-    fn dead_letters<P: DeserializeOwned>(
+    fn dead_letters_matching<P: DeserializeOwned>(
         &mut self,
+        filter: &DeadLetterFilter,
         limit: usize,
     ) -> Result<DeadLetters<P>, StoreError> {
         let mut letters = Vec::new();
         let mut unreadable = Vec::new();
-        let mut after = i64::MIN;
+        let mut after = BEFORE_FIRST_DEAD_LETTER;
         while letters.len() < limit {
-            let wanted = i64::try_from(limit - letters.len()).unwrap_or(i64::MAX);
-            let rows = select_rows(
-                &self.connection,
-                sql::SELECT_DEAD_LETTERS_AFTER,
-                params![after, wanted],
-            )?;
-            match sort_dead_letters(rows, &mut letters, &mut unreadable, |rowid, _| rowid) {
+            let wanted = limit - letters.len();
+            let rows = select_dead_letters(&self.connection, filter, after, wanted)?;
+            match sort_dead_letters(rows, &mut letters, &mut unreadable, |(_, rowid), _| rowid) {
                 Some(last) => after = last,
                 None => break,
             }
@@ -528,6 +527,52 @@ impl DeliveryStore for SqliteStore {
             letters,
             quarantined,
         })
+    }
+
+    fn count_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
+        let count: i64 = self.connection.query_row(
+            sql::COUNT_DEAD_LETTERS,
+            params![
+                filter.source_system,
+                filter.event_type,
+                filter.failed_by.map(micros)
+            ],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    fn redrive_matching<P: Serialize + DeserializeOwned>(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedriveBatch<P>, StoreError> {
+        let tx = self.begin()?;
+        let rows = select_dead_letters(&tx, filter, BEFORE_FIRST_DEAD_LETTER, limit)?;
+        let mut batch = RedriveBatch {
+            redriven: Vec::with_capacity(rows.len()),
+            quarantined: Vec::new(),
+        };
+        for ((_, rowid), raw) in rows {
+            match raw
+                .read::<P>()
+                .and_then(|checked| typed::<Failed, P>(checked.envelope))
+            {
+                Ok(failed) => {
+                    let pending = failed.redrive_at(reason, now);
+                    write_row(&tx, &pending, Some(now))?;
+                    batch.redriven.push(pending);
+                }
+                Err(error) => {
+                    quarantine(&tx, rowid, &error)?;
+                    batch.quarantined.push(error);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(batch)
     }
 
     fn redrive<P: Serialize + DeserializeOwned>(
@@ -820,6 +865,33 @@ fn select_rows(
 ) -> Result<Vec<(i64, RawRow)>, StoreError> {
     let mut statement = connection.prepare_cached(sql)?;
     let rows = statement.query_map(params, raw_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to `limit` of the dead letters `filter` takes, in the order they
+/// failed, after the place `after` in that order, unchecked, each with its
+/// place.
+fn select_dead_letters(
+    connection: &Connection,
+    filter: &DeadLetterFilter,
+    after: FailedOrder,
+    limit: usize,
+) -> Result<Vec<(FailedOrder, RawRow)>, StoreError> {
+    let mut statement = connection.prepare_cached(sql::SELECT_DEAD_LETTERS_PAGE)?;
+    let rows = statement.query_map(
+        params![
+            filter.source_system,
+            filter.event_type,
+            filter.failed_by.map(micros),
+            after.0,
+            after.1,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        ],
+        |row| {
+            let (rowid, raw) = raw_row(row)?;
+            Ok(((row.get(ROW_COLUMNS)?, rowid), raw))
+        },
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -32,6 +32,36 @@ macro_rules! row_columns {
     };
 }
 
+/// Where a dead letter stands in the order operators list dead letters in:
+/// when it failed (its `settled_at`), or the earliest time there is if the
+/// column holds no time (a row edited by hand); the rowid follows, in the
+/// index and in every listing.
+macro_rules! failed_order {
+    () => {
+        "(CASE typeof(settled_at) WHEN 'integer' THEN settled_at ELSE -9223372036854775807 END)"
+    };
+}
+
+/// The index of the dead letters in the order they failed, and the index of
+/// the settled rows (delivered or skipped) by settling time, which retention
+/// reads. Dead letters keep their failure time in the same column, and stay
+/// out of the index of settled rows, so that a purge never reads past them.
+macro_rules! resting_indexes {
+    () => {
+        concat!(
+            "
+CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at)
+    WHERE settled_at IS NOT NULL AND status IN ",
+            settled_statuses!(),
+            ";
+CREATE INDEX iap_outbox_dead_letters ON iap_outbox (",
+            failed_order!(),
+            ") WHERE status = 'failed';
+"
+        )
+    };
+}
+
 /// The index of the due rows a claim scans, oldest first, the index of the
 /// rows held back behind an earlier envelope of their key, by key (the
 /// rowid, enqueue order, following), and the index of the dead letters by
@@ -72,7 +102,9 @@ CREATE TABLE iap_outbox (
     due_indexes!(),
     "
 CREATE INDEX iap_outbox_status ON iap_outbox (status);
-CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
+",
+    resting_indexes!(),
+    "
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
     stray_rows!(),
     ";
@@ -166,14 +198,39 @@ UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
 "
 );
 
+/// From version 6: dead letters keep the time they failed in `settled_at`
+/// (read from the last step of their history; one whose history does not
+/// read counts as failed at the migration), listed in that order through an
+/// index of their own; the index of settled rows leaves them out.
+pub(super) const MIGRATE_FROM_6: &str = concat!(
+    "
+UPDATE iap_outbox SET settled_at = coalesce(
+    (SELECT unixepoch(substr(at, 1, 19)) * 1000000
+            + CASE WHEN substr(at, 20, 1) = '.'
+                   THEN CAST(substr(substr(at, 21, instr(at, 'Z') - 21) || '000000', 1, 6)
+                             AS INTEGER)
+                   ELSE 0 END
+     FROM (SELECT CASE WHEN json_valid(envelope)
+                       THEN envelope ->> '$._delivery.history[#-1].at' END AS at)),
+    CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))
+    WHERE status = 'failed';
+DROP INDEX iap_outbox_settled;
+",
+    resting_indexes!(),
+    "
+UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
+"
+);
+
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
     MIGRATE_FROM_4,
     MIGRATE_FROM_5,
+    MIGRATE_FROM_6,
 ];
 
 /// One row by rowid, unless it is quarantined.
@@ -318,12 +375,13 @@ pub(super) const RECORD: &str = "UPDATE iap_outbox
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6";
 
 /// Many rows written back at once, from a JSON array of rows
-/// `[source, event_id, status, attempts, due_at, envelope]`: a claim's rows
-/// in one statement.
+/// `[source, event_id, status, attempts, due_at, envelope, settled_at]`: a
+/// claim's rows (claimed, or dead letters whose lease ran out) in one
+/// statement.
 #[cfg(feature = "async-sqlite")]
 pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
          SET status = w.value ->> 2, attempts = w.value ->> 3, due_at = w.value ->> 4,
-             envelope = w.value ->> 5, renewed_at = NULL
+             envelope = w.value ->> 5, renewed_at = NULL, settled_at = w.value ->> 6
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
 
@@ -362,11 +420,49 @@ pub(super) const PURGE_SETTLED: &str = concat!(
 /// Inbox keys older than ?1.
 pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < ?1";
 
-/// Dead letters after rowid ?1, at most ?2.
-pub(super) const SELECT_DEAD_LETTERS_AFTER: &str = concat!(
+/// The dead letters a filter takes: from source ?1 alone, if not null; of
+/// event type ?2 alone, if not null (a row whose text is not JSON has none);
+/// failed at or before ?3 alone, if not null.
+macro_rules! dead_letters_taken {
+    () => {
+        concat!(
+            "status = 'failed'
+    AND (?1 IS NULL OR source = ?1)
+    AND (?2 IS NULL OR (CASE WHEN json_valid(envelope) THEN envelope ->> '$.type' END) = ?2)
+    AND ",
+            failed_order!(),
+            " <= ifnull(?3, 9223372036854775807)"
+        )
+    };
+}
+
+/// At most ?6 of the dead letters a filter takes ([`dead_letters_taken!`]),
+/// in the order they failed, after the place (?4, ?5) in that order
+/// ([`failed_order!`], rowid), as [`row_columns!`] and the row's place in
+/// the order.
+pub(super) const SELECT_DEAD_LETTERS_PAGE: &str = concat!(
     "SELECT ",
     row_columns!(),
-    " FROM iap_outbox WHERE status = 'failed' AND rowid > ?1 ORDER BY rowid LIMIT ?2"
+    ", ",
+    failed_order!(),
+    " FROM iap_outbox INDEXED BY iap_outbox_dead_letters
+    WHERE ",
+    dead_letters_taken!(),
+    "
+    AND ",
+    failed_order!(),
+    " >= ?4 AND (",
+    failed_order!(),
+    ", rowid) > (?4, ?5)
+    ORDER BY ",
+    failed_order!(),
+    ", rowid LIMIT ?6"
+);
+
+/// How many dead letters a filter takes ([`dead_letters_taken!`]).
+pub(super) const COUNT_DEAD_LETTERS: &str = concat!(
+    "SELECT COUNT(*) FROM iap_outbox WHERE ",
+    dead_letters_taken!()
 );
 
 /// Every dead letter.

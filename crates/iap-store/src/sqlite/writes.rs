@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::StoreError;
-use crate::rows::{encode, micros};
+use crate::rows::{encode, micros, settled_at};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::State;
 
 /// The new state of claimed rows, each `[source, event_id, status, attempts,
-/// due_at, envelope]`, for [`WRITE_ROWS`](super::sql::WRITE_ROWS).
+/// due_at, envelope, settled_at]`, for [`WRITE_ROWS`](super::sql::WRITE_ROWS).
 #[derive(Debug, Default)]
 pub(super) struct RowWrites(Vec<Value>);
 
@@ -30,6 +30,7 @@ impl RowWrites {
             envelope.attempt_count(),
             due_at.map(micros),
             encode(envelope)?,
+            settled_at(S::STATUS, envelope.last_transition()),
         ]));
         Ok(())
     }
