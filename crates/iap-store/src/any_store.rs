@@ -111,6 +111,37 @@ impl AnyStore {
         }
     }
 
+    /// Opens the store named by `location` (as [`open`](Self::open) names
+    /// it) if one exists there at this crate's schema version, creating and
+    /// migrating nothing: `SqliteStore::open_existing` or
+    /// `PostgresStore::connect_existing`. A tool that only reads a store,
+    /// or that operates an existing one, opens it so: a mistyped
+    /// `sqlite:orders.bd` is [`StoreError::NoStore`] ("no store at
+    /// sqlite:orders.bd: there is no such file"), not a new file, and a
+    /// database that is not a store gets no tables.
+    pub fn open_existing(location: &str, options: StoreOptions) -> Result<AnyStore, StoreError> {
+        match location.strip_prefix("sqlite:") {
+            #[cfg(feature = "sqlite")]
+            Some(path) => match SqliteStore::open_existing(path, options) {
+                Ok(store) => Ok(AnyStore::Sqlite(store)),
+                Err(StoreError::NoStore { reason, .. }) => Err(StoreError::NoStore {
+                    location: location.to_owned(),
+                    reason,
+                }),
+                Err(other) => Err(other),
+            },
+            #[cfg(feature = "postgres")]
+            None => Ok(AnyStore::Postgres(Box::new(
+                PostgresStore::connect_existing(location, options)?,
+            ))),
+            // The error that names the feature this build lacks.
+            #[cfg(not(feature = "sqlite"))]
+            Some(_) => AnyStore::open(location, options),
+            #[cfg(not(feature = "postgres"))]
+            None => AnyStore::open(location, options),
+        }
+    }
+
     /// The store's settings.
     pub fn options(&self) -> StoreOptions {
         on_backend!(self, store => store.options())

@@ -37,6 +37,30 @@ pub enum StoreError {
         /// The newest version this crate reads.
         supported: i64,
     },
+    /// The store's schema is older than this version of the crate reads, and
+    /// the store was opened as an existing one, which migrates nothing
+    /// (`SqliteStore::open_existing`, `PostgresStore::connect_existing`,
+    /// `AnyStore::open_existing`). Nothing was changed.
+    #[error(
+        "the store schema is version {found}, older than version {current} that this crate reads; migrate it first (nothing was changed)"
+    )]
+    SchemaTooOld {
+        /// The version the store is at.
+        found: i64,
+        /// The version this crate reads.
+        current: i64,
+    },
+    /// There is no store where the caller said, and the constructor that
+    /// was called opens existing stores only: no such SQLite file, a file or
+    /// a PostgreSQL schema without the store's tables. Nothing was created.
+    #[error("no store at {location}: {reason}")]
+    NoStore {
+        /// Where the store was looked for (an SQLite path, or a PostgreSQL
+        /// database and schema; never a password).
+        location: String,
+        /// What is there instead.
+        reason: String,
+    },
     /// The file holds store tables in a shape this crate did not make.
     #[error("the store schema is not recognised: {reason}")]
     UnknownSchema {

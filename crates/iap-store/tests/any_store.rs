@@ -82,10 +82,36 @@ fn outbox_and_inbox(location: &str) {
     assert!(store.verify().unwrap().is_empty());
 }
 
+/// Opening an existing store finds it where the program left it, and where
+/// there is none (`absent`), it says so and creates nothing.
+fn only_an_existing_store_opens(location: &str, absent: &str) {
+    let error = AnyStore::open_existing(absent, StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, StoreError::NoStore { .. }), "{error}");
+    let error = AnyStore::open_existing(absent, StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NoStore { .. }),
+        "still none after a first look: {error}"
+    );
+    let mut store = AnyStore::open_existing(location, StoreOptions::default()).unwrap();
+    assert_eq!(store.dead_letters::<Value>(10).unwrap().letters.len(), 0);
+    assert!(store.counts().unwrap().inbox_keys > 0);
+}
+
 #[test]
 fn the_same_program_runs_on_an_sqlite_file() {
     let db = TempDb::new("any-store");
-    outbox_and_inbox(&format!("sqlite:{}", db.path().display()));
+    let location = format!("sqlite:{}", db.path().display());
+    outbox_and_inbox(&location);
+    let typo = TempDb::new("any-store-typo");
+    let absent = format!("sqlite:{}", typo.path().display());
+    only_an_existing_store_opens(&location, &absent);
+    assert_eq!(
+        AnyStore::open_existing(&absent, StoreOptions::default())
+            .unwrap_err()
+            .to_string(),
+        format!("no store at {absent}: there is no such file")
+    );
+    assert!(!typo.path().exists());
 }
 
 #[test]
@@ -93,8 +119,11 @@ fn the_same_program_runs_on_postgresql() {
     let Some(schema) = Schema::new("any_store", "any") else {
         return;
     };
-    outbox_and_inbox(&format!(
-        "{} options='-c search_path={}'",
-        schema.url, schema.name
-    ));
+    let location = format!("{} options='-c search_path={}'", schema.url, schema.name);
+    outbox_and_inbox(&location);
+    let Some(empty) = Schema::new("any_store_empty", "any") else {
+        return;
+    };
+    let absent = format!("{} options='-c search_path={}'", empty.url, empty.name);
+    only_an_existing_store_opens(&location, &absent);
 }

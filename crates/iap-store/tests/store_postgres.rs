@@ -63,6 +63,80 @@ fn migration_is_explicit_versioned_and_safe_to_run_twice() {
 }
 
 #[test]
+fn connecting_to_an_existing_store_creates_nothing_and_migrates_nothing() {
+    let Some(place) = PostgresStore::place("existing") else {
+        return;
+    };
+    let in_schema = |schema: &str| format!("{} options='-c search_path={schema}'", place.url);
+    let mut admin = postgres::Client::connect(&place.url, postgres::NoTls).unwrap();
+    let database: String = admin
+        .query_one("SELECT current_database()::text", &[])
+        .unwrap()
+        .get(0);
+    let mut tables = |schema: &str| -> i64 {
+        admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0)
+    };
+    // The place's schema is empty: a database that is not a store.
+    let error = PostgresStore::connect_existing(&in_schema(&place.name), StoreOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "no store at PostgreSQL database {database:?}, schema {:?}: it has no iap store tables",
+            place.name
+        )
+    );
+    assert_eq!(tables(&place.name), 0, "no table was made");
+    let error =
+        PostgresStore::connect_existing(&in_schema("iap_no_such_schema"), StoreOptions::default())
+            .unwrap_err();
+    assert!(
+        matches!(error, StoreError::NoStore { ref reason, .. }
+            if reason == "no schema of the connection's search path exists"),
+        "{error}"
+    );
+
+    let mut store = PostgresStore::open(&place);
+    store
+        .write(|tx| PostgresStore::enqueue(tx, &event(1), Utc::now()))
+        .unwrap();
+    let set_version = |store: &mut PostgresStore, version: i64| {
+        store
+            .write(|tx| {
+                PostgresStore::exec(
+                    tx,
+                    &format!("UPDATE iap_meta SET value = {version} WHERE name = 'schema_version'"),
+                )
+            })
+            .unwrap();
+    };
+    set_version(&mut store, SCHEMA_VERSION - 1);
+    let error = PostgresStore::connect_existing(&in_schema(&place.name), StoreOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooOld { found, current }
+            if found == SCHEMA_VERSION - 1 && current == SCHEMA_VERSION),
+        "{error}"
+    );
+    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION - 1));
+    set_version(&mut store, SCHEMA_VERSION + 1);
+    assert!(matches!(
+        PostgresStore::connect_existing(&in_schema(&place.name), StoreOptions::default()),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+    set_version(&mut store, SCHEMA_VERSION);
+    let mut existing =
+        PostgresStore::connect_existing(&in_schema(&place.name), StoreOptions::default()).unwrap();
+    assert_eq!(existing.number("SELECT COUNT(*) FROM iap_outbox"), 1);
+}
+
+#[test]
 fn tables_without_a_version_are_refused_not_guessed() {
     let Some(place) = PostgresStore::place("unknown") else {
         return;

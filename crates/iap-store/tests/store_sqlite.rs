@@ -115,6 +115,89 @@ fn a_newer_or_unknown_schema_is_refused_not_guessed() {
 }
 
 #[test]
+fn opening_an_existing_store_creates_nothing_and_migrates_nothing() {
+    let missing = TempDb::new("typo");
+    let error = SqliteStore::open_existing(missing.path(), StoreOptions::default()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "no store at {}: there is no such file",
+            missing.path().display()
+        )
+    );
+    assert!(!missing.path().exists(), "no file was made");
+
+    // An SQLite file of another program: refused, its content untouched.
+    let foreign = TempDb::new("foreign-sqlite");
+    let raw = rusqlite::Connection::open(foreign.path()).unwrap();
+    raw.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    drop(raw);
+    let before = std::fs::read(foreign.path()).unwrap();
+    let error = SqliteStore::open_existing(foreign.path(), StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NoStore { ref reason, .. } if reason == "the file holds no store tables"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(foreign.path()).unwrap(), before);
+    let not_sqlite = TempDb::new("not-sqlite");
+    std::fs::write(not_sqlite.path(), b"a spreadsheet\n".repeat(100)).unwrap();
+    assert!(matches!(
+        SqliteStore::open_existing(not_sqlite.path(), StoreOptions::default()),
+        Err(StoreError::Open { .. })
+    ));
+
+    // A store of the version before: refused as it is, then migrated by
+    // the constructor that migrates.
+    let older = TempDb::new("older");
+    drop(store_with_orders(&older));
+    let raw = rusqlite::Connection::open(older.path()).unwrap();
+    raw.execute(
+        "UPDATE iap_meta SET value = ?1 WHERE name = 'schema_version'",
+        [SCHEMA_VERSION - 1],
+    )
+    .unwrap();
+    let version = |raw: &rusqlite::Connection| -> i64 {
+        raw.query_row(
+            "SELECT value FROM iap_meta WHERE name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let error = SqliteStore::open_existing(older.path(), StoreOptions::default()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the store schema is version {}, older than version {SCHEMA_VERSION} that this crate \
+             reads; migrate it first (nothing was changed)",
+            SCHEMA_VERSION - 1
+        )
+    );
+    assert_eq!(version(&raw), SCHEMA_VERSION - 1);
+    raw.execute(
+        "UPDATE iap_meta SET value = ?1 WHERE name = 'schema_version'",
+        [SCHEMA_VERSION + 1],
+    )
+    .unwrap();
+    assert!(matches!(
+        SqliteStore::open_existing(older.path(), StoreOptions::default()),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+    raw.execute(
+        "UPDATE iap_meta SET value = ?1 WHERE name = 'schema_version'",
+        [SCHEMA_VERSION],
+    )
+    .unwrap();
+
+    // A store at this version opens, and works as ever.
+    let mut store = SqliteStore::open_existing(older.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.counts().unwrap().outbox[&DeliveryStatus::Pending], 2);
+    let claimed = store.claim_due::<Value>(Utc::now(), 10).unwrap();
+    assert_eq!(claimed.claims.len(), 2);
+}
+
+#[test]
 fn the_durability_setting_reaches_the_file() {
     for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
         let db = TempDb::new("durability");

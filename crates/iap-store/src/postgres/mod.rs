@@ -141,6 +141,28 @@ impl PostgresStore {
         })
     }
 
+    /// Connects as [`connect`](Self::connect) does, to a store that exists at
+    /// this crate's schema version, creating and migrating nothing: for
+    /// tools that must not add the store's tables to a database that was
+    /// named by mistake, nor change a store they only meant to read. The
+    /// schema is looked at in a read-only transaction.
+    ///
+    /// - No schema of the connection's `search_path` exists, or it has none
+    ///   of the store's tables: [`StoreError::NoStore`], naming the database
+    ///   and schema.
+    /// - A store of an older schema version: [`StoreError::SchemaTooOld`]
+    ///   ([`migrate`](Self::migrate) migrates it); of a newer one:
+    ///   [`StoreError::SchemaTooNew`]; tables without a version:
+    ///   [`StoreError::UnknownSchema`].
+    pub fn connect_existing(
+        connection_string: &str,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let mut store = PostgresStore::connect(connection_string, options)?;
+        store.check_schema()?;
+        Ok(store)
+    }
+
     /// A store on a connection the caller made. It does not reconnect by
     /// itself; [`into_client`](Self::into_client) gives the connection back.
     pub fn from_client(client: Client, options: StoreOptions) -> Self {
@@ -223,6 +245,46 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             }
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Checks, changing nothing, that the connection's schema holds a store
+    /// at this crate's schema version.
+    fn check_schema(&mut self) -> Result<(), StoreError> {
+        off_runtime(|| {
+            let mut tx = self.client()?.build_transaction().read_only(true).start()?;
+            let names = tx.query_one(sql::DATABASE_AND_SCHEMA, &[])?;
+            let database: String = names.try_get(0)?;
+            let Some(schema) = names.try_get::<_, Option<String>>(1)? else {
+                return Err(StoreError::NoStore {
+                    location: format!("PostgreSQL database {database:?}"),
+                    reason: "no schema of the connection's search path exists".into(),
+                });
+            };
+            let found = schema_version(&mut tx)?;
+            let has_tables = tx.query_one(sql::HAS_TABLES, &[])?.try_get::<_, bool>(0)?;
+            tx.commit()?;
+            match found {
+                None if has_tables => Err(StoreError::UnknownSchema {
+                    reason: "store tables exist without a schema version".into(),
+                }),
+                None => Err(StoreError::NoStore {
+                    location: format!("PostgreSQL database {database:?}, schema {schema:?}"),
+                    reason: "it has no iap store tables".into(),
+                }),
+                Some(SCHEMA_VERSION) => Ok(()),
+                Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                }),
+                Some(found) if found >= 1 => Err(StoreError::SchemaTooOld {
+                    found,
+                    current: SCHEMA_VERSION,
+                }),
+                Some(found) => Err(StoreError::UnknownSchema {
+                    reason: format!("schema version {found} was never written by this crate"),
+                }),
+            }
         })
     }
 

@@ -345,6 +345,11 @@ pub(super) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
 /// Serializes concurrent migrations for the rest of the transaction.
 pub(super) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
+/// The database and the schema the connection works in (null when no
+/// schema of its search path exists).
+pub(super) const DATABASE_AND_SCHEMA: &str =
+    "SELECT current_database()::text, current_schema()::text";
+
 /// Whether the schema has store tables.
 pub(super) const HAS_TABLES: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()

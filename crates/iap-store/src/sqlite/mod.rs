@@ -41,7 +41,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Params, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Params, Transaction, TransactionBehavior, params,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -102,42 +104,93 @@ impl SqliteStore {
     /// (or one of an older schema version) is set up under the write lock.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let open_error = |error: rusqlite::Error| match StoreError::from(error) {
-            StoreError::Sqlite(error) => StoreError::Open {
-                path: path.to_path_buf(),
-                reason: error.to_string(),
-            },
-            passing => passing,
-        };
-        let mut connection = Connection::open(path).map_err(open_error)?;
+        let mut connection = Connection::open(path).map_err(|error| open_error(path, error))?;
         connection
             .busy_timeout(options.busy_timeout)
-            .map_err(open_error)?;
-        let mut journal: String = connection
-            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-            .map_err(open_error)?;
-        if !journal.eq_ignore_ascii_case("wal") {
-            journal = connection
-                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-                .map_err(open_error)?;
-        }
-        if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Open {
-                path: path.to_path_buf(),
-                reason: format!("the file cannot use a write-ahead log (journal mode {journal})"),
-            });
-        }
-        let synchronous = match options.durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        connection
-            .pragma_update(None, "synchronous", synchronous)
-            .map_err(open_error)?;
+            .map_err(|error| open_error(path, error))?;
+        set_journal(&connection, path, options)?;
         prepare_schema(&mut connection).map_err(|error| match error {
-            StoreError::Sqlite(error) => open_error(error),
+            StoreError::Sqlite(error) => open_error(path, error),
             other => other,
         })?;
+        Ok(SqliteStore {
+            connection,
+            options,
+        })
+    }
+
+    /// Opens the store in the file at `path` if there is one at this crate's
+    /// schema version, creating and migrating nothing: for tools that must
+    /// not leave a new store where a path was mistyped, nor change a store
+    /// they only meant to read.
+    ///
+    /// - No file at `path`, or an SQLite file without the store's tables:
+    ///   [`StoreError::NoStore`], and the path is left as it was.
+    /// - A store of an older schema version: [`StoreError::SchemaTooOld`]
+    ///   ([`open_with`](Self::open_with) migrates it); of a newer one:
+    ///   [`StoreError::SchemaTooNew`]. Neither is changed.
+    /// - A file that is not an SQLite database: [`StoreError::Open`].
+    ///
+    /// The file is looked at before anything is set on it. A store opened so
+    /// is the same store as [`open_with`](Self::open_with) gives: its
+    /// operations write as they always do.
+    ///
+    /// ```
+    /// use iap_store::StoreError;
+    /// use iap_store::sqlite::SqliteStore;
+    ///
+    /// let path = std::env::temp_dir().join("iap-doc-no-such-store.db");
+    /// let refused = SqliteStore::open_existing(&path, Default::default());
+    /// assert!(matches!(refused, Err(StoreError::NoStore { .. })));
+    /// assert!(!path.exists(), "nothing was created");
+    /// ```
+    pub fn open_existing(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let no_store = |reason: &str| StoreError::NoStore {
+            location: path.display().to_string(),
+            reason: reason.to_owned(),
+        };
+        // As `Connection::open`, but never creating the file.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = match Connection::open_with_flags(path, flags) {
+            Ok(connection) => connection,
+            Err(_) if !path.exists() => return Err(no_store("there is no such file")),
+            Err(error) => return Err(open_error(path, error)),
+        };
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(|error| open_error(path, error))?;
+        let found = schema_version(&connection).map_err(|error| match error {
+            StoreError::Sqlite(error) => open_error(path, error),
+            other => other,
+        })?;
+        match found {
+            None => return Err(no_store("the file holds no store tables")),
+            Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) if found >= 1 => {
+                return Err(StoreError::SchemaTooOld {
+                    found,
+                    current: SCHEMA_VERSION,
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::UnknownSchema {
+                    reason: format!("schema version {found} was never written by this crate"),
+                });
+            }
+        }
+        set_journal(&connection, path, options)?;
         Ok(SqliteStore {
             connection,
             options,
@@ -759,6 +812,48 @@ impl DeliveryStore for SqliteStore {
         )?;
         Ok(oldest.map(|due| waited_since(due, now)))
     }
+}
+
+/// The error for a file at `path` that could not be opened as a store
+/// (a busy or full database stays what it is).
+fn open_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    match StoreError::from(error) {
+        StoreError::Sqlite(error) => StoreError::Open {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        },
+        passing => passing,
+    }
+}
+
+/// Puts the file at `path` in WAL mode (a store's file already is: this
+/// only reads) and sets the durability of `options`, for this connection.
+fn set_journal(
+    connection: &Connection,
+    path: &Path,
+    options: StoreOptions,
+) -> Result<(), StoreError> {
+    let mut journal: String = connection
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(|error| open_error(path, error))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        journal = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|error| open_error(path, error))?;
+    }
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            reason: format!("the file cannot use a write-ahead log (journal mode {journal})"),
+        });
+    }
+    let synchronous = match options.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .map_err(|error| open_error(path, error))
 }
 
 /// Creates the schema in a new file, migrates an older version, accepts the
