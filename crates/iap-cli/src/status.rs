@@ -6,7 +6,7 @@ use integration_automation_patterns::DeliveryStatus;
 use serde_json::{Value, json};
 
 use crate::stop::Stop;
-use crate::table::{counted, print_table};
+use crate::table::print_words;
 
 /// Prints the counts per state, quarantined rows and inbox keys, then what
 /// the relays have to do: how long the oldest due envelope has waited; or,
@@ -35,13 +35,19 @@ pub(crate) fn status(store: &mut AnyStore, now: DateTime<Utc>, as_json: bool) ->
         );
         return Ok(());
     }
-    let mut rows: Vec<Vec<String>> = DeliveryStatus::ALL
+    let numbers: Vec<(&str, String)> = DeliveryStatus::ALL
         .iter()
-        .map(|status| vec![status.as_str().to_owned(), of(*status).to_string()])
+        .map(|status| (status.as_str(), of(*status).to_string()))
+        .chain([
+            ("quarantined", counts.quarantined.to_string()),
+            ("inbox keys", counts.inbox_keys.to_string()),
+        ])
         .collect();
-    rows.push(vec!["quarantined".into(), counts.quarantined.to_string()]);
-    rows.push(vec!["inbox keys".into(), counts.inbox_keys.to_string()]);
-    print_table(&["state", "envelopes"], &rows);
+    let rows: Vec<[&str; 2]> = numbers
+        .iter()
+        .map(|(state, count)| [*state, count.as_str()])
+        .collect();
+    print_words(&["state", "envelopes"], &rows);
     println!();
     let waiting = [
         (of(DeliveryStatus::Pending), "pending"),
@@ -69,11 +75,10 @@ pub(crate) fn status(store: &mut AnyStore, now: DateTime<Utc>, as_json: bool) ->
         ),
     }
     let dead_letters = of(DeliveryStatus::Failed);
-    if dead_letters > 0 {
-        println!(
-            "{} wait for an operator (`iap dead-letters`)",
-            counted(dead_letters, "dead letter")
-        );
+    match dead_letters {
+        0 => {}
+        1 => println!("1 dead letter waits for an operator (`iap dead-letters`)"),
+        _ => println!("{dead_letters} dead letters wait for an operator (`iap dead-letters`)"),
     }
     Ok(())
 }

@@ -39,8 +39,23 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
         .iter()
         .map(|row| row.iter().map(|value| cell(value)).collect())
         .collect();
+    lay_out(header, &cells);
+}
+
+/// Prints rows of the tool's own words and numbers (no stored value) under
+/// a header, as [`print_table`] lays them out.
+pub(crate) fn print_words(header: &[&str], rows: &[[&str; 2]]) {
+    let cells: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|word| Cow::Borrowed(*word)).collect())
+        .collect();
+    lay_out(header, &cells);
+}
+
+/// Prints cells under a header, each column as wide as its widest cell.
+fn lay_out(header: &[&str], cells: &[Vec<Cow<'_, str>>]) {
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
-    for row in &cells {
+    for row in cells {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -56,7 +71,7 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     let rules: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
     line(rules.iter().map(String::as_str).collect());
-    for row in &cells {
+    for row in cells {
         line(row.iter().map(AsRef::as_ref).collect());
     }
     if cells.is_empty() {

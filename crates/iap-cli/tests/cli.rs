@@ -101,6 +101,11 @@ fn operate(store: &str) {
     let (code, out, _) = iap(store, &["status"], "");
     assert_eq!(code, 0);
     assert!(out.contains("failed        2"), "{out}");
+    assert!(out.contains("\ninbox keys    0\n"), "{out}");
+    assert!(
+        out.ends_with("\n2 dead letters wait for an operator (`iap dead-letters`)\n"),
+        "{out}"
+    );
     let status = json_of(&iap(store, &["status", "--json"], "").1);
     assert_eq!(status["outbox"]["failed"], 2);
     assert_eq!(status["outbox"]["processed"], 1);
@@ -286,6 +291,11 @@ fn only_dead_letters_are_redriven_or_skipped(store: &str) {
     let (code, _, err) = iap(store, &["redrive", "webshop", "order-1", "--yes"], "");
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("(it is pending)"), "{err}");
+    let (_, out, _) = iap(store, &["status"], "");
+    assert!(
+        out.ends_with("\n1 dead letter waits for an operator (`iap dead-letters`)\n"),
+        "{out}"
+    );
 }
 
 /// Dead letters `n` of `ns`, enqueued in that order and failed for good at
