@@ -29,10 +29,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(count) => count.parse()?,
         None => 100_000,
     };
-    let options = StoreOptions {
-        durability: Durability::Normal,
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions::default().durability(Durability::Normal);
     let mut store = SqliteStore::open_with(&path, options)?;
     let start = Utc::now() - TimeDelta::hours(1);
     let mut made = 0;
