@@ -30,9 +30,9 @@ pub(crate) fn list(
         println!("{}", Value::Array(list));
     } else {
         print_letters(&listed.letters);
-        if more {
-            eprintln!("iap: more dead letters match than the {limit} shown (--limit)");
-        }
+    }
+    if more {
+        eprintln!("iap: more dead letters match than the {limit} shown (--limit)");
     }
     Ok(())
 }

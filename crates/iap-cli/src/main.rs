@@ -45,7 +45,6 @@ mod upkeep;
 
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::Parser;
 use iap_store::{AnyStore, StoreOptions};
 use integration_automation_patterns::AnyEnvelope;
@@ -73,7 +72,6 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         .as_deref()
         .ok_or_else(|| Stop::Usage("name the store with --store or IAP_STORE".into()))?;
     match &cli.command {
-        Command::Migrate => return upkeep::migrate(location, cli.json),
         Command::Redrive {
             all: false,
             filter,
@@ -87,8 +85,13 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         }
         _ => {}
     }
-    let mut store = AnyStore::open_existing(location, StoreOptions::default())?;
-    let now = Utc::now();
+    // Every command but `migrate` works on a store that is there already.
+    let mut store = match &cli.command {
+        Command::Migrate => return upkeep::migrate(location, cli.json),
+        _ => AnyStore::open_existing(location, StoreOptions::default())?,
+    };
+    // The store's clock: the one that wrote the times the filters compare.
+    let now = store.now()?;
     match &cli.command {
         Command::Status => status::status(&mut store, now, cli.json),
         Command::DeadLetters { filter, limit } => {
@@ -96,8 +99,7 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         }
         Command::Show { source, id } => {
             let envelope: AnyEnvelope<Value> = store.load_any(source, id)?;
-            show::show(&envelope, cli.json);
-            Ok(())
+            show::show(&envelope, cli.json)
         }
         Command::Redrive {
             source,
@@ -137,7 +139,8 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         }
         Command::Purge => upkeep::purge(&mut store, now, cli.json),
         Command::Quarantine { action } => quarantine::quarantine(&mut store, action, now, cli.json),
-        Command::Migrate => upkeep::migrate(location, cli.json),
+        // Answered above, before a store is opened.
+        Command::Migrate => Ok(()),
         Command::Verify => upkeep::verify(&mut store, cli.json),
     }
 }

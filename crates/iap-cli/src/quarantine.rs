@@ -92,8 +92,8 @@ pub(crate) fn held(store: &mut AnyStore, limit: usize, as_json: bool) -> Result<
         .map(|held| {
             vec![
                 held.ordering_key.clone(),
-                // One cell, which the table escapes as a whole.
-                format!("{}/{}", held.source_system, held.event_id),
+                held.source_system.clone(),
+                held.event_id.clone(),
                 if held.quarantined {
                     "quarantined"
                 } else {
@@ -104,6 +104,9 @@ pub(crate) fn held(store: &mut AnyStore, limit: usize, as_json: bool) -> Result<
             ]
         })
         .collect();
-    print_table(&["ordering key", "held by", "as", "waiting"], &rows);
+    print_table(
+        &["ordering key", "held by: source", "id", "as", "waiting"],
+        &rows,
+    );
     Ok(())
 }

@@ -1,17 +1,26 @@
 //! `iap show`: one envelope, its history and its audit line.
 
 use chrono::SecondsFormat;
+use iap_store::StoreError;
 use integration_automation_patterns::AnyEnvelope;
 use serde_json::Value;
 
+use crate::stop::Stop;
 use crate::table::{cell, key, print_table};
 
 /// Prints the envelope: its key, type and state, its attempts, its history
 /// as a table and its audit line; or the envelope as JSON.
-pub(crate) fn show(envelope: &AnyEnvelope<Value>, as_json: bool) {
+pub(crate) fn show(envelope: &AnyEnvelope<Value>, as_json: bool) -> Result<(), Stop> {
     if as_json {
-        println!("{}", serde_json::to_value(envelope).unwrap_or(Value::Null));
-        return;
+        let json = serde_json::to_string(envelope).map_err(|error| {
+            Stop::Store(StoreError::Encode {
+                source_system: envelope.source_system().to_owned(),
+                event_id: envelope.event_id().to_owned(),
+                reason: error.to_string(),
+            })
+        })?;
+        println!("{json}");
+        return Ok(());
     }
     println!(
         "{}  {}  {}",
@@ -36,4 +45,5 @@ pub(crate) fn show(envelope: &AnyEnvelope<Value>, as_json: bool) {
     println!();
     print_table(&["at", "from", "to", "attempt", "reason"], &rows);
     println!("\n{}", envelope.to_audit_line());
+    Ok(())
 }

@@ -142,6 +142,19 @@ impl AnyStore {
         }
     }
 
+    /// The time on the store's clock: this machine's for SQLite, the
+    /// server's for PostgreSQL (`PostgresStore::server_time`), so that a
+    /// time compared with the stored ones (a failure time, say) is on the
+    /// clock that wrote them.
+    pub fn now(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(_) => Ok(Utc::now()),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(store) => store.server_time(),
+        }
+    }
+
     /// The store's settings.
     pub fn options(&self) -> StoreOptions {
         on_backend!(self, store => store.options())
