@@ -171,6 +171,15 @@ pub fn effect_failed(source: &str, event_id: &str, reason: &str) {
     let _ = (source, event_id, reason);
 }
 
+/// Logs a store error that an answer to a client leaves out (an HTTP
+/// problem does not quote a database's words).
+pub fn store_failed(error: &dyn std::fmt::Display) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(%error, "iap: the store failed");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
 /// Logs a relay's listening session that failed for good: the relay polls
 /// from then on.
 #[cfg(feature = "async-postgres")]

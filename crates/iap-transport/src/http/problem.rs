@@ -32,7 +32,7 @@ const BUSY_RETRY_SECONDS: u32 = 1;
 /// | [`StoreError::NotFound`], [`StoreError::NotQuarantined`] | `404 Not Found` |
 /// | [`StoreError::KeyReused`], [`StoreError::AlreadyEnqueued`], [`StoreError::WrongState`] | `409 Conflict` |
 /// | a retryable error ([`StoreError::is_retryable`]: busy, storage full) | `503 Service Unavailable`, `Retry-After: 1` |
-/// | any other store error | `500 Internal Server Error` |
+/// | any other store error | `500 Internal Server Error`, without the database's words (logged with feature `tracing`) |
 ///
 /// ```
 /// use iap_store::StoreError;
@@ -153,11 +153,16 @@ impl From<StoreError> for Problem {
                 format!("{detail}; nothing was committed"),
             )
             .retry_after(BUSY_RETRY_SECONDS),
-            _ => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The store failed",
-                detail,
-            ),
+            // A database's own words may name tables, paths or hosts: they
+            // go to the log (with feature `tracing`), not to the client.
+            error => {
+                iap_store::observe::store_failed(&error);
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The store failed",
+                    "the receiver's store failed; its log says why",
+                )
+            }
         }
     }
 }
