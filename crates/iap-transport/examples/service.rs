@@ -19,7 +19,7 @@
 //! curl -X POST localhost:3000/events -H 'ce-specversion: 1.0' -H 'ce-id: c-1' \
 //!     -H 'ce-source: /crm' -H 'ce-type: crm.contact.created' \
 //!     -H 'content-type: application/json' -d '{"contact_id": 7, "name": "Ada"}'
-//! cargo install --path crates/iap-cli && iap --store sqlite:service.db status
+//! cargo install --path crates/iap-cli --locked && iap --store sqlite:service.db status
 //! ```
 //!
 //! Set with `IAP_SERVICE_ADDR` (default `127.0.0.1:3000`), `IAP_SERVICE_DB`
@@ -77,14 +77,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }));
     let (stop_relaying, relaying_stopped) = oneshot::channel::<()>();
     let relay = Relay::new(store, HttpSender::new(&downstream)?);
-    let relay = tokio::spawn(relay.run::<Value>(async {
+    let mut relay = tokio::spawn(relay.run::<Value>(async {
         let _ = relaying_stopped.await;
     }));
 
-    tokio::signal::ctrl_c().await?;
-    println!("stopping");
-    let _ = stop_relaying.send(());
-    let report = relay.await??;
+    // Until ctrl-c, or until the relay stops on an error of its store: a
+    // service whose events no longer leave must not go on taking orders.
+    let report = tokio::select! {
+        stopped = &mut relay => stopped??,
+        signal = tokio::signal::ctrl_c() => {
+            signal?;
+            println!("stopping");
+            let _ = stop_relaying.send(());
+            relay.await??
+        }
+    };
     let _ = stop_serving.send(());
     server.await??;
     let sent = report.sent;
@@ -132,27 +139,32 @@ async fn place_order(
 
 /// The inbox's effect, in the admitting transaction: routed on the event's
 /// type, with the event's id kept beside what it writes. A type it does not
-/// know fails (the sender is told `500` and may send it again later).
+/// know, or a contact event without its id, fails (the sender is told `500`
+/// and may send it again later).
 fn apply<'t>(
     tx: &'t mut Transaction<'static, Sqlite>,
     event: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), String>> {
     let data = event.payload();
     let event_id = event.event_id().to_owned();
-    let statement = match event.event_type() {
-        "commerce.order.placed" => {
+    let contact_id = data["contact_id"].as_i64();
+    let statement = match (event.event_type(), contact_id) {
+        ("commerce.order.placed", _) => {
             sqlx::query("INSERT INTO shipments (order_id, event_id) VALUES (?, ?)")
                 .bind(data["order_id"].as_i64())
                 .bind(event_id)
         }
-        "crm.contact.created" | "crm.contact.updated" => sqlx::query(
+        ("crm.contact.created" | "crm.contact.updated", Some(contact_id)) => sqlx::query(
             "INSERT INTO contacts (id, data, last_event) VALUES (?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, last_event = excluded.last_event",
         )
-        .bind(data["contact_id"].as_i64())
+        .bind(contact_id)
         .bind(data.to_string())
         .bind(event_id),
-        other => {
+        ("crm.contact.created" | "crm.contact.updated", None) => {
+            return Box::pin(async { Err("the contact event has no contact_id".to_owned()) });
+        }
+        (other, _) => {
             let error = format!("no handler for events of type {other}");
             return Box::pin(async move { Err(error) });
         }

@@ -1,6 +1,6 @@
 //! `examples/service.rs` run as its users run it: built, started as a
-//! process, sent orders and CloudEvents over HTTP, stopped with SIGINT in
-//! the middle of its work, started again, and stopped again. Nothing is
+//! process, sent orders and CloudEvents over HTTP, stopped with SIGINT as
+//! soon as the last answer is in, started again, and stopped again. Nothing is
 //! lost: every order has its event, every event is delivered once, and the
 //! service exits 0 both times.
 
@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 
 const ORDERS: i64 = 200;
 
-/// The example's binary, built with the features this test was built with
-/// (a no-op when `cargo test` built it already).
+/// The example's binary, built as `cargo test --workspace --all-features`
+/// (the README's test command) builds it: a no-op after that command, and a
+/// build of the workspace with every feature when this test runs alone.
 fn service_binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
     // target/<profile>/deps/service-<hash>
@@ -65,6 +66,7 @@ impl Service {
     }
 
     /// Sends SIGINT (as ctrl-c does) and waits for the exit; what it printed.
+    /// (A test that fails before this kills the service on drop.)
     fn interrupt(mut self) -> String {
         let pid = self.child.id().to_string();
         let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
@@ -74,6 +76,15 @@ impl Service {
         self.stdout.read_to_string(&mut printed).unwrap();
         assert!(status.success(), "exit {status}: {printed}");
         printed
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Already gone after `interrupt`; otherwise a failed assertion must
+        // not leave a server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
