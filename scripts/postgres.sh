@@ -35,13 +35,13 @@ stop_postgres() {
 }
 iap_cleanup="${iap_cleanup:-}stop_postgres;"
 trap 'eval "$iap_cleanup"' EXIT
-as_owner "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+as_owner "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null || exit 1
 if ! as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
   -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100" start >/dev/null; then
   cat "$pg_dir/log" >&2
   exit 1
 fi
-as_owner "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres iap_test
+as_owner "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres iap_test || exit 1
 export IAP_POSTGRES_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=iap_test"
 echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on port $pg_port"
 if [ "${BASH_SOURCE[0]}" = "$0" ] && [ $# -gt 0 ]; then

@@ -80,7 +80,9 @@ impl DecisionCounts {
 /// is more likely an error than a change.
 ///
 /// The defaults, changed through the setters; the fields are public to
-/// read, and the struct is `#[non_exhaustive]`.
+/// read, and the struct is `#[non_exhaustive]`. A limit missing from its
+/// serialized form takes its default, so that stored settings still read
+/// when a limit is added.
 ///
 /// ```
 /// use integration_automation_patterns::sync::GuardLimits;
@@ -89,6 +91,7 @@ impl DecisionCounts {
 /// assert_eq!((limits.max_overwrite_share, limits.max_delete_share), (0.5, 0.1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct GuardLimits {
     /// The largest share of field decisions that may be overwrites (default 0.2).

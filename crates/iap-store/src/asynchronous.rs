@@ -1,6 +1,9 @@
-//! The store's operations for async services: the same operations as
+//! The store's operations for async services: the operations of
 //! [`DeliveryStore`](super::DeliveryStore), with the same names and the same
-//! behaviour, as futures that a tokio service awaits.
+//! behaviour, as futures that a tokio service awaits. The operator's
+//! filtered dead-letter operations (`dead_letters_matching`,
+//! `count_dead_letters`, `redrive_matching`) are on the blocking stores only,
+//! which `iap` uses.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -23,8 +23,8 @@ use integration_automation_patterns::{AnyEnvelope, Envelope};
 ///
 /// Every method that changes state is one database transaction, and every
 /// time it reads is given (`now`), so that tests and simulations control the
-/// clock. The backends are `store::sqlite::SqliteStore` (feature `sqlite`)
-/// and, for many workers on many machines, `store::postgres::PostgresStore`
+/// clock. The backends are `iap_store::sqlite::SqliteStore` (feature `sqlite`)
+/// and, for many workers on many machines, `iap_store::postgres::PostgresStore`
 /// (feature `postgres`).
 pub trait DeliveryStore {
     /// The backend's transaction, handed to [`write`](Self::write)'s work and
@@ -279,9 +279,12 @@ pub trait DeliveryStore {
 
     /// Up to `limit` of the dead letters `filter` takes, in the order they
     /// failed, oldest first, as [`dead_letters`](Self::dead_letters) lists
-    /// them. The filter and the limit are applied in the database: a listing
-    /// reads the dead letters it returns (and the unreadable rows it meets,
-    /// which are quarantined), however many others there are.
+    /// them. The filter and the limit are applied in the database, which
+    /// walks the dead letters in failure order until it has `limit` matches:
+    /// without a filter it reads the dead letters it returns (and the
+    /// unreadable rows it meets, which are quarantined), however many others
+    /// there are; with a filter it also reads the ones before them that the
+    /// filter does not take.
     fn dead_letters_matching<P: DeserializeOwned>(
         &mut self,
         filter: &DeadLetterFilter,

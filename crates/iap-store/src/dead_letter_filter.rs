@@ -55,8 +55,11 @@ impl DeadLetterFilter {
         self
     }
 
-    /// Whether the filter takes `letter`: what the stores decide in the
-    /// database, decided in memory.
+    /// Whether the filter takes `letter`, judged from the envelope alone:
+    /// its failure time is the time of its last step. The stores decide in
+    /// the database from the failure time they keep beside the row, which
+    /// is the same time for every dead letter they wrote; a letter with no
+    /// history has no failure time here, and a time filter takes it.
     pub fn takes<P>(&self, letter: &Envelope<Failed, P>) -> bool {
         let failed_at = letter.last_transition().map(|step| step.at());
         self.event_type
