@@ -85,6 +85,11 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         }
         _ => {}
     }
+    if !location.starts_with("sqlite:") && !location.contains('=') && !location.contains("://") {
+        return Err(Stop::Usage(format!(
+            "--store {location:?} names no store: write sqlite:PATH for an SQLite file, or a PostgreSQL connection string (postgres://... or host=... dbname=...)"
+        )));
+    }
     // Every command but `migrate` works on a store that is there already.
     let mut store = match &cli.command {
         Command::Migrate => return upkeep::migrate(location, cli.json),

@@ -776,3 +776,15 @@ fn the_help_lists_the_exit_codes() {
         assert!(help.contains(&format!("\n  {code}  ")), "{help}");
     }
 }
+
+#[test]
+fn a_store_named_without_its_kind_is_a_usage_error_that_says_how_to_name_it() {
+    let dir = std::env::temp_dir().join(format!("iap-cli-unnamed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shop.db");
+    let (code, _, stderr) = iap(path.to_str().unwrap(), &["status"], "");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("write sqlite:PATH"), "{stderr}");
+    assert!(!path.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
