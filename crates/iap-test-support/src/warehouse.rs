@@ -33,6 +33,20 @@ pub fn ship<'t>(
     })
 }
 
+/// What an effect saw of `event`, as one line: its id, type, subject, time
+/// (with its offset) and `tenant` extension, for tests that check the view
+/// an inbox hands its effect.
+pub fn seen(event: &Envelope<Dispatched, Value>) -> String {
+    format!(
+        "{} {} {:?} {:?} {:?}",
+        event.event_id(),
+        event.event_type(),
+        event.subject(),
+        event.time().map(|time| time.to_rfc3339()),
+        event.extension("tenant").map(ToString::to_string),
+    )
+}
+
 /// Shipments written, and the distinct orders they ship.
 pub async fn shipments(warehouse: &AsyncSqliteStore) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT order_id) FROM shipments")

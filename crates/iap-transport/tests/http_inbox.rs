@@ -3,6 +3,7 @@
 //! in both content modes, and what each leaves in the database.
 
 use iap_test_support::temp_db;
+use iap_test_support::warehouse;
 
 use std::time::Duration;
 
@@ -26,14 +27,7 @@ fn ship<'t>(
     order: &'t Envelope<Dispatched, Value>,
 ) -> BoxFuture<'t, Result<(), String>> {
     let order_id = order.payload()["order_id"].as_i64();
-    let seen = format!(
-        "{} {} {:?} {:?} {:?}",
-        order.event_id(),
-        order.event_type(),
-        order.subject(),
-        order.time().map(|time| time.to_rfc3339()),
-        order.extension("tenant").map(ToString::to_string),
-    );
+    let seen = warehouse::seen(order);
     Box::pin(async move {
         sqlx::query("INSERT INTO shipments (order_id, seen) VALUES (?, ?)")
             .bind(order_id)

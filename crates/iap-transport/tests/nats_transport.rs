@@ -6,6 +6,7 @@
 
 use iap_test_support::nats_server;
 use iap_test_support::temp_db;
+use iap_test_support::warehouse;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,14 +73,7 @@ fn effect(
 + Sync {
     move |tx, order| {
         let order_id = order.payload()["order_id"].as_i64();
-        let seen = format!(
-            "{} {} {:?} {:?} {:?}",
-            order.event_id(),
-            order.event_type(),
-            order.subject(),
-            order.time().map(|time| time.to_rfc3339()),
-            order.extension("tenant").map(ToString::to_string),
-        );
+        let seen = warehouse::seen(order);
         Box::pin(async move {
             if fail {
                 return Err("the warehouse is closed".to_owned());
