@@ -130,7 +130,7 @@ macro_rules! key_dead_letters_index {
 
 /// The keys held by a dead letter (or a quarantined row) at their head, at
 /// most `$limit`, oldest first: the key, the holding row's source, event id
-/// and status, and how many envelopes of the key wait behind it.
+/// and status, and how many envelopes of the key wait behind it (`waiting`).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! held_keys {
     ($order:literal, $limit:literal) => {
@@ -146,7 +146,7 @@ macro_rules! held_keys {
                       AND behind.status IN ",
             holding_statuses!(),
             "
-                      AND behind.status IN ('pending', 'dispatched', 'retrying'))
+                      AND behind.status IN ('pending', 'dispatched', 'retrying')) AS waiting
              FROM iap_outbox AS head
              WHERE head.ordering_key IS NOT NULL AND head.status IN ",
             holding_statuses!(),
@@ -181,6 +181,8 @@ mod batch_record;
 #[cfg(feature = "async-postgres")]
 mod clock;
 mod dead_letter_filter;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod engine;
 mod error;
 #[doc(hidden)]
 pub mod observe;

@@ -457,19 +457,6 @@ impl InboxKey {
     }
 }
 
-/// Runs an inbox effect for a newly admitted envelope: dispatched to it, then
-/// processed if it succeeds, or failed through its retry policy if it does
-/// not. The caller commits the effect's transaction only for `Processed`.
-pub(crate) fn run_effect<P, T, E: std::fmt::Display>(
-    envelope: Envelope<Pending, P>,
-    now: DateTime<Utc>,
-    effect: impl FnOnce(&Envelope<Dispatched, P>) -> Result<T, E>,
-) -> Admission<T, P> {
-    let dispatched = envelope.dispatch_at(now);
-    let result = effect(&dispatched);
-    settle_effect(dispatched, result, now)
-}
-
 /// What an inbox effect's result makes of the envelope dispatched to it:
 /// processed, or failed through its retry policy.
 pub(crate) fn settle_effect<P, T, E: std::fmt::Display>(

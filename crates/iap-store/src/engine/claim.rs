@@ -1,5 +1,5 @@
-//! Claims in one statement ([`CLAIM_DUE`](super::sql::CLAIM_DUE)): what its
-//! rows say, for the blocking store and its async twin alike.
+//! What the rows of PostgreSQL's claim in one statement
+//! ([`CLAIM_DUE`](super::catalogue::CLAIM_DUE)) come to.
 //!
 //! The statement marks due pending and retrying rows as dispatched and
 //! leaves their envelopes as they were; reading such a row dispatches its
@@ -7,40 +7,29 @@
 //! one round trip and no envelope is rewritten until its outcome is recorded.
 //! Rows the statement cannot claim alone (leases run out, rows no claim would
 //! reach) and claimed rows that do not read back are left to the claim's
-//! transaction, which works as the SQLite store's does.
+//! transaction, which works as SQLite's claim does.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::rows::{RawRow, corrupt, dispatched_at_claim, micros, typed};
+use super::catalogue::{ClaimDueRow, RowId};
+use crate::rows::{corrupt, dispatched_at_claim, micros, typed};
 use crate::{Claim, StoreError};
 use integration_automation_patterns::envelope::state::Dispatched;
 
-/// A row to quarantine: its source, its event id, and why.
-pub(super) type Unreadable = (String, String, StoreError);
-
-/// One row of `CLAIM_DUE`.
-pub(super) struct ClaimDueRow {
-    /// The claimed row as it was before the claim; none in the row of nulls
-    /// that says that nothing was claimed.
-    pub(super) claimed: Option<RawRow>,
-    /// How many due rows the statement left to the claim's transaction.
-    pub(super) leftovers: i64,
-}
-
 /// What the statement's rows come to.
-pub(super) struct OneStatementClaim<P> {
-    pub(super) claims: Vec<Claim<P>>,
-    /// Claimed rows that do not read back (source, event id and why), for
-    /// the claim's transaction to quarantine.
-    pub(super) unreadable: Vec<Unreadable>,
+pub(crate) struct OneStatementClaim<P> {
+    pub(crate) claims: Vec<Claim<P>>,
+    /// Claimed rows that do not read back, and why, for the claim's
+    /// transaction to quarantine.
+    pub(crate) unreadable: Vec<(RowId, StoreError)>,
     /// Whether the claim's transaction has rows to see to.
-    pub(super) needs_transaction: bool,
+    pub(crate) needs_transaction: bool,
 }
 
 impl<P: DeserializeOwned> OneStatementClaim<P> {
     /// Reads the statement's rows, claimed at `now` and leased until `lease_until`.
-    pub(super) fn of(
+    pub(crate) fn of(
         rows: Vec<ClaimDueRow>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -54,11 +43,11 @@ impl<P: DeserializeOwned> OneStatementClaim<P> {
             let Some(before) = row.claimed else {
                 continue;
             };
-            let (source, event_id) = (before.source.clone(), before.event_id.clone());
+            let id = before.id();
             // Every check a claim in a transaction makes, on the row as it was.
-            let claim = before.read::<P>().and_then(|checked| {
+            let claim = before.raw.read::<P>().and_then(|checked| {
                 let dispatched = dispatched_at_claim(checked.envelope, claimed_at)
-                    .map_err(|reason| corrupt(&source, &event_id, reason))?;
+                    .map_err(|reason| corrupt(&id.source, &id.event_id, reason))?;
                 Ok(Claim {
                     envelope: typed::<Dispatched, P>(dispatched)?,
                     lease_until,
@@ -67,7 +56,7 @@ impl<P: DeserializeOwned> OneStatementClaim<P> {
             });
             match claim {
                 Ok(claim) => claims.push(claim),
-                Err(error) => unreadable.push((source, event_id, error)),
+                Err(error) => unreadable.push((id, error)),
             }
         }
         OneStatementClaim {

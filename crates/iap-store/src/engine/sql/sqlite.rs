@@ -24,11 +24,12 @@ macro_rules! stray_rows_before_6 {
     };
 }
 
-/// The columns of an outbox row, in the order `raw_row` reads them.
+/// The columns of an outbox row, by the names `StoredRow` reads: the
+/// rowid as `seq`, and no claim time (claims are written whole on SQLite).
 macro_rules! row_columns {
     () => {
-        "rowid, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
-         ordering_key, held_back"
+        "rowid AS seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
+         NULL AS claimed_at, ordering_key, held_back"
     };
 }
 
@@ -78,7 +79,7 @@ CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key) WHERE held_back =
     };
 }
 
-pub(super) const SCHEMA: &str = concat!(
+pub(crate) const SCHEMA: &str = concat!(
     "
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
@@ -123,7 +124,7 @@ CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
 );
 
 /// From version 1: lease renewals, and the index of stray rows.
-pub(super) const MIGRATE_FROM_1: &str = concat!(
+pub(crate) const MIGRATE_FROM_1: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN renewed_at INTEGER;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ",
@@ -135,7 +136,7 @@ UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 
 /// From version 2: the settling time that retention reads (rows delivered or
 /// skipped before the migration count as settled at it).
-pub(super) const MIGRATE_FROM_2: &str = concat!(
+pub(crate) const MIGRATE_FROM_2: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN settled_at INTEGER;
 UPDATE iap_outbox SET settled_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
@@ -150,7 +151,7 @@ UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
 /// From version 3: ordering keys, read from the envelopes that carry a
 /// `partitionkey` (a row whose text is not JSON keeps none, and the first
 /// read quarantines it).
-pub(super) const MIGRATE_FROM_3: &str = concat!(
+pub(crate) const MIGRATE_FROM_3: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN ordering_key TEXT;
 UPDATE iap_outbox SET ordering_key = envelope ->> '$.partitionkey'
@@ -165,7 +166,7 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 /// From version 4: rows held back behind an earlier envelope of their key
 /// leave the index of due rows (no row is held back yet: claims mark them),
 /// and dead letters get an index by key.
-pub(super) const MIGRATE_FROM_4: &str = concat!(
+pub(crate) const MIGRATE_FROM_4: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN held_back INTEGER NOT NULL DEFAULT 0;
 DROP INDEX iap_outbox_due;
@@ -183,7 +184,7 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 /// alone (the keys kept so far hold their payload, and are compared with it);
 /// the index of stray rows takes in the rows held back with no key and those
 /// due at no time a reader takes.
-pub(super) const MIGRATE_FROM_5: &str = concat!(
+pub(crate) const MIGRATE_FROM_5: &str = concat!(
     "
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
@@ -202,7 +203,7 @@ UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
 /// (read from the last step of their history; one whose history does not
 /// read counts as failed at the migration), listed in that order through an
 /// index of their own; the index of settled rows leaves them out.
-pub(super) const MIGRATE_FROM_6: &str = concat!(
+pub(crate) const MIGRATE_FROM_6: &str = concat!(
     "
 UPDATE iap_outbox SET settled_at = coalesce(
     (SELECT unixepoch(substr(at, 1, 19)) * 1000000
@@ -224,7 +225,7 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
 
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(crate) const MIGRATIONS: [&str; 6] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
@@ -234,19 +235,19 @@ pub(super) const MIGRATIONS: [&str; 6] = [
 ];
 
 /// One row by rowid, unless it is quarantined.
-pub(super) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
+pub(crate) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE rowid = ?1 AND status <> 'quarantined'"
 );
 
 /// A new envelope, due at once; no row if the key is taken.
-pub(super) const ENQUEUE: &str =
+pub(crate) const ENQUEUE: &str =
     "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope, ordering_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
 
 /// Rows no claim would reach, to quarantine.
-pub(super) const SELECT_STRAYS: &str = concat!(
+pub(crate) const SELECT_STRAYS: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE ",
@@ -269,7 +270,7 @@ macro_rules! scanned_rows {
 /// later claim reads them in its scan, only as the first held back row of
 /// their key ([`SELECT_DUE`]). Runs before [`SELECT_DUE`] in the claim's
 /// transaction.
-pub(super) const MARK_HELD_BACK: &str = concat!(
+pub(crate) const MARK_HELD_BACK: &str = concat!(
     "UPDATE iap_outbox SET held_back = 1 WHERE rowid IN (",
     scanned_rows!(),
     ") AND NOT ",
@@ -277,15 +278,15 @@ pub(super) const MARK_HELD_BACK: &str = concat!(
 );
 
 /// The columns of a due row as a claim reads it: the row's columns
-/// ([`row_columns!`]), the dead letter of its key it would be sent past
-/// ([`dead_letter_passed!`]), and whether it is held back.
+/// ([`row_columns!`]) and the dead letter of its key it would be sent past
+/// ([`dead_letter_passed!`]) as `passed`.
 macro_rules! due_columns {
     () => {
         concat!(
             row_columns!(),
             ", ",
             dead_letter_passed!("rowid"),
-            ", held_back"
+            " AS passed"
         )
     };
 }
@@ -330,7 +331,7 @@ macro_rules! free_heads {
 /// held-back row of each key ([`free_heads!`]): a claim reads at most ?2
 /// rows in due order and one row per key with rows held back, however many
 /// envelopes wait behind a key in flight, retrying or held by a dead letter.
-pub(super) const SELECT_DUE: &str = concat!(
+pub(crate) const SELECT_DUE: &str = concat!(
     "WITH RECURSIVE ",
     held_back_keys!(),
     "
@@ -353,7 +354,7 @@ ORDER BY due_at LIMIT ?2"
 /// [`MARK_HELD_BACK`] marked none): the oldest due rows that are not held
 /// back are read in one ordered scan of their index, which stops at the
 /// ?2nd, since each row it reads is taken.
-pub(super) const SELECT_DUE_IN_ORDER: &str = concat!(
+pub(crate) const SELECT_DUE_IN_ORDER: &str = concat!(
     "WITH RECURSIVE ",
     held_back_keys!(),
     "
@@ -370,7 +371,7 @@ ORDER BY due_at LIMIT ?2"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
-pub(super) const RECORD: &str = "UPDATE iap_outbox
+pub(crate) const RECORD: &str = "UPDATE iap_outbox
              SET status = ?3, due_at = ?4, envelope = ?5, renewed_at = NULL, settled_at = ?7
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?6";
 
@@ -378,37 +379,35 @@ pub(super) const RECORD: &str = "UPDATE iap_outbox
 /// `[source, event_id, status, attempts, due_at, envelope, settled_at]`: a
 /// claim's rows (claimed, or dead letters whose lease ran out) in one
 /// statement.
-#[cfg(feature = "async-sqlite")]
-pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox
+pub(crate) const WRITE_ROWS: &str = "UPDATE iap_outbox
          SET status = w.value ->> 2, attempts = w.value ->> 3, due_at = w.value ->> 4,
              envelope = w.value ->> 5, renewed_at = NULL, settled_at = w.value ->> 6
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1";
 
 /// Many outcomes over claims that are still held, from a JSON array of rows
-/// `[source, event_id, status, due_at, envelope, attempts, settled_at]`;
-/// returns the keys of the rows it changed (a key missing is a claim no
+/// `[source, event_id, status, attempts, due_at, envelope, settled_at]`,
+/// where `attempts` is the claim's; returns the keys of the rows it changed (a key missing is a claim no
 /// longer held).
-#[cfg(feature = "async-sqlite")]
-pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox
-         SET status = w.value ->> 2, due_at = w.value ->> 3, envelope = w.value ->> 4,
+pub(crate) const RECORD_ROWS: &str = "UPDATE iap_outbox
+         SET status = w.value ->> 2, due_at = w.value ->> 4, envelope = w.value ->> 5,
              renewed_at = NULL, settled_at = w.value ->> 6
          FROM json_each(?1) AS w
          WHERE iap_outbox.source = w.value ->> 0 AND iap_outbox.event_id = w.value ->> 1
-             AND iap_outbox.status = 'dispatched' AND iap_outbox.attempts = w.value ->> 5
+             AND iap_outbox.status = 'dispatched' AND iap_outbox.attempts = w.value ->> 3
          RETURNING iap_outbox.source, iap_outbox.event_id";
 
 /// A new lease for a claim that is still held.
-pub(super) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = ?3, renewed_at = ?4
+pub(crate) const EXTEND_LEASE: &str = "UPDATE iap_outbox SET due_at = ?3, renewed_at = ?4
              WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?5";
 
 /// A claim given back unsent: the row as it was, if the claim is still held.
-pub(super) const RELEASE_CLAIM: &str =
+pub(crate) const RELEASE_CLAIM: &str =
     "UPDATE iap_outbox SET status = ?3, attempts = ?4, due_at = ?5, renewed_at = ?6, envelope = ?7
                  WHERE source = ?1 AND event_id = ?2 AND status = 'dispatched' AND attempts = ?8";
 
 /// At most ?2 rows delivered or skipped before ?1.
-pub(super) const PURGE_SETTLED: &str = concat!(
+pub(crate) const PURGE_SETTLED: &str = concat!(
     "DELETE FROM iap_outbox WHERE rowid IN (
          SELECT rowid FROM iap_outbox
          WHERE settled_at < ?1 AND status IN ",
@@ -418,7 +417,7 @@ pub(super) const PURGE_SETTLED: &str = concat!(
 );
 
 /// Inbox keys older than ?1.
-pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < ?1";
+pub(crate) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < ?1";
 
 /// The dead letters a filter takes: from source ?1 alone, if not null; of
 /// event type ?2 alone, if not null (a row whose text is not JSON has none);
@@ -440,12 +439,12 @@ macro_rules! dead_letters_taken {
 /// in the order they failed, after the place (?4, ?5) in that order
 /// ([`failed_order!`], rowid), as [`row_columns!`] and the row's place in
 /// the order.
-pub(super) const SELECT_DEAD_LETTERS_PAGE: &str = concat!(
+pub(crate) const SELECT_DEAD_LETTERS_PAGE: &str = concat!(
     "SELECT ",
     row_columns!(),
     ", ",
     failed_order!(),
-    " FROM iap_outbox INDEXED BY iap_outbox_dead_letters
+    " AS failed_order FROM iap_outbox INDEXED BY iap_outbox_dead_letters
     WHERE ",
     dead_letters_taken!(),
     "
@@ -460,65 +459,66 @@ pub(super) const SELECT_DEAD_LETTERS_PAGE: &str = concat!(
 );
 
 /// How many dead letters a filter takes ([`dead_letters_taken!`]).
-pub(super) const COUNT_DEAD_LETTERS: &str = concat!(
-    "SELECT COUNT(*) FROM iap_outbox WHERE ",
+pub(crate) const COUNT_DEAD_LETTERS: &str = concat!(
+    "SELECT COUNT(*) AS count FROM iap_outbox WHERE ",
     dead_letters_taken!()
 );
 
 /// Every dead letter.
-pub(super) const SELECT_DEAD_LETTERS: &str = concat!(
+pub(crate) const SELECT_DEAD_LETTERS: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE status = 'failed'"
 );
 
 /// The keys held by a dead letter at their head, at most ?1.
-pub(super) const HELD_KEYS: &str = held_keys!("rowid", "?1");
+pub(crate) const HELD_KEYS: &str = held_keys!("rowid", "?1");
 
 /// Quarantined rows as operators see them, at most ?1.
-pub(super) const SELECT_QUARANTINED: &str =
+pub(crate) const SELECT_QUARANTINED: &str =
     "SELECT source, event_id, problem, envelope FROM iap_outbox
              WHERE status = 'quarantined' ORDER BY rowid LIMIT ?1";
 
 /// The quarantined row with this key.
-pub(super) const SELECT_QUARANTINED_KEY: &str = concat!(
+pub(crate) const SELECT_QUARANTINED_KEY: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'"
 );
 
 /// A repaired row back in circulation, due and settled as its envelope says.
-pub(super) const RELEASE_QUARANTINED: &str =
+pub(crate) const RELEASE_QUARANTINED: &str =
     "UPDATE iap_outbox SET status = ?2, due_at = ?3, renewed_at = NULL, problem = NULL,
                  settled_at = ?4
              WHERE rowid = ?1";
 
 /// A quarantined row, deleted.
-pub(super) const DELETE_QUARANTINED: &str =
+pub(crate) const DELETE_QUARANTINED: &str =
     "DELETE FROM iap_outbox WHERE source = ?1 AND event_id = ?2 AND status = 'quarantined'";
 
 /// Every row that is not quarantined, for `verify`.
-pub(super) const SELECT_UNQUARANTINED: &str = concat!(
+pub(crate) const SELECT_UNQUARANTINED: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE status IS NOT 'quarantined' ORDER BY rowid"
 );
 
 /// Rows by status column.
-pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM iap_outbox GROUP BY status";
+pub(crate) const COUNT_BY_STATUS: &str =
+    "SELECT status, COUNT(*) AS count FROM iap_outbox GROUP BY status";
 
 /// Inbox keys.
-pub(super) const COUNT_INBOX: &str = "SELECT COUNT(*) FROM iap_inbox";
+pub(crate) const COUNT_INBOX: &str = "SELECT COUNT(*) AS count FROM iap_inbox";
 
 /// The earliest due time between ?1 and ?2 of a row not held back.
-pub(super) const MIN_DUE_BETWEEN: &str = "SELECT MIN(due_at) FROM iap_outbox
+pub(crate) const MIN_DUE_BETWEEN: &str = "SELECT MIN(due_at) AS due_at FROM iap_outbox
              WHERE due_at IS NOT NULL AND held_back = 0 AND due_at BETWEEN ?1 AND ?2
                  AND typeof(due_at) = 'integer'";
 
 /// The earliest due time between ?1 and ?2 of any row, held back or not:
 /// how long envelopes have been waiting (the held-back rows read through
 /// their index, one entry each).
-pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT MIN(due) FROM (
+pub(crate) const OLDEST_DUE_BETWEEN: &str = "SELECT MIN(due) AS due_at FROM (
     SELECT MIN(due_at) AS due FROM iap_outbox
     WHERE due_at IS NOT NULL AND held_back = 0 AND due_at BETWEEN ?1 AND ?2
         AND typeof(due_at) = 'integer'
@@ -527,38 +527,38 @@ pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT MIN(due) FROM (
     WHERE held_back = 1 AND due_at BETWEEN ?1 AND ?2 AND typeof(due_at) = 'integer')";
 
 /// The schema version of a new store.
-pub(super) const INSERT_VERSION: &str =
+pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)";
 
 /// Whether the file has the version table.
-pub(super) const HAS_META: &str =
+pub(crate) const HAS_META: &str =
     "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta')";
 
 /// Whether the file has store tables.
-pub(super) const HAS_TABLES: &str =
+pub(crate) const HAS_TABLES: &str =
     "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox'))";
 
 /// The schema version.
-pub(super) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";
+pub(crate) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";
 
 /// An inbox key received at or after ?3.
-pub(super) const SELECT_FRESH_KEY: &str =
+pub(crate) const SELECT_FRESH_KEY: &str =
     "SELECT event FROM iap_inbox WHERE source = ?1 AND event_id = ?2 AND received_at >= ?3";
 
 /// An inbox key, replacing an expired one.
-pub(super) const REMEMBER_KEY: &str =
+pub(crate) const REMEMBER_KEY: &str =
     "INSERT INTO iap_inbox (source, event_id, event, received_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (source, event_id) DO UPDATE SET event = ?3, received_at = ?4";
 
 /// The row with this key.
-pub(super) const SELECT_KEY: &str = concat!(
+pub(crate) const SELECT_KEY: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE source = ?1 AND event_id = ?2"
 );
 
 /// An envelope written over its row.
-pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
+pub(crate) const WRITE_ROW: &str = "UPDATE iap_outbox
          SET status = ?3, attempts = ?4, due_at = ?5, envelope = ?6, renewed_at = NULL,
              settled_at = ?7
          WHERE source = ?1 AND event_id = ?2";
@@ -566,10 +566,10 @@ pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
 /// A held-back row a claim takes (or dead-letters), back among the rows
 /// claims scan. Only such rows are written so: a write of the column, even
 /// of the value it holds, costs SQLite the upkeep of the indexes it bounds.
-pub(super) const CLEAR_HELD_BACK: &str = "UPDATE iap_outbox SET held_back = 0 WHERE rowid = ?1";
+pub(crate) const CLEAR_HELD_BACK: &str = "UPDATE iap_outbox SET held_back = 0 WHERE rowid = ?1";
 
 /// A row set aside, with the reason.
-pub(super) const QUARANTINE: &str =
+pub(crate) const QUARANTINE: &str =
     "UPDATE iap_outbox SET status = ?2, due_at = NULL, renewed_at = NULL, problem = ?3,
              held_back = 0
          WHERE rowid = ?1";

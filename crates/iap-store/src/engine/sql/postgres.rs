@@ -26,11 +26,12 @@ macro_rules! stray_rows_before_6 {
     };
 }
 
-/// The columns of an outbox row, in the order `raw_row` reads them.
+/// The columns of an outbox row, by the names `StoredRow` reads.
 macro_rules! row_columns {
     () => {
-        "seq, source, event_id, status, attempts, iap_micros(due_at), iap_micros(renewed_at),
-         envelope::text, problem, iap_micros(claimed_at), ordering_key, held_back"
+        "seq, source, event_id, status, attempts, iap_micros(due_at) AS due_at,
+         iap_micros(renewed_at) AS renewed_at, envelope::text AS envelope, problem,
+         iap_micros(claimed_at) AS claimed_at, ordering_key, held_back"
     };
 }
 
@@ -144,7 +145,7 @@ CREATE OR REPLACE FUNCTION iap_clock() RETURNS TIMESTAMPTZ
 }
 
 /// The schema of a new store (version 7).
-pub(super) const SCHEMA: &str = concat!(
+pub(crate) const SCHEMA: &str = concat!(
     time_functions!(),
     server_clock!(),
     "
@@ -190,7 +191,7 @@ CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
 );
 
 /// From version 1: lease renewals, and the index of stray rows.
-pub(super) const MIGRATE_FROM_1: &str = concat!(
+pub(crate) const MIGRATE_FROM_1: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ",
@@ -204,7 +205,7 @@ UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
 /// skipped before the migration count as settled at it), narrow indexes in
 /// place of the index of every status, room on each page for updated rows,
 /// and notifications of enqueues.
-pub(super) const MIGRATE_FROM_2: &str = concat!(
+pub(crate) const MIGRATE_FROM_2: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN settled_at BIGINT;
 UPDATE iap_outbox SET settled_at = (extract(epoch FROM now()) * 1000000)::bigint
@@ -230,7 +231,7 @@ UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
 /// rewritten. An envelope whose text is not JSON (a row damaged by hand) is
 /// kept as a JSON string of that text, so that the first read quarantines it
 /// with its content intact.
-pub(super) const MIGRATE_FROM_3: &str = concat!(
+pub(crate) const MIGRATE_FROM_3: &str = concat!(
     time_functions!(),
     "
 CREATE FUNCTION iap_json_or_string(text TEXT) RETURNS JSONB LANGUAGE plpgsql AS $$
@@ -261,7 +262,7 @@ UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
 /// From version 4: rows held back behind an earlier envelope of their key
 /// leave the index of due rows (no row is held back yet: claims mark them),
 /// and dead letters get an index by key.
-pub(super) const MIGRATE_FROM_4: &str = concat!(
+pub(crate) const MIGRATE_FROM_4: &str = concat!(
     "
 ALTER TABLE iap_outbox ADD COLUMN held_back BOOLEAN NOT NULL DEFAULT false;
 DROP INDEX iap_outbox_due;
@@ -280,7 +281,7 @@ UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
 /// its payload alone (the keys kept so far hold their payload, and are
 /// compared with it); the index of stray rows takes in the rows held back
 /// with no key and those due at no time a reader takes.
-pub(super) const MIGRATE_FROM_5: &str = concat!(
+pub(crate) const MIGRATE_FROM_5: &str = concat!(
     "
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
@@ -302,7 +303,7 @@ UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
 /// read counts as failed at the migration), listed in that order through
 /// their index, which is built again; the index of settled rows leaves them
 /// out.
-pub(super) const MIGRATE_FROM_6: &str = concat!(
+pub(crate) const MIGRATE_FROM_6: &str = concat!(
     "
 CREATE FUNCTION iap_time_or_null(text TEXT) RETURNS TIMESTAMPTZ LANGUAGE plpgsql AS $$
 BEGIN
@@ -326,7 +327,7 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
 
 /// The migrations, in order: the one at index `v - 1` takes a store from
 /// version `v` to `v + 1`.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(crate) const MIGRATIONS: [&str; 6] = [
     MIGRATE_FROM_1,
     MIGRATE_FROM_2,
     MIGRATE_FROM_3,
@@ -337,36 +338,36 @@ pub(super) const MIGRATIONS: [&str; 6] = [
 
 /// The notification channel of the store in the current schema.
 #[cfg(feature = "async-postgres")]
-pub(super) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
+pub(crate) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
 
 /// The server's clock, in microseconds since the Unix epoch.
-pub(super) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
+pub(crate) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
 
 /// Serializes concurrent migrations for the rest of the transaction.
-pub(super) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+pub(crate) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
 /// The database and the schema the connection works in (null when no
 /// schema of its search path exists).
-pub(super) const DATABASE_AND_SCHEMA: &str =
+pub(crate) const DATABASE_AND_SCHEMA: &str =
     "SELECT current_database()::text, current_schema()::text";
 
 /// Whether the schema has store tables.
-pub(super) const HAS_TABLES: &str =
+pub(crate) const HAS_TABLES: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()
                          AND tablename IN ('iap_outbox', 'iap_inbox'))";
 
 /// The schema version of a new store.
-pub(super) const INSERT_VERSION: &str =
+pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO iap_meta (name, value) VALUES ('schema_version', $1)";
 
 /// Whether the schema has the version table.
-pub(super) const HAS_META: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta')";
+pub(crate) const HAS_META: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta')";
 
 /// The schema version.
-pub(super) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";
+pub(crate) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";
 
 /// A new envelope, due at once; no row if the key is taken.
-pub(super) const ENQUEUE: &str =
+pub(crate) const ENQUEUE: &str =
     "INSERT INTO iap_outbox (source, event_id, status, attempts, due_at, envelope, ordering_key)
              VALUES ($1, $2, $3, $4, iap_time($5), $6::text::jsonb, $7) ON CONFLICT DO NOTHING";
 
@@ -446,7 +447,7 @@ macro_rules! claim_candidates {
 /// (leases run out, mostly), rows sent past a dead letter of their key
 /// (whose history says so), and rows no claim would reach. When nothing is
 /// claimed, one row of nulls carries that count.
-pub(super) const CLAIM_DUE: &str = concat!(
+pub(crate) const CLAIM_DUE: &str = concat!(
     "WITH RECURSIVE ",
     claim_candidates!("$4"),
     ", marked AS (
@@ -473,11 +474,11 @@ pub(super) const CLAIM_DUE: &str = concat!(
 )
 SELECT ",
     row_columns!(),
-    ", leftovers.count FROM leftovers LEFT JOIN claimed ON true"
+    ", leftovers.count AS leftovers FROM leftovers LEFT JOIN claimed ON true"
 );
 
 /// Rows no claim would reach, to quarantine, skipping rows other workers hold.
-pub(super) const SELECT_STRAYS: &str = concat!(
+pub(crate) const SELECT_STRAYS: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE ",
@@ -489,7 +490,7 @@ pub(super) const SELECT_STRAYS: &str = concat!(
 /// their keys), oldest first, at most $2, skipping rows other workers hold
 /// ([`claim_candidates!`]); each with the dead letter of its key it would be
 /// sent past, if any.
-pub(super) const SELECT_DUE: &str = concat!(
+pub(crate) const SELECT_DUE: &str = concat!(
     "WITH RECURSIVE ",
     claim_candidates!("$3"),
     "
@@ -497,45 +498,45 @@ SELECT ",
     row_columns!(),
     ",
     (SELECT due.passed FROM due
-     WHERE due.source = iap_outbox.source AND due.event_id = iap_outbox.event_id)
+     WHERE due.source = iap_outbox.source AND due.event_id = iap_outbox.event_id) AS passed
 FROM iap_outbox WHERE (source, event_id) IN (SELECT source, event_id FROM due)
 ORDER BY due_at"
 );
 
 /// An outcome over a claim that is still held (status and attempt unchanged).
-pub(super) const RECORD: &str = "UPDATE iap_outbox
+pub(crate) const RECORD: &str = "UPDATE iap_outbox
              SET status = $3, due_at = iap_time($4), envelope = $5::text::jsonb, renewed_at = NULL,
                  settled_at = iap_time($7), claimed_at = NULL
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $6";
 
 /// Many outcomes over claims that are still held, from parallel arrays of
-/// sources, event ids, statuses, due times, envelope texts, the claims'
-/// attempts and settling times; returns the keys of the rows it changed (a
+/// sources, event ids, statuses, the claims' attempts, due times, envelope
+/// texts and settling times; returns the keys of the rows it changed (a
 /// key missing is a claim no longer held).
-pub(super) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
+pub(crate) const RECORD_ROWS: &str = "UPDATE iap_outbox AS o
          SET status = w.status, due_at = iap_time(w.due_at), envelope = w.envelope::jsonb,
              renewed_at = NULL, settled_at = iap_time(w.settled_at), claimed_at = NULL
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
                      $7::bigint[])
-             AS w (source, event_id, status, due_at, envelope, attempts, settled_at)
+             AS w (source, event_id, status, attempts, due_at, envelope, settled_at)
          WHERE o.source = w.source AND o.event_id = w.event_id
              AND o.status = 'dispatched' AND o.attempts = w.attempts
          RETURNING o.source, o.event_id";
 
 /// A new lease for a claim that is still held.
-pub(super) const EXTEND_LEASE: &str =
+pub(crate) const EXTEND_LEASE: &str =
     "UPDATE iap_outbox SET due_at = iap_time($3), renewed_at = iap_time($4)
              WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $5";
 
 /// A claim given back unsent: the row as it was, if the claim is still held.
-pub(super) const RELEASE_CLAIM: &str = "UPDATE iap_outbox
+pub(crate) const RELEASE_CLAIM: &str = "UPDATE iap_outbox
          SET status = $3, attempts = $4, due_at = iap_time($5), renewed_at = iap_time($6),
              envelope = $7::text::jsonb, claimed_at = iap_time($9)
          WHERE source = $1 AND event_id = $2 AND status = 'dispatched' AND attempts = $8";
 
 /// At most $2 rows delivered or skipped before $1, skipping rows other
 /// workers hold.
-pub(super) const PURGE_SETTLED: &str = concat!(
+pub(crate) const PURGE_SETTLED: &str = concat!(
     "DELETE FROM iap_outbox WHERE (source, event_id) IN (
          SELECT source, event_id FROM iap_outbox
          WHERE settled_at < iap_time($1) AND status IN ",
@@ -545,7 +546,7 @@ pub(super) const PURGE_SETTLED: &str = concat!(
 );
 
 /// Inbox keys older than $1.
-pub(super) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < iap_time($1)";
+pub(crate) const PURGE_INBOX: &str = "DELETE FROM iap_inbox WHERE received_at < iap_time($1)";
 
 /// The dead letters a filter takes: from source $1 alone, if not null; of
 /// event type $2 alone, if not null; failed at or before $3 (microseconds)
@@ -574,7 +575,7 @@ macro_rules! dead_letters_page {
             row_columns!(),
             ", ",
             failed_order!(),
-            " FROM iap_outbox WHERE ",
+            " AS failed_order FROM iap_outbox WHERE ",
             dead_letters_taken!(),
             "
     AND (",
@@ -588,99 +589,115 @@ macro_rules! dead_letters_page {
 }
 
 /// A page of dead letters ([`dead_letters_page!`]), to read.
-pub(super) const SELECT_DEAD_LETTERS_PAGE: &str = dead_letters_page!();
+pub(crate) const SELECT_DEAD_LETTERS_PAGE: &str = dead_letters_page!();
 
 /// A page of dead letters ([`dead_letters_page!`]), locked for a redrive,
 /// skipping rows another transaction holds (another operator's redrive).
-pub(super) const LOCK_DEAD_LETTERS_PAGE: &str =
+pub(crate) const LOCK_DEAD_LETTERS_PAGE: &str =
     concat!(dead_letters_page!(), " FOR UPDATE SKIP LOCKED");
 
 /// How many dead letters a filter takes ([`dead_letters_taken!`]).
-pub(super) const COUNT_DEAD_LETTERS: &str = concat!(
-    "SELECT COUNT(*) FROM iap_outbox WHERE ",
+pub(crate) const COUNT_DEAD_LETTERS: &str = concat!(
+    "SELECT COUNT(*) AS count FROM iap_outbox WHERE ",
     dead_letters_taken!()
 );
 
 /// Every dead letter, locked for a redrive.
-pub(super) const LOCK_DEAD_LETTERS: &str = concat!(
+pub(crate) const LOCK_DEAD_LETTERS: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE status = 'failed' FOR UPDATE"
 );
 
 /// The keys held by a dead letter at their head, at most $1.
-pub(super) const HELD_KEYS: &str = held_keys!("seq", "$1");
+pub(crate) const HELD_KEYS: &str = held_keys!("seq", "$1");
 
 /// Quarantined rows as operators see them, at most $1.
-pub(super) const SELECT_QUARANTINED: &str =
+pub(crate) const SELECT_QUARANTINED: &str =
     "SELECT source, event_id, problem, envelope::text FROM iap_outbox
              WHERE status = 'quarantined' ORDER BY seq LIMIT $1";
 
 /// A repaired row back in circulation, due and settled as its envelope says.
-pub(super) const RELEASE_QUARANTINED: &str =
+pub(crate) const RELEASE_QUARANTINED: &str =
     "UPDATE iap_outbox SET status = $3, due_at = iap_time($4), renewed_at = NULL, problem = NULL,
                  settled_at = iap_time($5)
              WHERE source = $1 AND event_id = $2";
 
 /// A quarantined row, deleted.
-pub(super) const DELETE_QUARANTINED: &str =
+pub(crate) const DELETE_QUARANTINED: &str =
     "DELETE FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status = 'quarantined'";
 
 /// Every row that is not quarantined, for `verify`.
-pub(super) const SELECT_UNQUARANTINED: &str = concat!(
+pub(crate) const SELECT_UNQUARANTINED: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE status <> 'quarantined' ORDER BY seq"
 );
 
 /// Rows by status column.
-pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM iap_outbox GROUP BY status";
+pub(crate) const COUNT_BY_STATUS: &str =
+    "SELECT status, COUNT(*) AS count FROM iap_outbox GROUP BY status";
 
 /// Inbox keys.
-pub(super) const COUNT_INBOX: &str = "SELECT COUNT(*) FROM iap_inbox";
+pub(crate) const COUNT_INBOX: &str = "SELECT COUNT(*) AS count FROM iap_inbox";
 
 /// The earliest due time between $1 and $2 of a row not held back (an
 /// infinite one, written by hand, is not a time).
-pub(super) const MIN_DUE_BETWEEN: &str = "SELECT iap_micros(MIN(due_at)) FROM iap_outbox
+pub(crate) const MIN_DUE_BETWEEN: &str = "SELECT iap_micros(MIN(due_at)) AS due_at FROM iap_outbox
          WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2)
              AND NOT held_back";
 
 /// The earliest due time between $1 and $2 of any row, held back or not:
 /// how long envelopes have been waiting (the held-back rows read through
 /// their index, one entry each).
-pub(super) const OLDEST_DUE_BETWEEN: &str = "SELECT iap_micros(LEAST(
+pub(crate) const OLDEST_DUE_BETWEEN: &str = "SELECT iap_micros(LEAST(
     (SELECT MIN(due_at) FROM iap_outbox
      WHERE isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2) AND NOT held_back),
     (SELECT MIN(due_at) FROM iap_outbox
-     WHERE held_back AND isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2))))";
+     WHERE held_back AND isfinite(due_at) AND due_at BETWEEN iap_time($1) AND iap_time($2))))
+    AS due_at";
 
 /// An inbox key, unless it is there.
-pub(super) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, event, received_at)
+pub(crate) const INSERT_KEY: &str = "INSERT INTO iap_inbox (source, event_id, event, received_at)
          VALUES ($1, $2, $3, iap_time($4))
          ON CONFLICT DO NOTHING";
 
 /// An inbox key that is there, locked.
-pub(super) const LOCK_KEY: &str = "SELECT event, iap_micros(received_at) FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
+pub(crate) const LOCK_KEY: &str = "SELECT event, iap_micros(received_at) AS received_at FROM iap_inbox WHERE source = $1 AND event_id = $2 FOR UPDATE";
 
 /// An expired inbox key, taken again.
-pub(super) const RENEW_KEY: &str = "UPDATE iap_inbox SET event = $3, received_at = iap_time($4) WHERE source = $1 AND event_id = $2";
+pub(crate) const RENEW_KEY: &str = "UPDATE iap_inbox SET event = $3, received_at = iap_time($4) WHERE source = $1 AND event_id = $2";
 
 /// The row with this key, locked.
-pub(super) const LOCK_ROW: &str = concat!(
+pub(crate) const LOCK_ROW: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE"
 );
 
+/// The row with this key, unless it is quarantined, locked.
+pub(crate) const LOCK_ROW_IF_NOT_QUARANTINED: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status <> 'quarantined' FOR UPDATE"
+);
+
+/// The quarantined row with this key, locked.
+pub(crate) const LOCK_QUARANTINED_KEY: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM iap_outbox WHERE source = $1 AND event_id = $2 AND status = 'quarantined' FOR UPDATE"
+);
+
 /// The row with this key.
-pub(super) const SELECT_KEY: &str = concat!(
+pub(crate) const SELECT_KEY: &str = concat!(
     "SELECT ",
     row_columns!(),
     " FROM iap_outbox WHERE source = $1 AND event_id = $2"
 );
 
 /// An envelope written over its row.
-pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
+pub(crate) const WRITE_ROW: &str = "UPDATE iap_outbox
          SET status = $3, attempts = $4, due_at = iap_time($5), envelope = $6::text::jsonb,
              renewed_at = NULL, settled_at = iap_time($7), claimed_at = NULL, held_back = false
          WHERE source = $1 AND event_id = $2";
@@ -689,7 +706,7 @@ pub(super) const WRITE_ROW: &str = "UPDATE iap_outbox
 /// ids, statuses, attempts, due times, envelope texts and settling times: a
 /// claim's rows (claimed, or dead letters whose lease ran out) in one
 /// statement.
-pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
+pub(crate) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
          SET status = w.status, attempts = w.attempts, due_at = iap_time(w.due_at),
              envelope = w.envelope::jsonb, renewed_at = NULL, claimed_at = NULL, held_back = false,
              settled_at = iap_time(w.settled_at)
@@ -701,7 +718,7 @@ pub(super) const WRITE_ROWS: &str = "UPDATE iap_outbox AS o
 /// A row set aside, with the reason. A claim recorded only in the row is
 /// given back (its attempt uncounted), so that the row and its envelope agree
 /// again and a release sends it as it was before the claim.
-pub(super) const QUARANTINE: &str = "UPDATE iap_outbox
+pub(crate) const QUARANTINE: &str = "UPDATE iap_outbox
          SET status = $3, due_at = NULL, renewed_at = NULL, problem = $4,
              attempts = CASE WHEN claimed_at IS NULL THEN attempts ELSE attempts - 1 END,
              claimed_at = NULL, held_back = false

@@ -1,0 +1,59 @@
+//! The store engine: every operation of the stores, written once.
+//!
+//! An operation is an `async fn` over a [`Driver`](driver::Driver): it says
+//! which statements to run and when to commit, and decides from the rows
+//! read what to write. It names no driver type. The four stores are drivers
+//! (rusqlite, postgres, and sqlx on either) that run statements, bind
+//! parameters and decode rows, and nothing else:
+//!
+//! - the async stores await the operations;
+//! - the blocking stores run them with [`run_ready`]: their drivers do their
+//!   work before they return, so an operation is done when first polled,
+//!   at the cost of a call, not of a runtime.
+//!
+//! Where the databases really differ, the engine says so once, by the
+//! driver's [`Dialect`](driver::Dialect): PostgreSQL claims in one
+//! statement and SQLite marks the rows it holds back, then selects; SQLite
+//! names a row by its `rowid` and PostgreSQL by its key; a driver writes
+//! many rows in one statement (one JSON text, or one array per column) or
+//! one statement a row ([`writes_rows_at_once`](driver::Statements::writes_rows_at_once)).
+//! Statements whose text differs but whose part in the operation is the
+//! same (a lock PostgreSQL takes and SQLite's write lock makes needless) are
+//! one statement with two texts ([`catalogue`]).
+
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub(crate) mod asynchronous;
+pub(crate) mod blocking;
+pub(crate) mod catalogue;
+pub(crate) mod claim;
+pub(crate) mod dead_letters;
+pub(crate) mod driver;
+pub(crate) mod inbox;
+pub(crate) mod monitoring;
+pub(crate) mod outbox;
+pub(crate) mod quarantine;
+pub(crate) mod sql;
+#[cfg(test)]
+mod sql_files;
+pub(crate) mod statement;
+pub(crate) mod steps;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Runs an operation on a blocking driver to its end.
+///
+/// A blocking driver's futures do all their work when first polled, so the
+/// loop polls once; it would poll again (and spin) only if a future it is
+/// given waited on something, which no blocking driver's does.
+pub(crate) fn run_ready<T>(operation: impl Future<Output = T>) -> T {
+    let mut operation = pin!(operation);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = operation.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
