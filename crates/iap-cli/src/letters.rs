@@ -2,7 +2,7 @@
 //! failed, read a page from the store.
 
 use chrono::SecondsFormat;
-use iap_store::{AnyStore, DeadLetterFilter};
+use iap_store::{AnyStore, DeadLetterFilter, DeliveryStore};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::state::Failed;
 use serde_json::{Value, json};

@@ -46,7 +46,7 @@ mod upkeep;
 use std::process::ExitCode;
 
 use clap::Parser;
-use iap_store::{AnyStore, StoreOptions};
+use iap_store::{AnyStore, DeliveryStore, StoreOptions};
 use integration_automation_patterns::AnyEnvelope;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! read back, and the ordering keys dead letters (or such rows) hold back.
 
 use chrono::{DateTime, Utc};
-use iap_store::AnyStore;
+use iap_store::{AnyStore, DeliveryStore};
 use integration_automation_patterns::AnyEnvelope;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
-use iap_store::{AnyStore, DeadLetterFilter, StoreError};
+use iap_store::{AnyStore, DeadLetterFilter, DeliveryStore, StoreError};
 use integration_automation_patterns::state::{Pending, Skipped};
 use integration_automation_patterns::{AnyEnvelope, DeliveryStatus, Envelope};
 use serde_json::{Value, json};

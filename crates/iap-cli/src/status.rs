@@ -1,7 +1,7 @@
 //! `iap status`: envelopes per state, and whether anything waits to be sent.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use iap_store::AnyStore;
+use iap_store::{AnyStore, DeliveryStore};
 use integration_automation_patterns::DeliveryStatus;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! a consistency check.
 
 use chrono::{DateTime, Utc};
-use iap_store::{AnyStore, StoreError, StoreOptions};
+use iap_store::{AnyStore, DeliveryStore, StoreError, StoreOptions};
 use serde_json::json;
 
 use crate::stop::Stop;

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use backends::postgres::Schema;
 use chrono::{TimeDelta, Utc};
-use iap_store::{AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions};
+use iap_store::{AnyStore, AnyTx, Delivery, DeliveryStore, SendError, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
 use serde_json::{Value, json};
 use temp_db::TempDb;

@@ -7,7 +7,9 @@ use iap_test_support::temp_db;
 
 use backends::postgres::Schema;
 use chrono::Utc;
-use iap_store::{Admission, AnyStore, AnyTx, Delivery, SendError, StoreError, StoreOptions};
+use iap_store::{
+    Admission, AnyStore, AnyTx, Delivery, DeliveryStore, SendError, StoreError, StoreOptions,
+};
 use integration_automation_patterns::Envelope;
 use serde_json::{Value, json};
 use temp_db::TempDb;
@@ -25,7 +27,7 @@ fn event(n: u32) -> Envelope<integration_automation_patterns::state::Pending> {
 }
 
 /// Runs one SQL statement in the backend's transaction.
-fn exec(tx: &mut AnyTx<'_, '_>, sql: &str) -> Result<(), StoreError> {
+fn exec(tx: &mut AnyTx<'_>, sql: &str) -> Result<(), StoreError> {
     match tx {
         AnyTx::Sqlite(tx) => tx.execute(sql, []).map(drop)?,
         AnyTx::Postgres(tx) => tx.execute(sql, &[]).map(drop)?,

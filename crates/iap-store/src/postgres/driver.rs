@@ -37,7 +37,7 @@ pub(crate) struct PgTx<'t> {
 }
 
 /// What runs statements: a client or a transaction on it.
-trait Runner {
+pub(crate) trait Runner {
     fn prepare(&mut self, text: &str) -> Result<postgres::Statement, postgres::Error>;
     fn run_execute(
         &mut self,
@@ -138,7 +138,8 @@ pub(super) fn bound<'p>(
     bound
 }
 
-fn execute(
+/// Runs `statement`, prepared once, with `params`; how many rows it changed.
+pub(crate) fn execute(
     runner: &mut impl Runner,
     cache: &mut Prepared,
     statement: &Statement,
@@ -149,7 +150,8 @@ fn execute(
     Ok(runner.run_execute(&prepared, &bound(params, &columns))?)
 }
 
-fn query<T: Decode>(
+/// Runs `statement`, prepared once, with `params`; its rows, decoded.
+pub(crate) fn query<T: Decode>(
     runner: &mut impl Runner,
     cache: &mut Prepared,
     statement: &Statement,

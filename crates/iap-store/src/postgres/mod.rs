@@ -46,7 +46,7 @@ use serde::Serialize;
 mod async_driver;
 #[cfg(feature = "async-postgres")]
 mod asynchronous;
-mod driver;
+pub(crate) mod driver;
 
 #[cfg(feature = "async-postgres")]
 pub use asynchronous::AsyncPostgresStore;
@@ -324,14 +324,23 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
         &mut self,
         operation: impl AsyncFnOnce(&mut PgDriver<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        off_runtime(|| {
-            self.client()?;
-            let client = self.client.as_mut().ok_or_else(no_connection)?.borrow_mut();
-            let mut driver = PgDriver {
-                client,
-                prepared: &mut self.statements,
-            };
-            run_ready(operation(&mut driver))
+        off_runtime(|| run_ready(operation(&mut self.driver()?)))
+    }
+
+    /// Begins a transaction on the store's connection (made again first if
+    /// it broke and the store knows where to reconnect).
+    pub(crate) fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self.client()?.transaction()?)
+    }
+
+    /// The store's connection (made again first if it broke and the store
+    /// knows where to reconnect), as the engine drives it.
+    pub(crate) fn driver(&mut self) -> Result<PgDriver<'_>, StoreError> {
+        self.client()?;
+        let client = self.client.as_mut().ok_or_else(no_connection)?.borrow_mut();
+        Ok(PgDriver {
+            client,
+            prepared: &mut self.statements,
         })
     }
 
@@ -341,11 +350,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
         work: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         off_runtime(|| {
-            let mut tx = self
-                .client()
-                .map_err(E::from)?
-                .transaction()
-                .map_err(|error| E::from(error.into()))?;
+            let mut tx = self.begin().map_err(E::from)?;
             let value = work(&mut tx)?;
             tx.commit().map_err(|error| E::from(error.into()))?;
             Ok(value)
@@ -358,7 +363,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
 /// runs in `block_in_place`, so that the client's own runtime can start; on
 /// a current-thread runtime, which nothing may block, it is refused with
 /// [`StoreError::InsideAsyncRuntime`].
-fn off_runtime<T, E: From<StoreError>>(operation: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+pub(crate) fn off_runtime<T, E: From<StoreError>>(operation: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     match tokio::runtime::Handle::try_current() {
         Err(_) => operation(),
         Ok(handle) => match handle.runtime_flavor() {

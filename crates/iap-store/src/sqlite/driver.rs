@@ -43,7 +43,8 @@ fn prepared<'c>(
     Ok(prepared)
 }
 
-fn execute(
+/// Runs `statement` on `connection`; how many rows it changed.
+pub(crate) fn execute(
     connection: &Connection,
     statement: &Statement,
     params: &[Param<'_>],
@@ -52,7 +53,8 @@ fn execute(
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
 }
 
-fn query<T: Decode>(
+/// Runs `statement` on `connection`; its rows, decoded.
+pub(crate) fn query<T: Decode>(
     connection: &Connection,
     statement: &Statement,
     params: &[Param<'_>],

@@ -45,7 +45,7 @@ use rusqlite::{
 mod async_driver;
 #[cfg(feature = "async-sqlite")]
 mod asynchronous;
-mod driver;
+pub(crate) mod driver;
 
 #[cfg(feature = "async-sqlite")]
 pub use asynchronous::AsyncSqliteStore;
@@ -190,10 +190,21 @@ impl SqliteStore {
         &mut self,
         operation: impl AsyncFnOnce(&mut SqliteDriver<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut driver = SqliteDriver {
+        run_ready(operation(&mut self.driver()))
+    }
+
+    /// The store's connection, as the engine drives it.
+    pub(crate) fn driver(&self) -> SqliteDriver<'_> {
+        SqliteDriver {
             connection: &self.connection,
-        };
-        run_ready(operation(&mut driver))
+        }
+    }
+
+    /// Begins a write transaction, taking the file's write lock at once.
+    pub(crate) fn begin(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// Runs `work` in one write transaction, taking the file's write lock at
@@ -202,10 +213,7 @@ impl SqliteStore {
         &mut self,
         work: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut tx = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|error| E::from(error.into()))?;
+        let mut tx = self.begin().map_err(E::from)?;
         let value = work(&mut tx)?;
         tx.commit().map_err(|error| E::from(error.into()))?;
         Ok(value)
