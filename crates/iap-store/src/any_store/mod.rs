@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::engine::blocking::delivery_store;
+use super::engine::run_ready;
 #[cfg(feature = "postgres")]
 use super::postgres::{PostgresStore, off_runtime};
 #[cfg(feature = "sqlite")]
 use super::sqlite::SqliteStore;
-use super::engine::blocking::delivery_store;
-use super::engine::run_ready;
 use super::{DeliveryStore, StoreError, StoreOptions};
 
 mod driver;

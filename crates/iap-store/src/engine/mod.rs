@@ -26,6 +26,8 @@ pub(crate) mod asynchronous;
 pub(crate) mod blocking;
 pub(crate) mod catalogue;
 pub(crate) mod claim;
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod crash_points;
 pub(crate) mod dead_letters;
 pub(crate) mod driver;
 pub(crate) mod inbox;

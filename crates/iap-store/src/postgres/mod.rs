@@ -363,7 +363,9 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
 /// runs in `block_in_place`, so that the client's own runtime can start; on
 /// a current-thread runtime, which nothing may block, it is refused with
 /// [`StoreError::InsideAsyncRuntime`].
-pub(crate) fn off_runtime<T, E: From<StoreError>>(operation: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+pub(crate) fn off_runtime<T, E: From<StoreError>>(
+    operation: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     match tokio::runtime::Handle::try_current() {
         Err(_) => operation(),
         Ok(handle) => match handle.runtime_flavor() {
