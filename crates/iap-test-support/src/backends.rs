@@ -29,6 +29,86 @@ impl Drop for Fault {
     }
 }
 
+/// The store's operations the suites call as the stores have them, listed
+/// once: each is handed to `$then!`, which declares it in [`Backend`]
+/// (`declare`), or passes it to a blocking store's `DeliveryStore` method
+/// (`to_blocking`) or to an async store's `AsyncDeliveryStore` method, run
+/// to completion (`to_async`). The operations that take a closure, or no
+/// store, are adapted by hand (`blocking_operations!`, `async_operations!`).
+macro_rules! operations {
+    ($then:ident) => {
+        $then! {
+            claim_due[P: Serialize + DeserializeOwned + Send + Sync](
+                now: DateTime<Utc>, limit: usize) -> Claimed<P>;
+            record_batch[P: Serialize + Send + Sync](outcomes: &[Outcome<P>]) -> Vec<Recorded>;
+            extend_lease[P: Send + Sync](claim: &mut Claim<P>, now: DateTime<Utc>) -> ();
+            purge_inbox[](now: DateTime<Utc>) -> usize;
+            purge_delivered[](now: DateTime<Utc>) -> usize;
+            load_any[P: DeserializeOwned + Send + Sync](
+                source_system: &str, event_id: &str) -> AnyEnvelope<P>;
+            load[S: State, P: DeserializeOwned + Send + Sync](
+                source_system: &str, event_id: &str) -> Envelope<S, P>;
+            dead_letters[P: DeserializeOwned + Send + Sync](limit: usize) -> DeadLetters<P>;
+            redrive[P: Serialize + DeserializeOwned + Send + Sync](
+                source_system: &str, event_id: &str, reason: &str, now: DateTime<Utc>)
+                -> Envelope<Pending, P>;
+            redrive_all[P: Serialize + DeserializeOwned + Send + Sync](
+                reason: &str, now: DateTime<Utc>) -> Redriven;
+            skip_dead_letter[P: Serialize + DeserializeOwned + Send + Sync](
+                source_system: &str, event_id: &str, reason: &str, now: DateTime<Utc>)
+                -> Envelope<Skipped, P>;
+            held_keys[](limit: usize) -> Vec<HeldKey>;
+            quarantined[](limit: usize) -> Vec<QuarantinedRow>;
+            release_quarantined[P: DeserializeOwned + Send + Sync](
+                source_system: &str, event_id: &str, now: DateTime<Utc>) -> AnyEnvelope<P>;
+            delete_quarantined[](source_system: &str, event_id: &str) -> ();
+            verify[]() -> Vec<StoreError>;
+            counts[]() -> StatusCounts;
+            next_due_at[]() -> Option<DateTime<Utc>>;
+            oldest_due_age[](now: DateTime<Utc>) -> Option<Duration>;
+        }
+    };
+}
+
+/// Declares the listed operations (see [`operations!`]).
+macro_rules! declare {
+    ($($name:ident [$($generic:ident : $bound:ident $(+ $bounds:ident)*),*]
+        ($($arg:ident : $type:ty),*) -> $output:ty;)*) => {
+        $(fn $name<$($generic: $bound $(+ $bounds)*),*>(
+            &mut self,
+            $($arg: $type),*
+        ) -> Result<$output, StoreError>;)*
+    };
+}
+
+/// The listed operations of a blocking store: its own `DeliveryStore`
+/// methods (see [`operations!`]).
+macro_rules! to_blocking {
+    ($($name:ident [$($generic:ident : $bound:ident $(+ $bounds:ident)*),*]
+        ($($arg:ident : $type:ty),*) -> $output:ty;)*) => {
+        $(fn $name<$($generic: $bound $(+ $bounds)*),*>(
+            &mut self,
+            $($arg: $type),*
+        ) -> Result<$output, StoreError> {
+            DeliveryStore::$name::<$($generic),*>(self, $($arg),*)
+        })*
+    };
+}
+
+/// The listed operations of an async store, run to completion on the
+/// suites' runtime (see [`operations!`]).
+macro_rules! to_async {
+    ($($name:ident [$($generic:ident : $bound:ident $(+ $bounds:ident)*),*]
+        ($($arg:ident : $type:ty),*) -> $output:ty;)*) => {
+        $(fn $name<$($generic: $bound $(+ $bounds)*),*>(
+            &mut self,
+            $($arg: $type),*
+        ) -> Result<$output, StoreError> {
+            block(self.store.$name::<$($generic),*>($($arg),*))
+        })*
+    };
+}
+
 /// A store the suites run against: how to make one, and the store's
 /// operations as the suites call them (the blocking ones, with the bounds an
 /// async store needs).
@@ -77,21 +157,10 @@ pub trait Backend: Sized {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
-        &mut self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Claimed<P>, StoreError>;
-
     fn record<P: Serialize + Send + Sync>(
         &mut self,
         outcome: impl Into<AnyEnvelope<P>> + Send,
     ) -> Result<(), StoreError>;
-
-    fn record_batch<P: Serialize + Send + Sync>(
-        &mut self,
-        outcomes: &[Outcome<P>],
-    ) -> Result<Vec<Recorded>, StoreError>;
 
     fn run_once<P, F>(
         &mut self,
@@ -127,76 +196,7 @@ pub trait Backend: Sized {
         E: Display + Send + 'static,
         F: FnMut(&mut Self::Tx<'_>, &Envelope<Dispatched, P>) -> Result<T, E> + Send;
 
-    fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
-
-    fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError>;
-
-    fn load_any<P: DeserializeOwned + Send + Sync>(
-        &mut self,
-        source_system: &str,
-        event_id: &str,
-    ) -> Result<AnyEnvelope<P>, StoreError>;
-
-    fn load<S: State, P: DeserializeOwned + Send + Sync>(
-        &mut self,
-        source_system: &str,
-        event_id: &str,
-    ) -> Result<Envelope<S, P>, StoreError>;
-
-    fn dead_letters<P: DeserializeOwned + Send + Sync>(
-        &mut self,
-        limit: usize,
-    ) -> Result<DeadLetters<P>, StoreError>;
-
-    fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
-        &mut self,
-        source_system: &str,
-        event_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Envelope<Pending, P>, StoreError>;
-
-    fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
-        &mut self,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Redriven, StoreError>;
-
-    fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
-        &mut self,
-        source_system: &str,
-        event_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Envelope<Skipped, P>, StoreError>;
-
-    fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError>;
-
-    fn extend_lease<P: Send + Sync>(
-        &mut self,
-        claim: &mut Claim<P>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError>;
-
-    fn release_quarantined<P: DeserializeOwned + Send + Sync>(
-        &mut self,
-        source_system: &str,
-        event_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<AnyEnvelope<P>, StoreError>;
-
-    fn delete_quarantined(&mut self, source_system: &str, event_id: &str)
-    -> Result<(), StoreError>;
-
-    fn verify(&mut self) -> Result<Vec<StoreError>, StoreError>;
-
-    fn counts(&mut self) -> Result<StatusCounts, StoreError>;
-
-    fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError>;
+    operations!(declare);
 }
 
 /// A backend that the fault suite can break on purpose.
@@ -218,7 +218,7 @@ pub trait FaultBackend: Backend {
 }
 
 /// The store's operations of [`Backend`] for a blocking store: its own
-/// `DeliveryStore` methods.
+/// `DeliveryStore` methods, the listed ones through [`operations!`].
 macro_rules! blocking_operations {
     () => {
         fn options(&self) -> StoreOptions {
@@ -240,26 +240,11 @@ macro_rules! blocking_operations {
             <Self as DeliveryStore>::enqueue(tx, envelope, now)
         }
 
-        fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            now: DateTime<Utc>,
-            limit: usize,
-        ) -> Result<Claimed<P>, StoreError> {
-            DeliveryStore::claim_due(self, now, limit)
-        }
-
         fn record<P: Serialize + Send + Sync>(
             &mut self,
             outcome: impl Into<AnyEnvelope<P>> + Send,
         ) -> Result<(), StoreError> {
             DeliveryStore::record(self, outcome)
-        }
-
-        fn record_batch<P: Serialize + Send + Sync>(
-            &mut self,
-            outcomes: &[Outcome<P>],
-        ) -> Result<Vec<Recorded>, StoreError> {
-            DeliveryStore::record_batch(self, outcomes)
         }
 
         fn run_once<P, F>(
@@ -305,113 +290,7 @@ macro_rules! blocking_operations {
             DeliveryStore::admit_batch(self, envelopes, now, effect)
         }
 
-        fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-            DeliveryStore::purge_inbox(self, now)
-        }
-
-        fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-            DeliveryStore::purge_delivered(self, now)
-        }
-
-        fn load_any<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<AnyEnvelope<P>, StoreError> {
-            DeliveryStore::load_any(self, source_system, event_id)
-        }
-
-        fn load<S: State, P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<Envelope<S, P>, StoreError> {
-            DeliveryStore::load(self, source_system, event_id)
-        }
-
-        fn dead_letters<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            limit: usize,
-        ) -> Result<DeadLetters<P>, StoreError> {
-            DeliveryStore::dead_letters(self, limit)
-        }
-
-        fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Envelope<Pending, P>, StoreError> {
-            DeliveryStore::redrive(self, source_system, event_id, reason, now)
-        }
-
-        fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Redriven, StoreError> {
-            DeliveryStore::redrive_all::<P>(self, reason, now)
-        }
-
-        fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Envelope<Skipped, P>, StoreError> {
-            DeliveryStore::skip_dead_letter(self, source_system, event_id, reason, now)
-        }
-
-        fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
-            DeliveryStore::held_keys(self, limit)
-        }
-
-        fn extend_lease<P: Send + Sync>(
-            &mut self,
-            claim: &mut Claim<P>,
-            now: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            DeliveryStore::extend_lease(self, claim, now)
-        }
-
-        fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
-            DeliveryStore::quarantined(self, limit)
-        }
-
-        fn release_quarantined<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            now: DateTime<Utc>,
-        ) -> Result<AnyEnvelope<P>, StoreError> {
-            DeliveryStore::release_quarantined(self, source_system, event_id, now)
-        }
-
-        fn delete_quarantined(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<(), StoreError> {
-            DeliveryStore::delete_quarantined(self, source_system, event_id)
-        }
-
-        fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
-            DeliveryStore::verify(self)
-        }
-
-        fn counts(&mut self) -> Result<StatusCounts, StoreError> {
-            DeliveryStore::counts(self)
-        }
-
-        fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
-            DeliveryStore::next_due_at(self)
-        }
-
-        fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
-            DeliveryStore::oldest_due_age(self, now)
-        }
+        operations!(to_blocking);
     };
 }
 
@@ -463,26 +342,11 @@ macro_rules! async_operations {
             block(Store::enqueue(tx, envelope, now))
         }
 
-        fn claim_due<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            now: DateTime<Utc>,
-            limit: usize,
-        ) -> Result<Claimed<P>, StoreError> {
-            block(self.store.claim_due(now, limit))
-        }
-
         fn record<P: Serialize + Send + Sync>(
             &mut self,
             outcome: impl Into<AnyEnvelope<P>> + Send,
         ) -> Result<(), StoreError> {
             block(self.store.record(outcome))
-        }
-
-        fn record_batch<P: Serialize + Send + Sync>(
-            &mut self,
-            outcomes: &[Outcome<P>],
-        ) -> Result<Vec<Recorded>, StoreError> {
-            block(self.store.record_batch(outcomes))
         }
 
         fn run_once<P, F>(
@@ -537,116 +401,7 @@ macro_rules! async_operations {
             }))
         }
 
-        fn purge_inbox(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-            block(self.store.purge_inbox(now))
-        }
-
-        fn purge_delivered(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-            block(self.store.purge_delivered(now))
-        }
-
-        fn load_any<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<AnyEnvelope<P>, StoreError> {
-            block(self.store.load_any(source_system, event_id))
-        }
-
-        fn load<S: State, P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<Envelope<S, P>, StoreError> {
-            block(self.store.load(source_system, event_id))
-        }
-
-        fn dead_letters<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            limit: usize,
-        ) -> Result<DeadLetters<P>, StoreError> {
-            block(self.store.dead_letters(limit))
-        }
-
-        fn redrive<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Envelope<Pending, P>, StoreError> {
-            block(self.store.redrive(source_system, event_id, reason, now))
-        }
-
-        fn redrive_all<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Redriven, StoreError> {
-            block(self.store.redrive_all::<P>(reason, now))
-        }
-
-        fn skip_dead_letter<P: Serialize + DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            reason: &str,
-            now: DateTime<Utc>,
-        ) -> Result<Envelope<Skipped, P>, StoreError> {
-            block(
-                self.store
-                    .skip_dead_letter(source_system, event_id, reason, now),
-            )
-        }
-
-        fn held_keys(&mut self, limit: usize) -> Result<Vec<HeldKey>, StoreError> {
-            block(self.store.held_keys(limit))
-        }
-
-        fn extend_lease<P: Send + Sync>(
-            &mut self,
-            claim: &mut Claim<P>,
-            now: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            block(self.store.extend_lease(claim, now))
-        }
-
-        fn quarantined(&mut self, limit: usize) -> Result<Vec<QuarantinedRow>, StoreError> {
-            block(self.store.quarantined(limit))
-        }
-
-        fn release_quarantined<P: DeserializeOwned + Send + Sync>(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-            now: DateTime<Utc>,
-        ) -> Result<AnyEnvelope<P>, StoreError> {
-            block(self.store.release_quarantined(source_system, event_id, now))
-        }
-
-        fn delete_quarantined(
-            &mut self,
-            source_system: &str,
-            event_id: &str,
-        ) -> Result<(), StoreError> {
-            block(self.store.delete_quarantined(source_system, event_id))
-        }
-
-        fn verify(&mut self) -> Result<Vec<StoreError>, StoreError> {
-            block(self.store.verify())
-        }
-
-        fn counts(&mut self) -> Result<StatusCounts, StoreError> {
-            block(self.store.counts())
-        }
-
-        fn next_due_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
-            block(self.store.next_due_at())
-        }
-
-        fn oldest_due_age(&mut self, now: DateTime<Utc>) -> Result<Option<Duration>, StoreError> {
-            block(self.store.oldest_due_age(now))
-        }
+        operations!(to_async);
     };
 }
 

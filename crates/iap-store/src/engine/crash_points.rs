@@ -912,10 +912,7 @@ type Runner = fn(&Place, Operation, Option<(usize, Mode)>) -> Vec<String>;
 
 /// Crashes each operation at each of its steps, both ways, on the store
 /// `run` opens at `place`; the crash points visited, per operation.
-fn crash_every_point(
-    place: &Place,
-    run: Runner,
-) -> BTreeMap<String, usize> {
+fn crash_every_point(place: &Place, run: Runner) -> BTreeMap<String, usize> {
     let mut visited = BTreeMap::new();
     for operation in OPERATIONS {
         let points = run(place, operation, None).len();

@@ -11,8 +11,6 @@
 
 use std::future::Future;
 
-use serde_json::{Value, json};
-
 use super::statement::Statement;
 use crate::StoreError;
 
@@ -65,9 +63,13 @@ impl<'a> Param<'a> {
 pub(crate) enum Column<'r> {
     Null,
     Integer(i64),
+    /// A real number (SQLite's; PostgreSQL's columns hold none).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Real(f64),
     /// Text, as bytes (SQLite does not check that they are UTF-8).
     Text(&'r [u8]),
+    /// A BLOB (SQLite's; PostgreSQL's columns hold none).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Blob(&'r [u8]),
 }
 
@@ -269,6 +271,7 @@ pub(crate) struct RowWrite {
 }
 
 /// [`RowWrites`] as PostgreSQL's statements take them: one array per column.
+#[cfg(feature = "postgres")]
 pub(crate) struct RowColumns<'a> {
     pub(crate) sources: Vec<&'a str>,
     pub(crate) event_ids: Vec<&'a str>,
@@ -300,15 +303,16 @@ impl RowWrites {
         &self.0
     }
 
+    #[cfg(feature = "sqlite")]
     /// The rows as SQLite's statements take them: one JSON array of rows,
     /// each `[source, event_id, status, attempts, due_at, envelope,
     /// settled_at]`.
     pub(crate) fn to_json(&self) -> String {
-        let rows: Vec<Value> = self
+        let rows: Vec<serde_json::Value> = self
             .0
             .iter()
             .map(|row| {
-                json!([
+                serde_json::json!([
                     row.source,
                     row.event_id,
                     row.status,
@@ -319,9 +323,10 @@ impl RowWrites {
                 ])
             })
             .collect();
-        Value::Array(rows).to_string()
+        serde_json::Value::Array(rows).to_string()
     }
 
+    #[cfg(feature = "postgres")]
     /// The rows as PostgreSQL's statements take them: one array per column.
     pub(crate) fn columns(&self) -> RowColumns<'_> {
         let rows = &self.0;
