@@ -37,6 +37,8 @@ pub(crate) mod quarantine;
 pub(crate) mod sql;
 #[cfg(test)]
 mod sql_files;
+#[cfg(any(feature = "async-sqlite", feature = "async-postgres"))]
+pub(crate) mod sqlx_driver;
 pub(crate) mod statement;
 pub(crate) mod steps;
 

@@ -1,41 +1,23 @@
-//! The async PostgreSQL drivers: statements on a pool of sqlx connections
-//! (sqlx prepares each once per connection), and on a caller's
+//! PostgreSQL as the async driver ([`SqlxDriver`](crate::engine::sqlx_driver::SqlxDriver))
+//! takes it (a batch of rows bound as one array per column), and a caller's
 //! tokio-postgres client, for `enqueue_with_tokio_postgres`.
 
-use std::fmt::Display;
 use std::future::Future;
 
-use sqlx::postgres::{PgArguments, PgPool, PgRow, PgValueRef};
-use sqlx::{Executor, PgConnection, Postgres, Row as _, Transaction, TypeInfo, ValueRef as _};
+use sqlx::postgres::{PgPool, PgQueryResult, PgRow, PgValueRef};
+use sqlx::{Postgres, Row as _, Transaction, TypeInfo, ValueRef as _};
 
 use super::driver::{PgRow as TokioPgRow, bound, row_columns};
-use crate::BoxFuture;
 use crate::StoreError;
-use crate::engine::asynchronous::Async;
-use crate::engine::driver::{
-    Column, Decode, Dialect, Driver, Param, Row, Statements, Transaction as EngineTransaction,
-    no_column,
-};
-use crate::engine::inbox::Effect;
+use crate::engine::driver::{Column, Decode, Dialect, Param, Statements};
+use crate::engine::sqlx_driver::{Query, SqlxDatabase, column_error};
 use crate::engine::statement::Statement;
-use integration_automation_patterns::Envelope;
-use integration_automation_patterns::envelope::state::Dispatched;
 
-/// A store's pool, as the engine drives it (a handle on the pool, which
-/// owns nothing that borrows: an async operation's future may be sent to
-/// any thread).
-pub(crate) struct SqlxPgDriver {
-    pub(crate) pool: PgPool,
-}
+impl SqlxDatabase for Postgres {
+    const DIALECT: Dialect = Dialect::Postgres;
 
-/// `statement` with `params` bound, a batch of rows as one array per column.
-fn bound_query<'q>(
-    statement: &'static Statement,
-    params: &[Param<'q>],
-) -> Result<sqlx::query::Query<'q, Postgres, PgArguments>, StoreError> {
-    let mut query = sqlx::query(statement.text(Dialect::Postgres)?);
-    for param in params {
-        query = match *param {
+    fn bind<'q>(query: Query<'q, Postgres>, param: &Param<'q>) -> Query<'q, Postgres> {
+        match *param {
             Param::Int(value) => query.bind(value),
             Param::Text(value) => query.bind(value),
             Param::Bool(value) => query.bind(value),
@@ -50,126 +32,19 @@ fn bound_query<'q>(
                     .bind(columns.envelopes)
                     .bind(columns.settled_ats)
             }
-        };
-    }
-    Ok(query)
-}
-
-async fn execute<'e, X: Executor<'e, Database = Postgres>>(
-    executor: X,
-    statement: &'static Statement,
-    params: &[Param<'_>],
-) -> Result<u64, StoreError> {
-    Ok(bound_query(statement, params)?
-        .execute(executor)
-        .await?
-        .rows_affected())
-}
-
-async fn query<'e, T: Decode, X: Executor<'e, Database = Postgres>>(
-    executor: X,
-    statement: &'static Statement,
-    params: &[Param<'_>],
-) -> Result<Vec<T>, StoreError> {
-    let rows = bound_query(statement, params)?.fetch_all(executor).await?;
-    rows.iter().map(|row| T::decode(&SqlxRow(row))).collect()
-}
-
-/// Statements on the pool (each on a connection it lends), on a connection,
-/// or in a transaction.
-macro_rules! sqlx_pg_statements {
-    ($type:ty, $executor:ident => $borrow:expr) => {
-        impl Statements for $type {
-            fn dialect(&self) -> Dialect {
-                Dialect::Postgres
-            }
-
-            fn writes_rows_at_once(&self) -> bool {
-                true
-            }
-
-            fn execute(
-                &mut self,
-                statement: &'static Statement,
-                params: &[Param<'_>],
-            ) -> impl Future<Output = Result<u64, StoreError>> {
-                let $executor = self;
-                execute($borrow, statement, params)
-            }
-
-            fn query<T: Decode>(
-                &mut self,
-                statement: &'static Statement,
-                params: &[Param<'_>],
-            ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
-                let $executor = self;
-                query($borrow, statement, params)
-            }
         }
-    };
-}
-
-sqlx_pg_statements!(SqlxPgDriver, driver => &driver.pool);
-sqlx_pg_statements!(PgConnection, connection => connection);
-sqlx_pg_statements!(Transaction<'_, Postgres>, tx => &mut **tx);
-
-impl EngineTransaction for Transaction<'_, Postgres> {
-    async fn commit(self) -> Result<(), StoreError> {
-        Ok(Transaction::commit(self).await?)
     }
-}
 
-impl Driver for SqlxPgDriver {
-    type Tx<'t>
-        = Transaction<'static, Postgres>
-    where
-        Self: 't;
-
-    async fn begin(&mut self) -> Result<Self::Tx<'_>, StoreError> {
-        Ok(self.pool.begin().await?)
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
-}
 
-impl<P, T, E: Display, F> Effect<Transaction<'static, Postgres>, P, T, E> for Async<F>
-where
-    F: for<'t> FnOnce(
-        &'t mut Transaction<'static, Postgres>,
-        &'t Envelope<Dispatched, P>,
-    ) -> BoxFuture<'t, Result<T, E>>,
-{
-    fn apply<'a>(
-        self,
-        tx: &'a mut Transaction<'static, Postgres>,
-        event: &'a Envelope<Dispatched, P>,
-    ) -> impl Future<Output = Result<T, E>> {
-        (self.0)(tx, event)
-    }
-}
-
-impl<P, T, E: Display, F> Effect<Transaction<'static, Postgres>, P, T, E> for &mut Async<F>
-where
-    F: for<'t> FnMut(
-        &'t mut Transaction<'static, Postgres>,
-        &'t Envelope<Dispatched, P>,
-    ) -> BoxFuture<'t, Result<T, E>>,
-{
-    fn apply<'a>(
-        self,
-        tx: &'a mut Transaction<'static, Postgres>,
-        event: &'a Envelope<Dispatched, P>,
-    ) -> impl Future<Output = Result<T, E>> {
-        (self.0)(tx, event)
-    }
-}
-
-/// A row of an sqlx PostgreSQL result.
-struct SqlxRow<'r>(&'r PgRow);
-
-impl Row for SqlxRow<'_> {
     /// The column as the engine reads it: integers and flags as integers,
     /// text as text (the schema types every column).
-    fn column(&self, name: &str) -> Result<Column<'_>, StoreError> {
-        let value: PgValueRef<'_> = self.0.try_get_raw(name).map_err(|_| no_column(name))?;
+    fn column<'r>(row: &'r PgRow, name: &str) -> Result<Column<'r>, StoreError> {
+        let value: PgValueRef<'r> = row
+            .try_get_raw(name)
+            .map_err(|error| column_error(name, error))?;
         if value.is_null() {
             return Ok(Column::Null);
         }
@@ -184,6 +59,12 @@ impl Row for SqlxRow<'_> {
                 .map(|text| Column::Text(text.as_bytes())),
         };
         decoded.map_err(|error| StoreError::Sqlx(sqlx::Error::Decode(error)))
+    }
+
+    fn begin(
+        pool: &PgPool,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        pool.begin()
     }
 }
 

@@ -7,10 +7,11 @@ use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::async_driver::{SqlxPgDriver, TokioPostgres};
+use super::async_driver::TokioPostgres;
 use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
 use crate::clock::ServerClock;
 use crate::engine::asynchronous::async_delivery_store;
+use crate::engine::sqlx_driver::{SqlxConnection, SqlxDriver};
 use crate::{StoreError, StoreOptions, WakeupMode, Wakeups, migrations_from};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::Pending;
@@ -180,7 +181,8 @@ impl AsyncPostgresStore {
         envelope: &Envelope<Pending, P>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        crate::engine::outbox::enqueue(connection, envelope, now).await
+        crate::engine::outbox::enqueue(&mut SqlxConnection::<Postgres>(connection), envelope, now)
+            .await
     }
 
     /// Enqueues inside the caller's tokio-postgres transaction (or on a
@@ -194,8 +196,8 @@ impl AsyncPostgresStore {
     }
 
     /// The pool, as the engine drives it.
-    fn driver(&self) -> SqlxPgDriver {
-        SqlxPgDriver {
+    fn driver(&self) -> SqlxDriver<Postgres> {
+        SqlxDriver {
             pool: self.pool.clone(),
         }
     }

@@ -15,8 +15,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::SqliteStore;
-use super::async_driver::SqlxSqliteDriver;
 use crate::engine::asynchronous::async_delivery_store;
+use crate::engine::sqlx_driver::{SqlxConnection, SqlxDriver};
 use crate::wakeup::LocalSignal;
 use crate::{Durability, StoreError, StoreOptions, WakeupMode, Wakeups};
 use integration_automation_patterns::Envelope;
@@ -113,12 +113,13 @@ impl AsyncSqliteStore {
         envelope: &Envelope<Pending, P>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        crate::engine::outbox::enqueue(connection, envelope, now).await
+        crate::engine::outbox::enqueue(&mut SqlxConnection::<Sqlite>(connection), envelope, now)
+            .await
     }
 
     /// The pool, as the engine drives it.
-    fn driver(&self) -> SqlxSqliteDriver {
-        SqlxSqliteDriver {
+    fn driver(&self) -> SqlxDriver<Sqlite> {
+        SqlxDriver {
             pool: self.pool.clone(),
         }
     }
