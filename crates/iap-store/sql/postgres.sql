@@ -1,9 +1,27 @@
--- The PostgreSQL SQL of iap-store, as the code sends it: the schema, its
--- migrations, and every statement of the store engine, by the name the
--- engine gives it. Written by the test `engine::sql_files`; do not edit
+-- The PostgreSQL SQL of iap-store, as the code sends it: every statement of
+-- the store engine (the schema and its migrations first), by the name
+-- the engine gives it. Written by the test `engine::sql_files`; do not edit
 -- (change the code, then run the test with IAP_WRITE_SQL=1).
 
 -- == Schema ==
+
+-- HAS_META
+SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta') AS present;
+
+-- HAS_TABLES
+SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()
+                         AND tablename IN ('iap_outbox', 'iap_inbox')) AS present;
+
+-- SELECT_VERSION
+SELECT value FROM iap_meta WHERE name = 'schema_version';
+
+-- INSERT_VERSION
+INSERT INTO iap_meta (name, value) VALUES ('schema_version', $1);
+
+-- TAKE_MIGRATION_LOCK
+SELECT pg_advisory_xact_lock($1);
+
+-- CREATE_SCHEMA
 CREATE FUNCTION iap_time(micros BIGINT) RETURNS TIMESTAMPTZ
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE WHEN micros < -210866803200000000 THEN '-infinity'::timestamptz
@@ -68,14 +86,14 @@ BEGIN
 END
 $$;
 CREATE TRIGGER iap_outbox_enqueued AFTER INSERT ON iap_outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION iap_outbox_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION iap_outbox_notify();;
 
--- == Migration from schema version 1 to 2 ==
+-- MIGRATE_FROM_1
 ALTER TABLE iap_outbox ADD COLUMN renewed_at BIGINT;
 CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined');
-UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';;
 
--- == Migration from schema version 2 to 3 ==
+-- MIGRATE_FROM_2
 ALTER TABLE iap_outbox ADD COLUMN settled_at BIGINT;
 UPDATE iap_outbox SET settled_at = (extract(epoch FROM now()) * 1000000)::bigint
     WHERE status IN ('processed', 'acknowledged', 'skipped');
@@ -96,9 +114,9 @@ $$;
 CREATE TRIGGER iap_outbox_enqueued AFTER INSERT ON iap_outbox
     FOR EACH STATEMENT EXECUTE FUNCTION iap_outbox_notify();
 
-UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';;
 
--- == Migration from schema version 3 to 4 ==
+-- MIGRATE_FROM_3
 CREATE FUNCTION iap_time(micros BIGINT) RETURNS TIMESTAMPTZ
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE WHEN micros < -210866803200000000 THEN '-infinity'::timestamptz
@@ -132,9 +150,9 @@ UPDATE iap_outbox SET ordering_key = envelope ->> 'partitionkey'
 CREATE INDEX iap_outbox_key_order ON iap_outbox (ordering_key, seq)
                  WHERE ordering_key IS NOT NULL AND status IN ('pending', 'dispatched', 'retrying', 'failed', 'quarantined');
 ALTER TABLE iap_inbox ALTER COLUMN received_at TYPE TIMESTAMPTZ USING iap_time(received_at);
-UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';;
 
--- == Migration from schema version 4 to 5 ==
+-- MIGRATE_FROM_4
 ALTER TABLE iap_outbox ADD COLUMN held_back BOOLEAN NOT NULL DEFAULT false;
 DROP INDEX iap_outbox_due;
 
@@ -142,9 +160,9 @@ CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND 
 CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key, seq) WHERE held_back;
 CREATE INDEX iap_outbox_key_dead_letters ON iap_outbox (ordering_key, seq)
                  WHERE ordering_key IS NOT NULL AND status IN ('failed', 'quarantined');
-UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';;
 
--- == Migration from schema version 5 to 6 ==
+-- MIGRATE_FROM_5
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
     SET envelope = (envelope - 'delivery') || jsonb_build_object('_delivery', envelope -> 'delivery')
@@ -156,9 +174,9 @@ CREATE INDEX iap_outbox_stray ON iap_outbox (seq) WHERE ((due_at IS NULL AND sta
 CREATE OR REPLACE FUNCTION iap_clock() RETURNS TIMESTAMPTZ
     LANGUAGE sql VOLATILE PARALLEL SAFE AS $$ SELECT clock_timestamp() $$;
 
-UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';;
 
--- == Migration from schema version 6 to 7 ==
+-- MIGRATE_FROM_6
 CREATE FUNCTION iap_time_or_null(text TEXT) RETURNS TIMESTAMPTZ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN text::timestamptz;
@@ -176,7 +194,7 @@ DROP INDEX iap_outbox_dead_letters;
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE status IN ('processed', 'acknowledged', 'skipped');
 CREATE INDEX iap_outbox_dead_letters ON iap_outbox ((iap_micros(COALESCE(settled_at, '-infinity'))), seq) WHERE status = 'failed';
 
-UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';;
 
 -- == Outbox rows ==
 

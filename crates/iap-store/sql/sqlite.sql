@@ -1,9 +1,23 @@
--- The SQLite SQL of iap-store, as the code sends it: the schema, its
--- migrations, and every statement of the store engine, by the name the
--- engine gives it. Written by the test `engine::sql_files`; do not edit
+-- The SQLite SQL of iap-store, as the code sends it: every statement of
+-- the store engine (the schema and its migrations first), by the name
+-- the engine gives it. Written by the test `engine::sql_files`; do not edit
 -- (change the code, then run the test with IAP_WRITE_SQL=1).
 
 -- == Schema ==
+
+-- HAS_META
+SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta') AS present;
+
+-- HAS_TABLES
+SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox')) AS present;
+
+-- SELECT_VERSION
+SELECT value FROM iap_meta WHERE name = 'schema_version';
+
+-- INSERT_VERSION
+INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1);
+
+-- CREATE_SCHEMA
 CREATE TABLE iap_meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -45,30 +59,30 @@ CREATE TABLE iap_inbox (
     received_at INTEGER NOT NULL,
     PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
-CREATE INDEX iap_inbox_received ON iap_inbox (received_at);
+CREATE INDEX iap_inbox_received ON iap_inbox (received_at);;
 
--- == Migration from schema version 1 to 2 ==
+-- MIGRATE_FROM_1
 ALTER TABLE iap_outbox ADD COLUMN renewed_at INTEGER;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
           OR typeof(due_at) NOT IN ('integer', 'null'));
-UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 2 WHERE name = 'schema_version';;
 
--- == Migration from schema version 2 to 3 ==
+-- MIGRATE_FROM_2
 ALTER TABLE iap_outbox ADD COLUMN settled_at INTEGER;
 UPDATE iap_outbox SET settled_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
     WHERE status IN ('processed', 'acknowledged', 'skipped');
 CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL;
-UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 3 WHERE name = 'schema_version';;
 
--- == Migration from schema version 3 to 4 ==
+-- MIGRATE_FROM_3
 ALTER TABLE iap_outbox ADD COLUMN ordering_key TEXT;
 UPDATE iap_outbox SET ordering_key = envelope ->> '$.partitionkey'
     WHERE json_valid(envelope) AND json_type(envelope, '$.partitionkey') = 'text';
 CREATE INDEX iap_outbox_key_order ON iap_outbox (ordering_key)
                  WHERE ordering_key IS NOT NULL AND status IN ('pending', 'dispatched', 'retrying', 'failed', 'quarantined');
-UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 4 WHERE name = 'schema_version';;
 
--- == Migration from schema version 4 to 5 ==
+-- MIGRATE_FROM_4
 ALTER TABLE iap_outbox ADD COLUMN held_back INTEGER NOT NULL DEFAULT 0;
 DROP INDEX iap_outbox_due;
 
@@ -76,9 +90,9 @@ CREATE INDEX iap_outbox_due ON iap_outbox (due_at) WHERE due_at IS NOT NULL AND 
 CREATE INDEX iap_outbox_held_back ON iap_outbox (ordering_key) WHERE held_back = 1;
 CREATE INDEX iap_outbox_key_dead_letters ON iap_outbox (ordering_key)
                  WHERE ordering_key IS NOT NULL AND status IN ('failed', 'quarantined');
-UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 5 WHERE name = 'schema_version';;
 
--- == Migration from schema version 5 to 6 ==
+-- MIGRATE_FROM_5
 ALTER TABLE iap_inbox RENAME COLUMN payload TO event;
 UPDATE iap_outbox
     SET envelope = json_set(json_remove(envelope, '$.delivery'),
@@ -88,9 +102,9 @@ DROP INDEX iap_outbox_stray;
 CREATE INDEX iap_outbox_stray ON iap_outbox (status) WHERE ((due_at IS NULL AND status NOT IN ('processed', 'acknowledged', 'failed', 'skipped', 'quarantined'))
           OR typeof(due_at) NOT IN ('integer', 'null') OR due_at > 8210266876799999999
           OR (held_back IS NOT 0 AND (held_back IS NOT 1 OR ordering_key IS NULL)));
-UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 6 WHERE name = 'schema_version';;
 
--- == Migration from schema version 6 to 7 ==
+-- MIGRATE_FROM_6
 UPDATE iap_outbox SET settled_at = coalesce(
     (SELECT unixepoch(substr(at, 1, 19)) * 1000000
             + CASE WHEN substr(at, 20, 1) = '.'
@@ -107,7 +121,7 @@ CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at)
     WHERE settled_at IS NOT NULL AND status IN ('processed', 'acknowledged', 'skipped');
 CREATE INDEX iap_outbox_dead_letters ON iap_outbox ((CASE typeof(settled_at) WHEN 'integer' THEN settled_at ELSE -9223372036854775807 END)) WHERE status = 'failed';
 
-UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
+UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';;
 
 -- == Outbox rows ==
 

@@ -255,15 +255,6 @@ impl DeadLetterKeys {
     }
 }
 
-/// The migrations, of a backend's list in order (the one at index `v - 1`
-/// takes a store from version `v` to `v + 1`), that take a store at schema
-/// version `found` to the current one.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn migrations_from(migrations: &'static [&'static str], found: i64) -> &'static [&'static str] {
-    let start = usize::try_from(found - 1).unwrap_or(0);
-    migrations.get(start..).unwrap_or_default()
-}
-
 /// How many rows [`DeliveryStore::purge_delivered`] deletes per transaction.
 pub const PURGE_BATCH: u32 = 1000;
 

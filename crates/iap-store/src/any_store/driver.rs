@@ -71,6 +71,10 @@ impl Statements for AnyDriver<'_> {
     ) -> Result<Vec<T>, StoreError> {
         on_backend!(self, AnyDriver, driver => driver.query(statement, params).await)
     }
+
+    async fn execute_script(&mut self, script: &'static Statement) -> Result<(), StoreError> {
+        on_backend!(self, AnyDriver, driver => driver.execute_script(script).await)
+    }
 }
 
 impl<'c> Driver for AnyDriver<'c> {
@@ -134,6 +138,10 @@ impl Statements for AnyTx<'_> {
     ) -> Result<Vec<T>, StoreError> {
         on_backend!(self, AnyTx, tx => Statements::query(tx, statement, params).await)
     }
+
+    async fn execute_script(&mut self, script: &'static Statement) -> Result<(), StoreError> {
+        on_backend!(self, AnyTx, tx => Statements::execute_script(tx, script).await)
+    }
 }
 
 impl Statements for AnyEngineTx<'_> {
@@ -175,6 +183,13 @@ impl Statements for AnyEngineTx<'_> {
                 None => postgres_driver::query(tx, &mut Prepared::new(), statement, params),
             },
         })
+    }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        Statements::execute_script(&mut self.tx, script)
     }
 }
 

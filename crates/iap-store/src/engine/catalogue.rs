@@ -361,7 +361,8 @@ impl Decode for LockedKey {
 
 /// Every statement the engine runs, by section.
 #[cfg(test)]
-pub(crate) static SECTIONS: [(&str, &[&Statement]); 6] = [
+pub(crate) static SECTIONS: [(&str, &[&Statement]); 7] = [
+    ("Schema", super::schema::SCHEMA_STATEMENTS),
     ("Outbox rows", OUTBOX_ROWS),
     ("Claims", CLAIM),
     ("Writes", WRITES),

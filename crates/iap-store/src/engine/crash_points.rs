@@ -139,6 +139,11 @@ impl<D: Statements> Statements for Crashing<D> {
         self.step(statement.name)?;
         self.inner.query(statement, params).await
     }
+
+    async fn execute_script(&mut self, script: &'static Statement) -> Result<(), StoreError> {
+        self.step(script.name)?;
+        self.inner.execute_script(script).await
+    }
 }
 
 impl<T: Transaction> Transaction for Crashing<T> {

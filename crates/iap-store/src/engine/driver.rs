@@ -223,6 +223,13 @@ pub(crate) trait Statements {
         params: &[Param<'_>],
     ) -> impl Future<Output = Result<u64, StoreError>>;
 
+    /// Runs `script`, several statements without parameters (the schema, a
+    /// migration).
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+
     /// Runs `statement` with `params`; its rows, each decoded.
     fn query<T: Decode>(
         &mut self,

@@ -34,6 +34,7 @@ pub(crate) mod inbox;
 pub(crate) mod monitoring;
 pub(crate) mod outbox;
 pub(crate) mod quarantine;
+pub(crate) mod schema;
 pub(crate) mod sql;
 #[cfg(test)]
 mod sql_files;

@@ -8,29 +8,19 @@ use std::path::PathBuf;
 
 use super::catalogue::SECTIONS;
 use super::driver::Dialect;
-use super::sql::{postgres, sqlite};
 
 /// The file of `dialect` as the code makes it.
 fn sql_file(dialect: Dialect) -> String {
-    let (name, schema, migrations): (&str, &str, &[&str]) = match dialect {
-        Dialect::Sqlite => ("SQLite", sqlite::SCHEMA, &sqlite::MIGRATIONS),
-        Dialect::Postgres => ("PostgreSQL", postgres::SCHEMA, &postgres::MIGRATIONS),
+    let name = match dialect {
+        Dialect::Sqlite => "SQLite",
+        Dialect::Postgres => "PostgreSQL",
     };
     let mut file = format!(
-        "-- The {name} SQL of iap-store, as the code sends it: the schema, its\n\
-         -- migrations, and every statement of the store engine, by the name the\n\
-         -- engine gives it. Written by the test `engine::sql_files`; do not edit\n\
+        "-- The {name} SQL of iap-store, as the code sends it: every statement of\n\
+         -- the store engine (the schema and its migrations first), by the name\n\
+         -- the engine gives it. Written by the test `engine::sql_files`; do not edit\n\
          -- (change the code, then run the test with IAP_WRITE_SQL=1).\n"
     );
-    file.push_str(&format!("\n-- == Schema ==\n{}\n", schema.trim()));
-    for (index, migration) in migrations.iter().enumerate() {
-        let from = index + 1;
-        file.push_str(&format!(
-            "\n-- == Migration from schema version {from} to {} ==\n{}\n",
-            from + 1,
-            migration.trim()
-        ));
-    }
     for (section, statements) in SECTIONS {
         file.push_str(&format!("\n-- == {section} ==\n"));
         for statement in statements {

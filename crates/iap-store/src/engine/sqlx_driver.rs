@@ -80,6 +80,22 @@ where
     Ok(DB::rows_affected(&result))
 }
 
+async fn execute_script<'c, DB, X>(
+    executor: X,
+    script: &'static Statement,
+) -> Result<(), StoreError>
+where
+    DB: SqlxDatabase,
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    X: Executor<'c, Database = DB>,
+{
+    sqlx::raw_sql(script.text(DB::DIALECT)?)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 async fn query<'e, 'c: 'e, DB, T, X>(
     executor: X,
     statement: &'static Statement,
@@ -137,6 +153,13 @@ where
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         query::<DB, T, _>(&self.pool, statement, params)
     }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        execute_script::<DB, _>(&self.pool, script)
+    }
 }
 
 impl<DB: SqlxDatabase> Statements for SqlxConnection<'_, DB>
@@ -167,6 +190,13 @@ where
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         query::<DB, T, _>(&mut *self.0, statement, params)
     }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        execute_script::<DB, _>(&mut *self.0, script)
+    }
 }
 
 impl<DB: SqlxDatabase> Statements for SqlxTransaction<'_, DB>
@@ -196,6 +226,13 @@ where
         params: &[Param<'_>],
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         query::<DB, T, _>(&mut **self, statement, params)
+    }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        execute_script::<DB, _>(&mut **self, script)
     }
 }
 

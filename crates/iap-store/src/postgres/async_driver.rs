@@ -93,6 +93,13 @@ impl<C: tokio_postgres::GenericClient> Statements for TokioPostgres<'_, C> {
             .await?)
     }
 
+    async fn execute_script(&mut self, script: &'static Statement) -> Result<(), StoreError> {
+        Ok(self
+            .0
+            .batch_execute(script.text(Dialect::Postgres)?)
+            .await?)
+    }
+
     async fn query<T: Decode>(
         &mut self,
         statement: &'static Statement,

@@ -8,11 +8,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::async_driver::TokioPostgres;
-use super::{MIGRATION_LOCK, SCHEMA_VERSION, sql};
+use super::sql;
 use crate::clock::ServerClock;
 use crate::engine::asynchronous::async_delivery_store;
 use crate::engine::sqlx_driver::{SqlxConnection, SqlxDriver};
-use crate::{StoreError, StoreOptions, WakeupMode, Wakeups, migrations_from};
+use crate::{StoreError, StoreOptions, WakeupMode, Wakeups};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::Pending;
 
@@ -111,67 +111,7 @@ impl AsyncPostgresStore {
     /// Creates the store's tables, migrates them, or checks their version:
     /// see [`PostgresStore::migrate`](super::PostgresStore::migrate).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(sql::TAKE_MIGRATION_LOCK)
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let has_meta: bool = sqlx::query(sql::HAS_META)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let version: Option<i64> = if has_meta {
-            let row = sqlx::query(sql::SELECT_VERSION)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => Some(row.try_get(0)?),
-                None => {
-                    return Err(StoreError::UnknownSchema {
-                        reason: "the schema version is missing".into(),
-                    });
-                }
-            }
-        } else {
-            None
-        };
-        match version {
-            None => {
-                let exists: bool = sqlx::query(sql::HAS_TABLES)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get(0)?;
-                if exists {
-                    return Err(StoreError::UnknownSchema {
-                        reason: "store tables exist without a schema version".into(),
-                    });
-                }
-                sqlx::raw_sql(sql::SCHEMA).execute(&mut *tx).await?;
-                sqlx::query(sql::INSERT_VERSION)
-                    .bind(SCHEMA_VERSION)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
-                for migration in migrations_from(&sql::MIGRATIONS, found) {
-                    sqlx::raw_sql(*migration).execute(&mut *tx).await?;
-                }
-            }
-            Some(SCHEMA_VERSION) => {}
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) => {
-                return Err(StoreError::UnknownSchema {
-                    reason: format!("schema version {found} was never written by this crate"),
-                });
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        crate::engine::schema::migrate(&mut self.driver()).await
     }
 
     /// Enqueues into any open sqlx PostgreSQL transaction or connection of

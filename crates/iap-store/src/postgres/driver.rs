@@ -49,6 +49,7 @@ pub(crate) trait Runner {
         statement: &postgres::Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<postgres::Row>, postgres::Error>;
+    fn run_script(&mut self, script: &str) -> Result<(), postgres::Error>;
 }
 
 macro_rules! runner {
@@ -72,6 +73,10 @@ macro_rules! runner {
                 params: &[&(dyn ToSql + Sync)],
             ) -> Result<Vec<postgres::Row>, postgres::Error> {
                 self.query(statement, params)
+            }
+
+            fn run_script(&mut self, script: &str) -> Result<(), postgres::Error> {
+                self.batch_execute(script)
             }
         }
     };
@@ -150,6 +155,14 @@ pub(crate) fn execute(
     Ok(runner.run_execute(&prepared, &bound(params, &columns))?)
 }
 
+/// Runs `script`, several statements without parameters.
+pub(crate) fn execute_script(
+    runner: &mut impl Runner,
+    script: &Statement,
+) -> Result<(), StoreError> {
+    Ok(runner.run_script(script.text(Dialect::Postgres)?)?)
+}
+
 /// Runs `statement`, prepared once, with `params`; its rows, decoded.
 pub(crate) fn query<T: Decode>(
     runner: &mut impl Runner,
@@ -187,6 +200,13 @@ impl Statements for PgDriver<'_> {
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         ready(query(self.client, self.prepared, statement, params))
     }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        ready(execute_script(self.client, script))
+    }
 }
 
 impl Statements for PgTx<'_> {
@@ -212,6 +232,13 @@ impl Statements for PgTx<'_> {
         params: &[Param<'_>],
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         ready(query(&mut self.tx, self.prepared, statement, params))
+    }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        ready(execute_script(&mut self.tx, script))
     }
 }
 
@@ -240,6 +267,13 @@ impl Statements for Transaction<'_> {
         params: &[Param<'_>],
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
         ready(query(self, &mut Prepared::new(), statement, params))
+    }
+
+    fn execute_script(
+        &mut self,
+        script: &'static Statement,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        ready(execute_script(self, script))
     }
 }
 

@@ -61,17 +61,14 @@ pub use tokio_postgres;
 use driver::{PgDriver, Prepared};
 
 use super::engine::blocking::delivery_store;
-use super::engine::run_ready;
 use super::engine::sql::postgres as sql;
-use super::{DeliveryStore, StoreError, StoreOptions, migrations_from};
+use super::engine::{run_ready, schema};
+use super::{DeliveryStore, StoreError, StoreOptions};
 use integration_automation_patterns::Envelope;
 use integration_automation_patterns::envelope::state::Pending;
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 7;
-
-/// A lock number that serializes concurrent migrations.
-const MIGRATION_LOCK: i64 = 0x1a9_0717;
+pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
 
 /// Inbox, outbox and dead letters in a PostgreSQL database.
 ///
@@ -195,41 +192,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
     /// and safe to run twice, or from several processes at once; a newer or
     /// unknown schema is refused, never guessed.
     pub fn migrate(&mut self) -> Result<(), StoreError> {
-        off_runtime(|| {
-            let mut tx = self.client()?.transaction()?;
-            tx.execute(sql::TAKE_MIGRATION_LOCK, &[&MIGRATION_LOCK])?;
-            match schema_version(&mut tx)? {
-                None => {
-                    let exists = tx.query_one(sql::HAS_TABLES, &[])?.try_get::<_, bool>(0)?;
-                    if exists {
-                        return Err(StoreError::UnknownSchema {
-                            reason: "store tables exist without a schema version".into(),
-                        });
-                    }
-                    tx.batch_execute(sql::SCHEMA)?;
-                    tx.execute(sql::INSERT_VERSION, &[&SCHEMA_VERSION])?;
-                }
-                Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
-                    for migration in migrations_from(&sql::MIGRATIONS, found) {
-                        tx.batch_execute(migration)?;
-                    }
-                }
-                Some(SCHEMA_VERSION) => {}
-                Some(found) if found > SCHEMA_VERSION => {
-                    return Err(StoreError::SchemaTooNew {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                Some(found) => {
-                    return Err(StoreError::UnknownSchema {
-                        reason: format!("schema version {found} was never written by this crate"),
-                    });
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        self.run(async |driver| schema::migrate(driver).await)
     }
 
     /// Checks, changing nothing, that the connection's schema holds a store
@@ -245,13 +208,9 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
                     reason: "no schema of the connection's search path exists".into(),
                 });
             };
-            let found = schema_version(&mut tx)?;
-            let has_tables = tx.query_one(sql::HAS_TABLES, &[])?.try_get::<_, bool>(0)?;
+            let found = run_ready(schema::schema_version(&mut tx))?;
             tx.commit()?;
             match found {
-                None if has_tables => Err(StoreError::UnknownSchema {
-                    reason: "store tables exist without a schema version".into(),
-                }),
                 None => Err(StoreError::NoStore {
                     location: format!("PostgreSQL database {database:?}, schema {schema:?}"),
                     reason: "it has no iap store tables".into(),
@@ -274,12 +233,7 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
 
     /// The schema version in the database; `None` before [`migrate`](Self::migrate).
     pub fn schema_version(&mut self) -> Result<Option<i64>, StoreError> {
-        off_runtime(|| {
-            let mut tx = self.client()?.transaction()?;
-            let version = schema_version(&mut tx)?;
-            tx.commit()?;
-            Ok(version)
-        })
+        self.run(async |driver| schema::recorded_version(driver).await)
     }
 
     /// The server's time now (the schema's `iap_clock()`): the time to pass
@@ -405,20 +359,6 @@ fn open(config: &Config) -> Result<Client, StoreError> {
             config.get_user().unwrap_or("the default user")
         ),
     })
-}
-
-fn schema_version(tx: &mut Transaction<'_>) -> Result<Option<i64>, StoreError> {
-    let has_meta = tx.query_one(sql::HAS_META, &[])?.try_get::<_, bool>(0)?;
-    if !has_meta {
-        return Ok(None);
-    }
-    let row = tx.query_opt(sql::SELECT_VERSION, &[])?;
-    match row {
-        Some(row) => Ok(Some(row.try_get(0)?)),
-        None => Err(StoreError::UnknownSchema {
-            reason: "the schema version is missing".into(),
-        }),
-    }
 }
 
 delivery_store!(

@@ -53,6 +53,14 @@ pub(crate) fn execute(
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
 }
 
+/// Runs `script` on `connection`.
+pub(crate) fn execute_script(
+    connection: &Connection,
+    script: &Statement,
+) -> Result<(), StoreError> {
+    Ok(connection.execute_batch(script.text(Dialect::Sqlite)?)?)
+}
+
 /// Runs `statement` on `connection`; its rows, decoded.
 pub(crate) fn query<T: Decode>(
     connection: &Connection,
@@ -94,6 +102,13 @@ macro_rules! sqlite_statements {
                 params: &[Param<'_>],
             ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
                 ready(query(self, statement, params))
+            }
+
+            fn execute_script(
+                &mut self,
+                script: &'static Statement,
+            ) -> impl Future<Output = Result<(), StoreError>> {
+                ready(execute_script(self, script))
             }
         }
     };

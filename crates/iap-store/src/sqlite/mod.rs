@@ -37,9 +37,7 @@
 
 use std::path::Path;
 
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 #[cfg(feature = "async-sqlite")]
 mod async_driver;
@@ -56,13 +54,11 @@ pub use rusqlite;
 pub(crate) use driver::SqliteDriver;
 
 use super::engine::blocking::delivery_store;
-use super::engine::run_ready;
-use super::engine::sql::sqlite as sql;
-use super::migrations_from;
+use super::engine::{run_ready, schema};
 use super::{Durability, StoreError, StoreOptions};
 
 /// The newest store schema this crate writes and reads.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
 
 /// Inbox, outbox and dead letters in one SQLite file.
 #[derive(Debug)]
@@ -267,54 +263,10 @@ fn set_journal(
 /// Creates the schema in a new file, migrates an older version, accepts the
 /// current one and refuses others. A current store is only read.
 fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
-    if schema_version(connection)? == Some(SCHEMA_VERSION) {
-        return Ok(());
-    }
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Another connection may have set the file up since the first look.
-    match schema_version(&tx)? {
-        None => {
-            tx.execute_batch(sql::SCHEMA)?;
-            tx.execute(sql::INSERT_VERSION, params![SCHEMA_VERSION])?;
-        }
-        Some(found) if (1..SCHEMA_VERSION).contains(&found) => {
-            for migration in migrations_from(&sql::MIGRATIONS, found) {
-                tx.execute_batch(migration)?;
-            }
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(found) if found > SCHEMA_VERSION => {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Some(found) => {
-            return Err(StoreError::UnknownSchema {
-                reason: format!("schema version {found} was never written by this crate"),
-            });
-        }
-    }
-    tx.commit()?;
-    Ok(())
+    run_ready(schema::migrate(&mut SqliteDriver { connection }))
 }
 
 /// The store's schema version in the file; `None` if the file holds no store.
 fn schema_version(connection: &Connection) -> Result<Option<i64>, StoreError> {
-    let has_meta: bool = connection.query_row(sql::HAS_META, [], |row| row.get(0))?;
-    if !has_meta {
-        let has_tables: bool = connection.query_row(sql::HAS_TABLES, [], |row| row.get(0))?;
-        if has_tables {
-            return Err(StoreError::UnknownSchema {
-                reason: "store tables exist without a schema version".into(),
-            });
-        }
-        return Ok(None);
-    }
-    let version: Option<i64> = connection
-        .query_row(sql::SELECT_VERSION, [], |row| row.get(0))
-        .optional()?;
-    version.map(Some).ok_or_else(|| StoreError::UnknownSchema {
-        reason: "the schema version is missing".into(),
-    })
+    run_ready(schema::schema_version(&mut SqliteDriver { connection }))
 }

@@ -329,17 +329,6 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
 "
 );
 
-/// The migrations, in order: the one at index `v - 1` takes a store from
-/// version `v` to `v + 1`.
-pub(crate) const MIGRATIONS: [&str; 6] = [
-    MIGRATE_FROM_1,
-    MIGRATE_FROM_2,
-    MIGRATE_FROM_3,
-    MIGRATE_FROM_4,
-    MIGRATE_FROM_5,
-    MIGRATE_FROM_6,
-];
-
 /// The notification channel of the store in the current schema.
 #[cfg(feature = "async-postgres")]
 pub(crate) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
@@ -358,14 +347,14 @@ pub(crate) const DATABASE_AND_SCHEMA: &str =
 /// Whether the schema has store tables.
 pub(crate) const HAS_TABLES: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()
-                         AND tablename IN ('iap_outbox', 'iap_inbox'))";
+                         AND tablename IN ('iap_outbox', 'iap_inbox')) AS present";
 
 /// The schema version of a new store.
 pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO iap_meta (name, value) VALUES ('schema_version', $1)";
 
 /// Whether the schema has the version table.
-pub(crate) const HAS_META: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta')";
+pub(crate) const HAS_META: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'iap_meta') AS present";
 
 /// The schema version.
 pub(crate) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";

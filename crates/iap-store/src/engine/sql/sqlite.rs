@@ -227,17 +227,6 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
 "
 );
 
-/// The migrations, in order: the one at index `v - 1` takes a store from
-/// version `v` to `v + 1`.
-pub(crate) const MIGRATIONS: [&str; 6] = [
-    MIGRATE_FROM_1,
-    MIGRATE_FROM_2,
-    MIGRATE_FROM_3,
-    MIGRATE_FROM_4,
-    MIGRATE_FROM_5,
-    MIGRATE_FROM_6,
-];
-
 /// One row by rowid, unless it is quarantined.
 pub(crate) const SELECT_ROW_IF_NOT_QUARANTINED: &str = concat!(
     "SELECT ",
@@ -535,12 +524,10 @@ pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO iap_meta (name, value) VALUES ('schema_version', ?1)";
 
 /// Whether the file has the version table.
-pub(crate) const HAS_META: &str =
-    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta')";
+pub(crate) const HAS_META: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'iap_meta') AS present";
 
 /// Whether the file has store tables.
-pub(crate) const HAS_TABLES: &str =
-    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox'))";
+pub(crate) const HAS_TABLES: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name IN ('iap_outbox', 'iap_inbox')) AS present";
 
 /// The schema version.
 pub(crate) const SELECT_VERSION: &str = "SELECT value FROM iap_meta WHERE name = 'schema_version'";
