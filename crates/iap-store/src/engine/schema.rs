@@ -127,6 +127,35 @@ pub(crate) async fn schema_version<S: Statements>(
     Ok(version)
 }
 
+/// Whether a store found at schema version `found` (`None`: no store) can be
+/// used as it is, by a tool that must not create or migrate one: the error
+/// says why not, `no_store` when there is none.
+pub(crate) fn require_current(
+    found: Option<i64>,
+    no_store: impl FnOnce() -> StoreError,
+) -> Result<(), StoreError> {
+    match found {
+        None => Err(no_store()),
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(found) if found >= 1 => Err(StoreError::SchemaTooOld {
+            found,
+            current: SCHEMA_VERSION,
+        }),
+        Some(found) => Err(never_written(found)),
+    }
+}
+
+/// The error for a schema version this crate never wrote.
+fn never_written(found: i64) -> StoreError {
+    StoreError::UnknownSchema {
+        reason: format!("schema version {found} was never written by this crate"),
+    }
+}
+
 /// Creates the schema in an empty database, migrates an older version,
 /// accepts the current one and refuses others. A current store is only
 /// read: no write lock is taken. Versioned and safe to run twice, or from
@@ -159,11 +188,7 @@ pub(crate) async fn migrate<D: Driver>(driver: &mut D) -> Result<(), StoreError>
                 supported: SCHEMA_VERSION,
             });
         }
-        Some(found) => {
-            return Err(StoreError::UnknownSchema {
-                reason: format!("schema version {found} was never written by this crate"),
-            });
-        }
+        Some(found) => return Err(never_written(found)),
     }
     tx.commit().await
 }

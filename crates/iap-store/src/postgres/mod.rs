@@ -210,24 +210,10 @@ impl<C: BorrowMut<Client> + Send> PostgresStore<C> {
             };
             let found = run_ready(schema::schema_version(&mut tx))?;
             tx.commit()?;
-            match found {
-                None => Err(StoreError::NoStore {
-                    location: format!("PostgreSQL database {database:?}, schema {schema:?}"),
-                    reason: "it has no iap store tables".into(),
-                }),
-                Some(SCHEMA_VERSION) => Ok(()),
-                Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                }),
-                Some(found) if found >= 1 => Err(StoreError::SchemaTooOld {
-                    found,
-                    current: SCHEMA_VERSION,
-                }),
-                Some(found) => Err(StoreError::UnknownSchema {
-                    reason: format!("schema version {found} was never written by this crate"),
-                }),
-            }
+            schema::require_current(found, || StoreError::NoStore {
+                location: format!("PostgreSQL database {database:?}, schema {schema:?}"),
+                reason: "it has no iap store tables".into(),
+            })
         })
     }
 

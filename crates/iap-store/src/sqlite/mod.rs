@@ -148,27 +148,7 @@ impl SqliteStore {
             StoreError::Sqlite(error) => open_error(path, error),
             other => other,
         })?;
-        match found {
-            None => return Err(no_store("the file holds no store tables")),
-            Some(SCHEMA_VERSION) => {}
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) if found >= 1 => {
-                return Err(StoreError::SchemaTooOld {
-                    found,
-                    current: SCHEMA_VERSION,
-                });
-            }
-            Some(found) => {
-                return Err(StoreError::UnknownSchema {
-                    reason: format!("schema version {found} was never written by this crate"),
-                });
-            }
-        }
+        schema::require_current(found, || no_store("the file holds no store tables"))?;
         set_journal(&connection, path, options)?;
         Ok(SqliteStore {
             connection,
