@@ -203,7 +203,7 @@ SELECT seq, source, event_id, status, attempts, iap_micros(due_at) AS due_at,
          iap_micros(renewed_at) AS renewed_at, envelope::text AS envelope, problem,
          iap_micros(claimed_at) AS claimed_at, ordering_key, held_back FROM iap_outbox WHERE source = $1 AND event_id = $2;
 
--- LOCK_KEY
+-- LOCK_ROW
 SELECT seq, source, event_id, status, attempts, iap_micros(due_at) AS due_at,
          iap_micros(renewed_at) AS renewed_at, envelope::text AS envelope, problem,
          iap_micros(claimed_at) AS claimed_at, ordering_key, held_back FROM iap_outbox WHERE source = $1 AND event_id = $2 FOR UPDATE;

@@ -129,7 +129,7 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';;
 SELECT rowid AS seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
          NULL AS claimed_at, ordering_key, held_back FROM iap_outbox WHERE source = ?1 AND event_id = ?2;
 
--- LOCK_KEY
+-- LOCK_ROW
 SELECT rowid AS seq, source, event_id, status, attempts, due_at, renewed_at, envelope, problem,
          NULL AS claimed_at, ordering_key, held_back FROM iap_outbox WHERE source = ?1 AND event_id = ?2;
 

@@ -3,7 +3,11 @@
 //! statement and its decoder agree by what they say, not by position. The
 //! texts are in [`sql::sqlite`] and [`sql::postgres`]; the crate's
 //! `sql/sqlite.sql` and `sql/postgres.sql` hold them as they run, and a
-//! test fails when those files and the code disagree (`sql_files`).
+//! test fails when those files and the code disagree (`sql_files`). What
+//! is not an operation of the engine runs outside it: the PostgreSQL
+//! stores' clock reading (`SERVER_CLOCK`), their notification channel
+//! (`NOTIFY_CHANNEL`) and the check that names a missing schema
+//! (`DATABASE_AND_SCHEMA`), and the SQLite connection's `PRAGMA`s.
 
 use super::driver::{Column, Decode, Dialect, Param, Row};
 use super::sql::{postgres, sqlite};
@@ -20,7 +24,7 @@ statements! {
     SELECT_KEY => sqlite: Some(sqlite::SELECT_KEY), postgres: Some(postgres::SELECT_KEY);
     /// The row with a key, locked for the transaction (on SQLite, the
     /// transaction's write lock is the lock).
-    LOCK_KEY => sqlite: Some(sqlite::SELECT_KEY), postgres: Some(postgres::LOCK_ROW);
+    LOCK_ROW => sqlite: Some(sqlite::SELECT_KEY), postgres: Some(postgres::LOCK_ROW);
     /// A row by its key ([`RowId`]), unless it is quarantined.
     ROW_IF_NOT_QUARANTINED => sqlite: Some(sqlite::SELECT_ROW_IF_NOT_QUARANTINED),
         postgres: Some(postgres::LOCK_ROW_IF_NOT_QUARANTINED);

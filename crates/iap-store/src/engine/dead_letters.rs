@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::catalogue::{
     COUNT_DEAD_LETTERS, Count, DeadLetterRow, HELD_KEYS, LOCK_DEAD_LETTERS, LOCK_DEAD_LETTERS_PAGE,
-    LOCK_KEY, RowId, SELECT_DEAD_LETTERS_PAGE, SELECT_KEY, StoredRow,
+    LOCK_ROW, RowId, SELECT_DEAD_LETTERS_PAGE, SELECT_KEY, StoredRow,
 };
 use super::driver::{Driver, Param, Statements, Transaction};
 use super::steps::{quarantine, quarantine_if_unreadable, write_row};
@@ -206,7 +206,7 @@ where
     let mut tx = driver.begin().await?;
     let row: StoredRow = tx
         .query(
-            &LOCK_KEY,
+            &LOCK_ROW,
             &[Param::text(source_system), Param::text(event_id)],
         )
         .await?

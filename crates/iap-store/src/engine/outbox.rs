@@ -94,27 +94,50 @@ pub(crate) async fn claim_due<D: Driver, P: Serialize + DeserializeOwned>(
                 return Ok(claimed);
             }
             let rest = limit.saturating_sub(claimed.claims.len());
-            let mut tx = driver.begin().await?;
-            for (row, error) in one_statement.unreadable {
-                quarantine(&mut tx, &row, &error).await?;
-                claimed.quarantined.push(error);
+            let leftovers = async {
+                let mut tx = driver.begin().await?;
+                for (row, error) in one_statement.unreadable {
+                    quarantine(&mut tx, &row, &error).await?;
+                    claimed.quarantined.push(error);
+                }
+                sweep_strays(&mut tx, limit, &mut claimed).await?;
+                let due_params = [
+                    Param::int(micros(now)),
+                    Param::limit(rest),
+                    Param::Bool(holds),
+                ];
+                let mut taken = Claimed {
+                    claims: Vec::new(),
+                    dead_lettered: 0,
+                    quarantined: Vec::new(),
+                };
+                take_due(
+                    &mut tx,
+                    &SELECT_DUE,
+                    &due_params,
+                    now,
+                    lease_until,
+                    &mut taken,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(taken)
             }
-            sweep_strays(&mut tx, limit, &mut claimed).await?;
-            let due_params = [
-                Param::int(micros(now)),
-                Param::limit(rest),
-                Param::Bool(holds),
-            ];
-            take_due(
-                &mut tx,
-                &SELECT_DUE,
-                &due_params,
-                now,
-                lease_until,
-                &mut claimed,
-            )
-            .await?;
-            tx.commit().await?;
+            .await;
+            match leftovers {
+                Ok(taken) => {
+                    claimed.claims.extend(taken.claims);
+                    claimed.dead_lettered += taken.dead_lettered;
+                    claimed.quarantined.extend(taken.quarantined);
+                }
+                Err(error) => {
+                    // The statement's claims are committed but were never
+                    // handed out: given back, no attempt is charged for them.
+                    // If they cannot be, their lease runs out.
+                    let _ = release_unsent(driver, &claimed.claims).await;
+                    return Err(error);
+                }
+            }
         }
         Dialect::Sqlite => {
             let mut tx = driver.begin().await?;

@@ -6,10 +6,6 @@
 //! form the rest of the crate (and the SQLite store) keeps them in. Envelopes
 //! are `jsonb` columns, written and read as JSON text.
 
-// The schema and its migrations are the PostgreSQL stores' alone; a build
-// without them keeps the statements, which the engine names in every build.
-#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
-
 /// Rows that no claim would ever reach: a waiting state (or a status that is
 /// no state at all) with no due time, a due time past the last time a
 /// reader takes for one (`infinity` among them), or a row held back with no
@@ -334,6 +330,7 @@ UPDATE iap_meta SET value = 7 WHERE name = 'schema_version';
 pub(crate) const NOTIFY_CHANNEL: &str = "SELECT 'iap_outbox:' || current_schema()";
 
 /// The server's clock, in microseconds since the Unix epoch.
+#[cfg(feature = "postgres")]
 pub(crate) const SERVER_CLOCK: &str = "SELECT iap_micros(iap_clock())";
 
 /// Serializes concurrent migrations for the rest of the transaction.
@@ -341,6 +338,7 @@ pub(crate) const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
 /// The database and the schema the connection works in (null when no
 /// schema of its search path exists).
+#[cfg(feature = "postgres")]
 pub(crate) const DATABASE_AND_SCHEMA: &str =
     "SELECT current_database()::text, current_schema()::text";
 

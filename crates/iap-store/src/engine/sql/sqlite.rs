@@ -1,10 +1,6 @@
 //! The SQLite store's SQL, once for the blocking store and its async twin:
 //! the schema, its migrations, and every statement (parameters as `?N`).
 
-// The schema and its migrations are the SQLite stores' alone; a build
-// without them keeps the statements, which the engine names in every build.
-#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-
 /// Rows that no claim would ever reach: a waiting state with no due time (or
 /// a status that is no state at all), a due time that is not a number of
 /// microseconds or is past the last time a reader takes for one, or a row
