@@ -188,6 +188,15 @@ pub enum StoreError {
         "the blocking PostgreSQL store cannot run on a current-thread tokio runtime: use AsyncPostgresStore (feature async-postgres), or a multi-threaded runtime"
     )]
     InsideAsyncRuntime,
+    /// The store met a state its own code should never reach (a statement
+    /// without a text for the database, a blocking operation that waited):
+    /// a defect of this crate, to report. Nothing of the operation was
+    /// committed.
+    #[error("a defect of iap-store, to report: {reason}")]
+    Defect {
+        /// What happened.
+        reason: String,
+    },
     /// Recording an outcome failed part-way through a relay batch, and the
     /// claims that were never sent could not be given back either: they will
     /// count a failed attempt when their lease runs out.

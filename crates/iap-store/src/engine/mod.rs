@@ -47,18 +47,37 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::StoreError;
+
 /// Runs an operation on a blocking driver to its end.
 ///
-/// A blocking driver's futures do all their work when first polled, so the
-/// loop polls once; it would poll again (and spin) only if a future it is
-/// given waited on something, which no blocking driver's does.
-pub(crate) fn run_ready<T>(operation: impl Future<Output = T>) -> T {
-    let mut operation = pin!(operation);
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(value) = operation.as_mut().poll(&mut context) {
-            return value;
-        }
-        std::thread::yield_now();
+/// A blocking driver's futures do all their work when first polled, so one
+/// poll ends the operation; one that is still pending after it waited on
+/// something no blocking driver waits on, and is refused as a defect
+/// (dropping it rolls back what it had not committed).
+pub(crate) fn run_ready<T, E: From<StoreError>>(
+    operation: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let operation = pin!(operation);
+    match operation.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(E::from(StoreError::Defect {
+            reason: "an operation of a blocking store waited, which its driver never does".into(),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocking_operation_is_done_at_its_first_poll_or_refused_as_a_defect() {
+        assert_eq!(run_ready(async { Ok::<_, StoreError>(7) }).ok(), Some(7));
+        let waited = run_ready(std::future::pending::<Result<(), StoreError>>());
+        assert!(
+            matches!(&waited, Err(StoreError::Defect { reason }) if reason.contains("waited")),
+            "{waited:?}"
+        );
     }
 }

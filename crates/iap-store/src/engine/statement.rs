@@ -24,7 +24,7 @@ impl Statement {
             Dialect::Sqlite => self.sqlite,
             Dialect::Postgres => self.postgres,
         };
-        text.ok_or_else(|| StoreError::UnknownSchema {
+        text.ok_or_else(|| StoreError::Defect {
             reason: format!("the statement {} has no {dialect:?} form", self.name),
         })
     }
