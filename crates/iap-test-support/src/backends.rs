@@ -464,7 +464,7 @@ pub use runtime::block;
 
 /// Schema version 7 undone on SQLite: dead letters without the time they
 /// failed, and the indexes of settled rows and dead letters as they were.
-const SQLITE_BACK_TO_VERSION_6: &[&str] = &[
+pub const SQLITE_BACK_TO_VERSION_6: &[&str] = &[
     "DROP INDEX iap_outbox_dead_letters",
     "DROP INDEX iap_outbox_settled",
     "CREATE INDEX iap_outbox_settled ON iap_outbox (settled_at) WHERE settled_at IS NOT NULL",
@@ -511,7 +511,7 @@ const SQLITE_BACK_TO_VERSION_2: &[&str] = &[
 /// Schema version 7 undone on PostgreSQL: dead letters without the time
 /// they failed, and the indexes of settled rows and dead letters as they
 /// were.
-const POSTGRES_BACK_TO_VERSION_6: &[&str] = &[
+pub const POSTGRES_BACK_TO_VERSION_6: &[&str] = &[
     "DROP INDEX iap_outbox_dead_letters",
     "CREATE INDEX iap_outbox_dead_letters ON iap_outbox (seq) WHERE status = 'failed'",
     "DROP INDEX iap_outbox_settled",

@@ -392,6 +392,30 @@ impl Place {
     }
 }
 
+impl Place {
+    /// Takes the store at this place back to schema version 6, as the
+    /// crate shipped it, from another connection.
+    fn downgrade(&self) {
+        use iap_test_support::backends::{POSTGRES_BACK_TO_VERSION_6, SQLITE_BACK_TO_VERSION_6};
+        let version = "UPDATE iap_meta SET value = 6 WHERE name = 'schema_version'";
+        match self {
+            Place::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).expect("a connection");
+                for statement in SQLITE_BACK_TO_VERSION_6.iter().chain([&version]) {
+                    connection.execute_batch(statement).expect("a downgrade");
+                }
+            }
+            Place::Postgres(url) => {
+                let mut client =
+                    ::postgres::Client::connect(url, ::postgres::NoTls).expect("a client");
+                for statement in POSTGRES_BACK_TO_VERSION_6.iter().chain([&version]) {
+                    client.batch_execute(statement).expect("a downgrade");
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Place {
     fn drop(&mut self) {
         if let Place::Sqlite(path) = self {
@@ -410,6 +434,7 @@ fn remove_sqlite_files(path: &Path) {
 
 /// A store the test opens at a [`Place`].
 trait Opened: TestBackend {
+    /// The store, its schema migrated.
     fn open(place: &Place) -> Self;
 }
 
@@ -528,9 +553,12 @@ enum Operation {
     SkipDeadLetter,
     PurgeDelivered,
     PurgeInbox,
+    ReleaseQuarantined,
+    DeleteQuarantined,
+    Migrate,
 }
 
-const OPERATIONS: [Operation; 12] = [
+const OPERATIONS: [Operation; 15] = [
     Operation::Enqueue,
     Operation::RunOnce,
     Operation::RunOnceBatched,
@@ -543,6 +571,9 @@ const OPERATIONS: [Operation; 12] = [
     Operation::SkipDeadLetter,
     Operation::PurgeDelivered,
     Operation::PurgeInbox,
+    Operation::ReleaseQuarantined,
+    Operation::DeleteQuarantined,
+    Operation::Migrate,
 ];
 
 impl Operation {
@@ -694,6 +725,26 @@ macro_rules! scenario_runner {
                         })
                         .expect("an admission");
                 }
+                Operation::ReleaseQuarantined | Operation::DeleteQuarantined => {
+                    enqueue_all(&mut store, &events, now);
+                    // e5, edited by hand, is quarantined by the first relay pass.
+                    let mut driver = TestBackend::driver(&mut store).expect("the store's driver");
+                    run_ready(driver.execute(&MAKE_STRAY, &[Param::text("e5")]))
+                        .expect("a stray row");
+                    let pass = store
+                        .run_once(now, 10, sender(&never, &log, false))
+                        .expect("a relay pass");
+                    assert_eq!(
+                        pass.quarantined, 1,
+                        "{operation:?}: the set-up's quarantine"
+                    );
+                }
+                Operation::Migrate => {
+                    enqueue_all(&mut store, &events, now);
+                    // Another connection takes the store back a version
+                    // under the open one, whose migration the operation is.
+                    place.downgrade();
+                }
                 Operation::Enqueue | Operation::Admit | Operation::AdmitBatch => {}
             }
 
@@ -795,6 +846,15 @@ macro_rules! scenario_runner {
                 Operation::PurgeInbox => {
                     let _ = crashing.purge_inbox(later);
                 }
+                Operation::ReleaseQuarantined => {
+                    let _ = crashing.release_quarantined::<Value>(SOURCE, "e5", now);
+                }
+                Operation::DeleteQuarantined => {
+                    let _ = crashing.delete_quarantined(SOURCE, "e5");
+                }
+                Operation::Migrate => {
+                    let _ = crashing.run(async |driver| super::schema::migrate(driver).await);
+                }
             }
             drop(crashing);
             let taken = steps.borrow().taken.clone();
@@ -854,6 +914,21 @@ macro_rules! scenario_runner {
             if operation == Operation::PurgeDelivered {
                 store.purge_delivered(later).expect("a purge");
             }
+            let still_quarantined = |store: &mut $store| {
+                store
+                    .quarantined(10)
+                    .expect("the quarantined rows")
+                    .iter()
+                    .any(|row| row.event_id == "e5")
+            };
+            if operation == Operation::ReleaseQuarantined && still_quarantined(&mut store) {
+                let _released = store
+                    .release_quarantined::<Value>(SOURCE, "e5", now)
+                    .expect("a release");
+            }
+            if operation == Operation::DeleteQuarantined && still_quarantined(&mut store) {
+                store.delete_quarantined(SOURCE, "e5").expect("a deletion");
+            }
             if operation == Operation::PurgeInbox {
                 store.purge_inbox(later).expect("a purge");
                 // The old keys are gone, the fresh one kept: its event sent
@@ -897,7 +972,10 @@ macro_rules! scenario_runner {
                     continue;
                 }
                 let stored = store.load_any::<Value>(SOURCE, id);
-                if operation == Operation::PurgeDelivered && ["e4", "e5"].contains(&id) {
+                let deleted = (operation == Operation::PurgeDelivered
+                    && ["e4", "e5"].contains(&id))
+                    || (operation == Operation::DeleteQuarantined && id == "e5");
+                if deleted {
                     assert!(
                         matches!(stored, Err(StoreError::NotFound { .. })),
                         "{context}: {id} kept"
