@@ -27,6 +27,9 @@
 //! listens on, and on stopping what the relay did.
 
 use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use iap_relay::Relay;
 use iap_store::sqlite::AsyncSqliteStore;
@@ -65,6 +68,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(&address).await?;
     let own_inbox = format!("http://{}/events", listener.local_addr()?);
     let downstream = env_or("IAP_DOWNSTREAM", &own_inbox);
+    // ctrl-c is heard from its first poll on: polled here, before the
+    // service says it listens, a ctrl-c sent at once stops it like any other.
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+    if let Poll::Ready(signal) = poll_once(interrupted.as_mut()).await {
+        signal?;
+        return Ok(());
+    }
     println!("listening on http://{}", listener.local_addr()?);
 
     let app = Router::new()
@@ -85,7 +95,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // service whose events no longer leave must not go on taking orders.
     let report = tokio::select! {
         stopped = &mut relay => stopped??,
-        signal = tokio::signal::ctrl_c() => {
+        signal = &mut interrupted => {
             signal?;
             println!("stopping");
             let _ = stop_relaying.send(());
@@ -100,6 +110,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         sent.delivered, sent.retried, sent.dead_lettered, report.released
     );
     Ok(())
+}
+
+/// Polls `future` once, without waiting for it.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+    std::future::poll_fn(|context| Poll::Ready(Pin::new(&mut future).poll(context))).await
 }
 
 /// An order as the client sends it.
