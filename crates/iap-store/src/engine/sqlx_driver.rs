@@ -124,117 +124,57 @@ pub(crate) struct SqlxDriver<DB: Database> {
 /// A caller's connection (or transaction), for an enqueue in it.
 pub(crate) struct SqlxConnection<'c, DB: Database>(pub(crate) &'c mut DB::Connection);
 
-impl<DB: SqlxDatabase> Statements for SqlxDriver<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    for<'p> &'p Pool<DB>: Executor<'p, Database = DB>,
-{
-    fn dialect(&self) -> Dialect {
-        DB::DIALECT
-    }
+/// Statements of `DB` on `$type`, run on the executor `$executor` (of
+/// `$this`): the pool (each statement on a connection it lends), a caller's
+/// connection, or a transaction.
+macro_rules! sqlx_statements {
+    ($type:ty, $this:ident => $executor:expr) => {
+        impl<DB: SqlxDatabase> Statements for $type
+        where
+            for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+            DB::Arguments: IntoArguments<DB>,
+            for<'p> &'p Pool<DB>: Executor<'p, Database = DB>,
+        {
+            fn dialect(&self) -> Dialect {
+                DB::DIALECT
+            }
 
-    fn writes_rows_at_once(&self) -> bool {
-        DB::WRITES_ROWS_AT_ONCE
-    }
+            fn writes_rows_at_once(&self) -> bool {
+                DB::WRITES_ROWS_AT_ONCE
+            }
 
-    fn execute(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<u64, StoreError>> {
-        execute::<DB, _>(&self.pool, statement, params)
-    }
+            fn execute(
+                &mut self,
+                statement: &'static Statement,
+                params: &[Param<'_>],
+            ) -> impl Future<Output = Result<u64, StoreError>> {
+                let $this = self;
+                execute::<DB, _>($executor, statement, params)
+            }
 
-    fn query<T: Decode>(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
-        query::<DB, T, _>(&self.pool, statement, params)
-    }
+            fn query<T: Decode>(
+                &mut self,
+                statement: &'static Statement,
+                params: &[Param<'_>],
+            ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
+                let $this = self;
+                query::<DB, T, _>($executor, statement, params)
+            }
 
-    fn execute_script(
-        &mut self,
-        script: &'static Statement,
-    ) -> impl Future<Output = Result<(), StoreError>> {
-        execute_script::<DB, _>(&self.pool, script)
-    }
+            fn execute_script(
+                &mut self,
+                script: &'static Statement,
+            ) -> impl Future<Output = Result<(), StoreError>> {
+                let $this = self;
+                execute_script::<DB, _>($executor, script)
+            }
+        }
+    };
 }
 
-impl<DB: SqlxDatabase> Statements for SqlxConnection<'_, DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-{
-    fn dialect(&self) -> Dialect {
-        DB::DIALECT
-    }
-
-    fn writes_rows_at_once(&self) -> bool {
-        DB::WRITES_ROWS_AT_ONCE
-    }
-
-    fn execute(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<u64, StoreError>> {
-        execute::<DB, _>(&mut *self.0, statement, params)
-    }
-
-    fn query<T: Decode>(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
-        query::<DB, T, _>(&mut *self.0, statement, params)
-    }
-
-    fn execute_script(
-        &mut self,
-        script: &'static Statement,
-    ) -> impl Future<Output = Result<(), StoreError>> {
-        execute_script::<DB, _>(&mut *self.0, script)
-    }
-}
-
-impl<DB: SqlxDatabase> Statements for SqlxTransaction<'_, DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-{
-    fn dialect(&self) -> Dialect {
-        DB::DIALECT
-    }
-
-    fn writes_rows_at_once(&self) -> bool {
-        DB::WRITES_ROWS_AT_ONCE
-    }
-
-    fn execute(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<u64, StoreError>> {
-        execute::<DB, _>(&mut **self, statement, params)
-    }
-
-    fn query<T: Decode>(
-        &mut self,
-        statement: &'static Statement,
-        params: &[Param<'_>],
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> {
-        query::<DB, T, _>(&mut **self, statement, params)
-    }
-
-    fn execute_script(
-        &mut self,
-        script: &'static Statement,
-    ) -> impl Future<Output = Result<(), StoreError>> {
-        execute_script::<DB, _>(&mut **self, script)
-    }
-}
+sqlx_statements!(SqlxDriver<DB>, driver => &driver.pool);
+sqlx_statements!(SqlxConnection<'_, DB>, connection => &mut *connection.0);
+sqlx_statements!(SqlxTransaction<'_, DB>, tx => &mut **tx);
 
 impl<DB: SqlxDatabase> Transaction for SqlxTransaction<'_, DB>
 where
