@@ -25,6 +25,7 @@
 //! | (none) | envelopes, retry, sync boundary, CloudEvents JSON and binary mode |
 //! | `http` | CloudEvents on the `http` crate's `HeaderMap` (`to_http`, `from_http`) |
 //! | `cloudevents` | conversions to and from `cloudevents::Event` |
+//! | `derive` | `#[derive(SyncRecord)]`: typed records whose field ownership the compiler checks ([`sync::typed`]) |
 //!
 //! # The envelope
 //!
@@ -134,6 +135,10 @@ pub use envelope::{AnyEnvelope, Envelope, EnvelopeError, FailOutcome};
 pub use retry::RetryPolicy;
 pub use state::DeliveryStatus;
 pub use sync::{RecordAuthority, Side, SyncBoundary, SyncConflict};
+
+/// What the code `#[derive(SyncRecord)]` writes calls; not a public API.
+#[doc(hidden)]
+pub use sync::typed::derive_support as __derive;
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

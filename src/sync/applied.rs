@@ -93,3 +93,12 @@ impl OneSideApplied<Applied, NotApplied> for (Applied, NotApplied) {
 impl OneSideApplied<NotApplied, Applied> for (NotApplied, Applied) {
     const SIDE: Side = Side::B;
 }
+
+/// Neither side's patch is written: the state in which a person may still
+/// decide a review item, adding a change to one side's patch.
+#[diagnostic::on_unimplemented(
+    message = "a review item is decided before either patch is applied, and this plan has (A: `{A}`, B: `{B}`)",
+    note = "decide review items on the new plan, then write its patches; or reconcile again to plan the decision"
+)]
+pub trait NeitherApplied<A, B> {}
+impl NeitherApplied<NotApplied, NotApplied> for (NotApplied, NotApplied) {}

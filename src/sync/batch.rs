@@ -52,18 +52,38 @@ impl DecisionCounts {
 
     fn add(&mut self, plan: &ReconcilePlan<impl Clone>) {
         for decision in plan.decisions() {
-            match decision.decision.kind() {
-                DecisionKind::Nothing => self.nothing += 1,
-                DecisionKind::Converged => self.converged += 1,
-                DecisionKind::Propagate => self.propagate += 1,
-                DecisionKind::Overwrite => self.overwrite += 1,
-                DecisionKind::Review => self.review += 1,
-            }
-            if decision.decision.is_delete() {
-                self.deletes += 1;
-            }
+            self.add_decision(decision.decision.kind(), decision.decision.is_delete());
         }
         self.unmapped += plan.unmapped_fields().len();
+    }
+
+    /// Counts one field decision.
+    pub(crate) fn add_decision(&mut self, kind: DecisionKind, is_delete: bool) {
+        match kind {
+            DecisionKind::Nothing => self.nothing += 1,
+            DecisionKind::Converged => self.converged += 1,
+            DecisionKind::Propagate => self.propagate += 1,
+            DecisionKind::Overwrite => self.overwrite += 1,
+            DecisionKind::Review => self.review += 1,
+        }
+        if is_delete {
+            self.deletes += 1;
+        }
+    }
+
+    /// Refuses counts whose share of overwrites or deletes is above `limits`.
+    pub(crate) fn guard(&self, limits: GuardLimits) -> Result<(), GuardTripped> {
+        let overwrite_share = self.share(self.overwrite);
+        let delete_share = self.share(self.deletes);
+        if overwrite_share > limits.max_overwrite_share || delete_share > limits.max_delete_share {
+            Err(GuardTripped {
+                overwrite_share,
+                delete_share,
+                limits,
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// `part` as a share of all field decisions (0 for an empty batch).
@@ -196,17 +216,7 @@ impl<V: Clone, A: ApplyState, B: ApplyState> BatchPlan<V, A, B> {
 
     /// Refuses a batch whose share of overwrites or deletes is above `limits`.
     pub fn guard(&self, limits: GuardLimits) -> Result<(), GuardTripped> {
-        let overwrite_share = self.counts.share(self.counts.overwrite);
-        let delete_share = self.counts.share(self.counts.deletes);
-        if overwrite_share > limits.max_overwrite_share || delete_share > limits.max_delete_share {
-            Err(GuardTripped {
-                overwrite_share,
-                delete_share,
-                limits,
-            })
-        } else {
-            Ok(())
-        }
+        self.counts.guard(limits)
     }
 
     /// Records that every record's patch for system A is written.

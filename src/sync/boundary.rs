@@ -18,7 +18,10 @@ use super::value::{Compare, SyncValue};
 /// Built with [`SyncBoundary::builder`]; immutable afterwards. Detects
 /// conflicts field by field ([`detect_conflict`](Self::detect_conflict)) and
 /// plans a whole record's sync ([`reconcile_at`](Self::reconcile_at)).
-#[derive(Clone, Debug)]
+///
+/// Two boundaries are equal when they say the same of every field, in the
+/// same declaration order, with the same options.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SyncBoundary {
     pub(crate) record_type: String,
     pub(crate) system_a: String,
@@ -36,7 +39,7 @@ pub struct SyncBoundary {
 }
 
 /// One synced field, its owner, and how its values compare.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct FieldRule {
     pub(crate) name: Arc<str>,
     pub(crate) authority: RecordAuthority,
@@ -124,6 +127,42 @@ pub enum BoundaryError {
 }
 
 impl SyncBoundary {
+    /// A boundary of checked parts, with the default options.
+    pub(crate) fn assemble(
+        record_type: String,
+        system_a: String,
+        system_b: String,
+        fields: Vec<FieldRule>,
+        excluded: Vec<Arc<str>>,
+        index: FieldIndex,
+    ) -> SyncBoundary {
+        let mut by_name: Vec<usize> = (0..fields.len()).collect();
+        by_name.sort_by(|&x, &y| fields[x].name.cmp(&fields[y].name));
+        SyncBoundary {
+            record_type,
+            system_a,
+            system_b,
+            fields,
+            by_name,
+            excluded,
+            index,
+            review_overrides: [false, false],
+            max_clock_skew: Duration::ZERO,
+        }
+    }
+
+    /// The same boundary with the review of overrides (per side) and the
+    /// clock-skew bound given.
+    pub(crate) fn with_options(
+        mut self,
+        review_overrides: [bool; 2],
+        max_clock_skew: Duration,
+    ) -> SyncBoundary {
+        self.review_overrides = review_overrides;
+        self.max_clock_skew = max_clock_skew;
+        self
+    }
+
     /// The type of record the boundary governs.
     pub fn record_type(&self) -> &str {
         &self.record_type

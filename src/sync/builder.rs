@@ -279,19 +279,10 @@ impl<R, A, B> SyncBoundaryBuilder<R, A, B> {
                 None => excluded.push(name),
             }
         }
-        let mut by_name: Vec<usize> = (0..fields.len()).collect();
-        by_name.sort_by(|&x, &y| fields[x].name.cmp(&fields[y].name));
-        Ok(SyncBoundary {
-            record_type,
-            system_a,
-            system_b,
-            fields,
-            by_name,
-            excluded,
-            index,
-            review_overrides: parts.review_overrides,
-            max_clock_skew: parts.max_clock_skew,
-        })
+        Ok(
+            SyncBoundary::assemble(record_type, system_a, system_b, fields, excluded, index)
+                .with_options(parts.review_overrides, parts.max_clock_skew),
+        )
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) enum FieldEntry {
 }
 
 /// Field name → entry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct FieldIndex {
     entries: HashMap<Arc<str>, FieldEntry, BuildHasherDefault<FxHasher>>,
 }

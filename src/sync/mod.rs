@@ -48,6 +48,8 @@ mod conflict;
 mod field_index;
 mod present;
 mod reconcile;
+mod rules;
+pub mod typed;
 mod value;
 
 pub use authority::{RecordAuthority, Side};
@@ -55,8 +57,17 @@ pub use batch::{BatchPlan, DecisionCounts, GuardLimits, GuardTripped, RecordSnap
 pub use boundary::{BoundaryError, NamePart, SyncBoundary};
 pub use builder::SyncBoundaryBuilder;
 pub use conflict::SyncConflict;
+/// Derives [`SyncRecord`](trait@SyncRecord) for a struct whose fields are the
+/// synced fields (the `derive` feature); see the macro's own page.
+#[cfg(feature = "derive")]
+pub use iap_derive::SyncRecord;
 pub use reconcile::{
-    Base, Change, Decision, DecisionKind, FieldDecision, Patch, ReconcilePlan, Record,
+    Base, Change, Decision, DecisionKind, FieldDecision, NotInReview, Patch, ReconcilePlan, Record,
     ReviewReason, Rule, UnmappedField, Versioned,
+};
+pub use rules::{FieldRules, InvalidRules, RecordRules};
+pub use typed::{
+    AnyFieldDecision, ModifiedTimes, RecordError, Stamped, SyncRecord, TypedBatchPlan,
+    TypedBoundary, TypedPlan, TypedSnapshot,
 };
 pub use value::{Compare, SyncValue};

@@ -12,12 +12,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::applied::{
-    Applied, AppliedToA, AppliedToB, ApplyState, AwaitsA, AwaitsB, NotApplied, OneSideApplied,
+    Applied, AppliedToA, AppliedToB, ApplyState, AwaitsA, AwaitsB, NeitherApplied, NotApplied,
+    OneSideApplied,
 };
 use super::authority::{RecordAuthority, Side};
-use super::boundary::{FieldRule, SyncBoundary};
+use super::boundary::SyncBoundary;
 use super::present::present;
-use super::value::SyncValue;
+use super::rules::FieldRules;
+use super::value::{Compare, SyncValue};
 
 /// A field's value in one system, and when that system last changed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +98,9 @@ pub enum Rule {
     SharedUndecided,
     /// A `Manual` field changed.
     ManualField,
+    /// A review item, decided by a person: the side they named wins
+    /// ([`ReconcilePlan::keep`]).
+    PersonDecided,
 }
 
 /// Why a field needs a person.
@@ -263,6 +268,59 @@ impl<V: Clone> FieldDecision<V> {
             | Decision::Overwrite { value, .. } => value.clone(),
         }
     }
+
+    /// The base once every side but `pending` has received its change: the
+    /// new base, or the old one if `pending` still has a change to receive.
+    pub fn base_unless_pending(&self, pending: Option<Side>) -> Option<V> {
+        match pending {
+            Some(side) if self.decision.change_for(side).is_some() => self.base.clone(),
+            _ => self.new_base(),
+        }
+    }
+
+    /// A person's decision on a review item: `winner`'s value is written to
+    /// the other side, and the value it replaces is recorded. Refused (and
+    /// nothing changes) if the field is not waiting for review.
+    pub fn keep(&mut self, winner: Side) -> Result<(), NotInReview> {
+        if !matches!(self.decision, Decision::Review { .. }) {
+            return Err(NotInReview::Decided {
+                field: self.field.to_string(),
+                decision: self.decision.kind(),
+            });
+        }
+        let value = |side| match side {
+            Side::A => self.a.as_ref().map(|a| a.value.clone()),
+            Side::B => self.b.as_ref().map(|b| b.value.clone()),
+        };
+        self.decision = Decision::Overwrite {
+            winner,
+            value: value(winner),
+            overwritten: value(winner.other()),
+        };
+        self.rule = Rule::PersonDecided;
+        Ok(())
+    }
+}
+
+/// A decision asked of a field that is not waiting for one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotInReview {
+    /// The field is decided already.
+    #[error(
+        "field {field:?} is not waiting for review (its decision is {decision:?}); only review items take a person's decision"
+    )]
+    Decided {
+        /// The field.
+        field: String,
+        /// What the plan decided for it.
+        decision: DecisionKind,
+    },
+    /// The plan has no such field.
+    #[error("the plan has no synced field {field:?}")]
+    UnknownField {
+        /// The name asked for.
+        field: String,
+    },
 }
 
 /// A field seen in a record that the boundary neither maps nor excludes:
@@ -399,6 +457,40 @@ impl<V: Clone, A: ApplyState, B: ApplyState> ReconcilePlan<V, A, B> {
             .all(|d| matches!(d.decision, Decision::Nothing | Decision::Review { .. }))
     }
 
+    /// A person's decision on the review item `field`: `winner`'s value is
+    /// written to the other side (its patch gains the field) and the value it
+    /// replaces is recorded. Only before either patch is applied.
+    ///
+    /// ```
+    /// use integration_automation_patterns::sync::{Change, Record, Versioned};
+    /// use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
+    /// use serde_json::json;
+    ///
+    /// let boundary = SyncBoundary::builder()
+    ///     .record_type("contact").system_a("crm").system_b("erp")
+    ///     .field("segment", RecordAuthority::Manual)
+    ///     .build()?;
+    /// let crm: Record = [("segment".into(), Versioned::new(json!("strategic")))].into();
+    /// let erp: Record = [("segment".into(), Versioned::new(json!("smb")))].into();
+    /// let mut plan = boundary.reconcile("contact-42", &crm, &erp, &Default::default());
+    /// assert_eq!(plan.review_items().count(), 1);
+    /// plan.keep(Side::A, "segment")?;
+    /// assert_eq!(plan.patch_b()["segment"], Change::Set(json!("strategic")));
+    /// assert!(plan.patch_a().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keep(&mut self, winner: Side, field: &str) -> Result<(), NotInReview>
+    where
+        (A, B): NeitherApplied<A, B>,
+    {
+        match self.decisions.iter_mut().find(|d| &*d.field == field) {
+            Some(decision) => decision.keep(winner),
+            None => Err(NotInReview::UnknownField {
+                field: field.to_owned(),
+            }),
+        }
+    }
+
     /// Records that system A's patch is written. Once per plan.
     pub fn applied_a(self) -> ReconcilePlan<V, Applied, B>
     where
@@ -422,7 +514,7 @@ impl<V: Clone, A: ApplyState, B: ApplyState> ReconcilePlan<V, A, B> {
         A: AppliedToA,
         B: AppliedToB,
     {
-        self.base_where(|_| true)
+        self.base_unless_pending(None)
     }
 
     /// The base to store when one side's patch is written and the other's
@@ -435,23 +527,30 @@ impl<V: Clone, A: ApplyState, B: ApplyState> ReconcilePlan<V, A, B> {
         (A, B): OneSideApplied<A, B>,
     {
         let pending = <(A, B) as OneSideApplied<A, B>>::SIDE.other();
-        self.base_where(|decision| decision.decision.change_for(pending).is_none())
+        self.base_unless_pending(Some(pending))
     }
 
-    /// The base with the new value of each field `settled` accepts, the old
-    /// value of the others.
-    fn base_where(&self, settled: impl Fn(&FieldDecision<V>) -> bool) -> Base<V> {
+    /// The base with the new value of each field, except the old value of
+    /// those `pending` still has to receive.
+    fn base_unless_pending(&self, pending: Option<Side>) -> Base<V> {
         self.decisions
             .iter()
-            .filter_map(|d| {
-                let value = if settled(d) {
-                    d.new_base()
-                } else {
-                    d.base.clone()
-                };
-                Some((d.field.to_string(), value?))
-            })
+            .filter_map(|d| Some((d.field.to_string(), d.base_unless_pending(pending)?)))
             .collect()
+    }
+
+    /// A plan of decisions made elsewhere (a typed plan's, as JSON).
+    pub(crate) fn from_parts(
+        record_id: String,
+        decisions: Vec<FieldDecision<V>>,
+        unmapped: Vec<UnmappedField>,
+    ) -> Self {
+        ReconcilePlan {
+            record_id,
+            decisions,
+            unmapped,
+            applied: PhantomData,
+        }
     }
 
     fn into_state<A2, B2>(self) -> ReconcilePlan<V, A2, B2> {
@@ -535,7 +634,7 @@ impl SyncBoundary {
                 }),
                 base: next_match(&mut base_fields, &rule.name, |_| {}),
             };
-            let (rule_used, decision) = self.decide(rule, &inputs, now);
+            let (rule_used, decision) = self.decide(rule.authority, rule.compare, &inputs, now);
             decisions.push(FieldDecision {
                 field: Arc::clone(&rule.name),
                 authority: rule.authority,
@@ -585,14 +684,42 @@ impl SyncBoundary {
         }
     }
 
+    /// Decides one field of a typed record from its rules (the boundary
+    /// gives the options: review of overrides, clock skew).
+    pub(crate) fn decide_field<V: SyncValue>(
+        &self,
+        rules: &FieldRules,
+        a: Versioned<V>,
+        b: Versioned<V>,
+        base: Option<V>,
+        now: DateTime<Utc>,
+    ) -> FieldDecision<V> {
+        let inputs = Inputs {
+            a: Some(&a),
+            b: Some(&b),
+            base: base.as_ref(),
+        };
+        let (rule, decision) = self.decide(rules.authority, rules.compare, &inputs, now);
+        FieldDecision {
+            field: rules.name.into(),
+            authority: rules.authority,
+            a: Some(a),
+            b: Some(b),
+            base,
+            rule,
+            decision,
+        }
+    }
+
     fn decide<V: SyncValue>(
         &self,
-        rule: &FieldRule,
+        authority: RecordAuthority,
+        compare: Compare,
         inputs: &Inputs<'_, V>,
         now: DateTime<Utc>,
     ) -> (Rule, Decision<V>) {
         let (a, b, base) = (inputs.value(Side::A), inputs.value(Side::B), inputs.base);
-        let same = |x, y| rule.compare.same_present(x, y);
+        let same = |x, y| compare.same_present(x, y);
         if same(a, b) {
             return if same(a, base) {
                 (Rule::Unchanged, Decision::Nothing)
@@ -606,7 +733,7 @@ impl SyncBoundary {
             (false, true) => Some(Side::B),
             _ => None,
         };
-        if rule.authority == RecordAuthority::Manual {
+        if authority == RecordAuthority::Manual {
             return (
                 Rule::ManualField,
                 Decision::Review {
@@ -614,7 +741,7 @@ impl SyncBoundary {
                 },
             );
         }
-        match (one_sided, rule.authority.owner()) {
+        match (one_sided, authority.owner()) {
             (Some(changer), Some(owner)) if changer == owner => (
                 Rule::OwnerChanged,
                 Decision::Propagate {

@@ -11,6 +11,11 @@ use serde_json::{Number, Value};
 /// itself) and symmetric; it may be coarser than `==`. Implemented for JSON
 /// values, text, numbers, booleans, times, and options and vectors of them;
 /// implement it for a value type of your own.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a synced field's type: the sync cannot tell whether two of its values are the same",
+    label = "a synced field of type `{Self}`",
+    note = "implement `SyncValue` for `{Self}` (its `same_as` says when two values are the same), or leave the field out of the sync with `#[sync(exclude)]`"
+)]
 pub trait SyncValue: Clone {
     /// Whether `self` and `other` mean the same value.
     fn same_as(&self, other: &Self) -> bool;
