@@ -32,15 +32,20 @@ impl<R: SyncRecord> Default for TypedBoundary<R> {
     }
 }
 
-impl<R: SyncRecord> TypedBoundary<R> {
+impl<R> TypedBoundary<R> {
     /// The boundary of `R`, with the builder's default options.
-    pub fn new() -> Self {
+    pub fn new() -> Self
+    where
+        R: SyncRecord,
+    {
         TypedBoundary {
             boundary: R::boundary(),
             record: PhantomData,
         }
     }
+}
 
+impl<R: SyncRecord> TypedBoundary<R> {
     /// When `side` changes a field the other side owns, queue the change for
     /// review instead of reverting it; see
     /// [`SyncBoundaryBuilder::review_overrides_from`](super::super::SyncBoundaryBuilder::review_overrides_from).
