@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use integration_automation_patterns::sync::{
-    Change, Compare, Decision, NotInReview, RecordError, Rule, Stamped, SyncRecord, TypedBoundary,
-    TypedSnapshot, UnmappedField, Versioned,
+    Change, Compare, Decision, NotInReview, RecordError, RecordPatch, Rule, Stamped, SyncRecord,
+    TypedBoundary, TypedSnapshot, UnmappedField, Versioned,
 };
 use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
 use serde::{Deserialize, Serialize};
@@ -367,4 +367,30 @@ fn a_typed_batch_counts_guards_and_settles() {
     let bases = batch.applied_a().applied_b().new_bases();
     assert_eq!(bases[0].1.phone, Some(Some("+1 555 9900".into())));
     assert_eq!(bases[1].1, synced_base());
+}
+
+#[test]
+fn a_float_without_a_json_form_is_refused_by_name_and_settles_in_the_typed_plan() {
+    let unknown = Contact {
+        credit_limit: f64::NAN,
+        ..ada()
+    };
+    let error = Stamped::new(unknown.clone()).to_record().unwrap_err();
+    assert!(
+        matches!(&error, RecordError::Unwritable { field, .. } if field == "credit_limit"),
+        "{error}"
+    );
+    let boundary = TypedBoundary::<Contact>::new();
+    let plan = boundary.reconcile_at(
+        "contact-42",
+        &Stamped::new(unknown.clone()),
+        &Stamped::new(unknown.clone()),
+        &ContactBase {
+            credit_limit: Some(f64::NAN),
+            ..synced_base()
+        },
+        at(12),
+    );
+    assert!(plan.is_settled());
+    assert_eq!(plan.decisions().credit_limit.rule, Rule::Unchanged);
 }

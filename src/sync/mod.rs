@@ -67,7 +67,7 @@ pub use reconcile::{
 };
 pub use rules::{FieldRules, InvalidRules, RecordRules};
 pub use typed::{
-    AnyFieldDecision, ModifiedTimes, RecordError, Stamped, SyncRecord, TypedBatchPlan,
+    AnyFieldDecision, ModifiedTimes, RecordError, RecordPatch, Stamped, SyncRecord, TypedBatchPlan,
     TypedBoundary, TypedPlan, TypedSnapshot,
 };
 pub use value::{Compare, SyncValue};

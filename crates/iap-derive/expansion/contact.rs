@@ -78,7 +78,7 @@ impl ContactField {
         }
     }
 }
-#[doc = "The changes to write to `crm` for one [`Contact`]: each field that is `Some` is a value to write. It has no field for what `crm` owns (`email`), nor for excluded fields."]
+#[doc = "The changes to write to `crm` for one [`Contact`]: each field that is `Some` is a value to write (see `RecordPatch`). It has no field for what `crm` owns (`email`), nor for excluded fields."]
 #[derive(Clone, Debug, Default, PartialEq)]
 #[allow(dead_code)]
 struct ContactCrmPatch {
@@ -89,10 +89,8 @@ struct ContactCrmPatch {
     #[doc = "The value to write to `crm`'s `segment`, if it changes."]
     pub segment: ::core::option::Option<String>,
 }
-#[allow(dead_code)]
-impl ContactCrmPatch {
-    #[doc = r" Writes every change of this patch into `record`."]
-    pub fn apply_to(&self, record: &mut Contact) {
+impl ::integration_automation_patterns::__derive::RecordPatch<Contact> for ContactCrmPatch {
+    fn apply_to(&self, record: &mut Contact) {
         if let ::core::option::Option::Some(value) = &self.credit_limit {
             record.credit_limit = ::core::clone::Clone::clone(value);
         }
@@ -103,12 +101,10 @@ impl ContactCrmPatch {
             record.segment = ::core::clone::Clone::clone(value);
         }
     }
-    #[doc = r" Whether the patch changes nothing."]
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.credit_limit.is_none() && self.phone.is_none() && self.segment.is_none()
     }
-    #[doc = r" The patch, string-keyed, its values as JSON: to send to the system's API."]
-    pub fn to_patch(
+    fn to_patch(
         &self,
     ) -> ::core::result::Result<
         ::integration_automation_patterns::__derive::Patch,
@@ -133,7 +129,7 @@ impl ContactCrmPatch {
         ::core::result::Result::Ok(patch)
     }
 }
-#[doc = "The changes to write to `erp` for one [`Contact`]: each field that is `Some` is a value to write. It has no field for what `erp` owns (`credit_limit`), nor for excluded fields."]
+#[doc = "The changes to write to `erp` for one [`Contact`]: each field that is `Some` is a value to write (see `RecordPatch`). It has no field for what `erp` owns (`credit_limit`), nor for excluded fields."]
 #[derive(Clone, Debug, Default, PartialEq)]
 #[allow(dead_code)]
 struct ContactErpPatch {
@@ -144,10 +140,8 @@ struct ContactErpPatch {
     #[doc = "The value to write to `erp`'s `segment`, if it changes."]
     pub segment: ::core::option::Option<String>,
 }
-#[allow(dead_code)]
-impl ContactErpPatch {
-    #[doc = r" Writes every change of this patch into `record`."]
-    pub fn apply_to(&self, record: &mut Contact) {
+impl ::integration_automation_patterns::__derive::RecordPatch<Contact> for ContactErpPatch {
+    fn apply_to(&self, record: &mut Contact) {
         if let ::core::option::Option::Some(value) = &self.email {
             record.email = ::core::clone::Clone::clone(value);
         }
@@ -158,12 +152,10 @@ impl ContactErpPatch {
             record.segment = ::core::clone::Clone::clone(value);
         }
     }
-    #[doc = r" Whether the patch changes nothing."]
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.email.is_none() && self.phone.is_none() && self.segment.is_none()
     }
-    #[doc = r" The patch, string-keyed, its values as JSON: to send to the system's API."]
-    pub fn to_patch(
+    fn to_patch(
         &self,
     ) -> ::core::result::Result<
         ::integration_automation_patterns::__derive::Patch,

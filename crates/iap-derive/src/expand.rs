@@ -332,10 +332,8 @@ fn patch(
             )*
         }
 
-        #[allow(dead_code)]
-        impl #patch {
-            /// Writes every change of this patch into `record`.
-            pub fn apply_to(&self, record: &mut #ident) {
+        impl #sync::RecordPatch<#ident> for #patch {
+            fn apply_to(&self, record: &mut #ident) {
                 #(
                     if let ::core::option::Option::Some(value) = &self.#idents {
                         record.#idents = ::core::clone::Clone::clone(value);
@@ -343,13 +341,11 @@ fn patch(
                 )*
             }
 
-            /// Whether the patch changes nothing.
-            pub fn is_empty(&self) -> bool {
+            fn is_empty(&self) -> bool {
                 #is_empty
             }
 
-            /// The patch, string-keyed, its values as JSON: to send to the system's API.
-            pub fn to_patch(
+            fn to_patch(
                 &self,
             ) -> ::core::result::Result<#sync::Patch, #sync::RecordError> {
                 let mut patch = #sync::Patch::new();
@@ -434,7 +430,7 @@ impl Docs {
             )
         };
         format!(
-            "The changes to write to `{system}` for one [`{}`]: each field that is `Some` is a value to write.{not}",
+            "The changes to write to `{system}` for one [`{}`]: each field that is `Some` is a value to write (see `RecordPatch`).{not}",
             self.record
         )
     }

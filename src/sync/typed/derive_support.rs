@@ -9,7 +9,7 @@ pub use super::super::value::{Compare, SyncValue};
 pub use super::json::{
     RecordError, base_field, excluded, modified_at, put, put_base, put_change, synced,
 };
-pub use super::record::{AnyFieldDecision, ModifiedTimes, SyncRecord};
+pub use super::record::{AnyFieldDecision, ModifiedTimes, RecordPatch, SyncRecord};
 pub use super::stamped::Stamped;
 pub use chrono::{DateTime, Utc};
 

@@ -31,8 +31,9 @@ pub enum RecordError {
         /// What serde said.
         source: serde_json::Error,
     },
-    /// A field's value has no JSON form (a map whose keys are not text, say).
-    #[error("field {field:?} cannot be written as JSON: {source}")]
+    /// A field's value has no JSON form that reads back as it (a float that
+    /// is not finite, a map whose keys are not text).
+    #[error("field {field:?} has no JSON form that reads back as its value: {source}")]
     Unwritable {
         /// The field.
         field: String,
@@ -74,16 +75,25 @@ pub fn base_field<T: DeserializeOwned>(
     base.get(field).map(|value| read(field, value)).transpose()
 }
 
-/// `value` as JSON.
-pub fn to_json<T: Serialize>(field: &str, value: &T) -> Result<Value, RecordError> {
-    serde_json::to_value(value).map_err(|source| RecordError::Unwritable {
+/// `value` as JSON, refused if it would not read back: serde_json writes a
+/// float that is not finite as `null`, which no float reads.
+pub fn to_json<T: Serialize + DeserializeOwned>(
+    field: &str,
+    value: &T,
+) -> Result<Value, RecordError> {
+    let unwritable = |source| RecordError::Unwritable {
         field: field.to_owned(),
         source,
-    })
+    };
+    let json = serde_json::to_value(value).map_err(unwritable)?;
+    if json.is_null() {
+        T::deserialize(&json).map_err(unwritable)?;
+    }
+    Ok(json)
 }
 
 /// Adds `field` to `record`, as JSON, last changed at `modified_at`.
-pub fn put<T: Serialize>(
+pub fn put<T: Serialize + DeserializeOwned>(
     record: &mut Record,
     field: &str,
     value: &T,
@@ -95,7 +105,7 @@ pub fn put<T: Serialize>(
 }
 
 /// Adds `field` to `base`, as JSON, if it was synced.
-pub fn put_base<T: Serialize>(
+pub fn put_base<T: Serialize + DeserializeOwned>(
     base: &mut Base,
     field: &str,
     value: Option<&T>,
@@ -107,7 +117,7 @@ pub fn put_base<T: Serialize>(
 }
 
 /// Adds `field` to `patch`, as JSON, if it changes.
-pub fn put_change<T: Serialize>(
+pub fn put_change<T: Serialize + DeserializeOwned>(
     patch: &mut Patch,
     field: &str,
     value: Option<&T>,
@@ -119,7 +129,7 @@ pub fn put_change<T: Serialize>(
 }
 
 /// `decision` with its values as JSON.
-pub(super) fn decision_to_json<V: Serialize>(
+pub(super) fn decision_to_json<V: Serialize + DeserializeOwned>(
     decision: &FieldDecision<V>,
 ) -> Result<FieldDecision, RecordError> {
     let field = &*decision.field;

@@ -39,5 +39,5 @@ pub use batch::{TypedBatchPlan, TypedSnapshot};
 pub use boundary::TypedBoundary;
 pub use json::RecordError;
 pub use plan::TypedPlan;
-pub use record::{AnyFieldDecision, ModifiedTimes, SyncRecord};
+pub use record::{AnyFieldDecision, ModifiedTimes, RecordPatch, SyncRecord};
 pub use stamped::Stamped;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::super::authority::Side;
 use super::super::boundary::SyncBoundary;
-use super::super::reconcile::{Base, DecisionKind, FieldDecision, NotInReview, Record};
+use super::super::reconcile::{Base, DecisionKind, FieldDecision, NotInReview, Patch, Record};
 use super::super::rules::RecordRules;
 use super::json::RecordError;
 use super::stamped::Stamped;
@@ -47,9 +47,9 @@ pub trait SyncRecord: Clone + Sized {
     /// The name of a synced field, as a value.
     type Field: Copy + Debug + Eq;
     /// The changes system A may receive.
-    type PatchA: Clone + Debug + Default + PartialEq;
+    type PatchA: RecordPatch<Self>;
     /// The changes system B may receive.
-    type PatchB: Clone + Debug + Default + PartialEq;
+    type PatchB: RecordPatch<Self>;
 
     /// The record type, the systems and each field's rules.
     const RULES: RecordRules;
@@ -104,6 +104,20 @@ pub trait SyncRecord: Clone + Sized {
     ) -> &mut dyn AnyFieldDecision;
 }
 
+/// One system's patch for a typed record `R`: a field for each synced field
+/// a value may flow into that system, `Some` where the plan writes one.
+pub trait RecordPatch<R>: Clone + Debug + Default + PartialEq {
+    /// Writes every change of this patch into `record`.
+    fn apply_to(&self, record: &mut R);
+
+    /// Whether the patch changes nothing.
+    fn is_empty(&self) -> bool;
+
+    /// The patch, string-keyed, its values as JSON: to send to the
+    /// system's API.
+    fn to_patch(&self) -> Result<Patch, RecordError>;
+}
+
 /// The companion that says when each synced field last changed; a field is
 /// `None` where the system does not say.
 pub trait ModifiedTimes: Clone + Debug + Default + PartialEq {
@@ -130,7 +144,9 @@ pub trait AnyFieldDecision {
     fn to_json(&self) -> Result<FieldDecision, RecordError>;
 }
 
-impl<V: Clone + serde::Serialize> AnyFieldDecision for FieldDecision<V> {
+impl<V: Clone + serde::Serialize + serde::de::DeserializeOwned> AnyFieldDecision
+    for FieldDecision<V>
+{
     fn field(&self) -> &str {
         &self.field
     }

@@ -5,7 +5,7 @@ mod contact;
 
 use contact::{Contact, ContactField};
 use integration_automation_patterns::Side;
-use integration_automation_patterns::sync::{Stamped, TypedBoundary};
+use integration_automation_patterns::sync::{RecordPatch, Stamped, TypedBoundary};
 
 fn main() {
     let mut plan = contact::plan();
