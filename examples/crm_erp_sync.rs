@@ -1,31 +1,60 @@
-//! Reconciling 300 contacts between a CRM and an ERP held in memory.
+//! Reconciling 300 contacts between a CRM and an ERP, through a typed record.
+//!
+//! `Contact` says which system owns each field; the derive makes each
+//! system's patch a type without the fields that system owns, so this job
+//! cannot write the ERP's value into a field the CRM owns.
 //!
 //! Both systems start in sync. Then a day of work happens on both sides: the
 //! CRM updates e-mail addresses (it owns them), the ERP updates credit limits
 //! (it owns them), both edit the shared phone number, an ERP clerk edits some
-//! e-mail addresses by hand, sales edits the manually governed segment, a
-//! contact is deleted in the ERP, and a new CRM field appears. The sync job
-//! plans the batch, checks the guard, applies the patches, prints the summary
-//! and the review queue, and runs again to show that the systems have settled.
+//! e-mail addresses by hand, sales edits the manually governed segment, the
+//! ERP clears a billing address, and a new CRM field appears. The job reads
+//! each contact's JSON from both systems' APIs, plans it through the typed
+//! path, lets a manager approve the segment changes, checks the batch guard,
+//! writes each side's patch, stores the bases, prints the summary and the
+//! review queue, and runs again to show that the systems have settled.
 //!
-//! Run with `cargo run --example crm_erp_sync`.
+//! Run with `cargo run --example crm_erp_sync --features derive`.
 
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use integration_automation_patterns::Side;
 use integration_automation_patterns::sync::{
-    Base, Change, GuardLimits, Patch, Record, RecordSnapshot, Versioned,
+    Base, Change, GuardLimits, Patch, Record, RecordPatch, SyncRecord, TypedBatchPlan,
+    TypedBoundary, TypedPlan, Versioned,
 };
-use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+#[derive(SyncRecord, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[sync(record_type = "contact", a = "crm", b = "erp")]
+struct Contact {
+    #[sync(owner = "crm", compare = "trimmed_case_insensitive")]
+    email: String,
+    #[sync(owner = "crm")]
+    name: String,
+    #[sync(owner = "erp", compare = "tolerance(0.01)")]
+    credit_limit: f64,
+    #[sync(owner = "erp")]
+    billing_address: Option<String>,
+    #[sync(shared)]
+    phone: Option<String>,
+    #[sync(manual)]
+    segment: String,
+    #[sync(exclude)]
+    internal_notes: String,
+    #[sync(exclude)]
+    erp_ledger_id: Option<u64>,
+}
 
 const CONTACTS: usize = 300;
 /// How many review items to print.
-const SHOWN: usize = 9;
+const SHOWN: usize = 6;
 
-/// One system's records, by id.
+/// One system's API: each record as the JSON it returns, by id.
 #[derive(Default)]
 struct System {
     records: BTreeMap<String, Record>,
@@ -39,6 +68,7 @@ impl System {
             .insert(field.to_owned(), Versioned::at(value, at));
     }
 
+    /// What the system does with a patch sent to its API.
     fn apply(&mut self, id: &str, patch: &Patch, at: DateTime<Utc>) {
         let record = self.records.entry(id.to_owned()).or_default();
         for (field, change) in patch {
@@ -54,35 +84,28 @@ impl System {
     }
 }
 
-/// Each record's two copies and its base, as the sync job reads them.
-fn snapshots(bases: &BTreeMap<String, Base>, crm: &System, erp: &System) -> Vec<RecordSnapshot> {
-    bases
-        .iter()
-        .map(|(id, base)| RecordSnapshot {
-            record_id: id.clone(),
-            a: crm.records.get(id).cloned().unwrap_or_default(),
-            b: erp.records.get(id).cloned().unwrap_or_default(),
-            base: base.clone(),
-        })
-        .collect()
+/// Plans every contact from the two systems' JSON and the stored bases.
+fn plan_all(
+    boundary: &TypedBoundary<Contact>,
+    bases: &BTreeMap<String, Base>,
+    crm: &System,
+    erp: &System,
+    now: DateTime<Utc>,
+) -> Result<Vec<TypedPlan<Contact>>, Box<dyn Error>> {
+    let none = Record::new();
+    let mut plans = Vec::with_capacity(bases.len());
+    for (id, base) in bases {
+        let crm_copy = crm.records.get(id).unwrap_or(&none);
+        let erp_copy = erp.records.get(id).unwrap_or(&none);
+        plans.push(boundary.reconcile_records(id, crm_copy, erp_copy, base, now)?);
+    }
+    Ok(plans)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let boundary = SyncBoundary::builder()
-        .record_type("contact")
-        .system_a("crm")
-        .system_b("erp")
-        .field("email", RecordAuthority::SystemA)
-        .field("name", RecordAuthority::SystemA)
-        .field("credit_limit", RecordAuthority::SystemB)
-        .field("billing_address", RecordAuthority::SystemB)
-        .field("phone", RecordAuthority::Shared)
-        .field("segment", RecordAuthority::Manual)
-        .exclude("internal_notes")
-        .exclude("erp_ledger_id")
+    let boundary = TypedBoundary::<Contact>::new()
         .review_overrides_from(Side::B)
-        .max_clock_skew(Duration::from_secs(5))
-        .build()?;
+        .max_clock_skew(Duration::from_secs(5));
 
     let morning = Utc
         .with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
@@ -146,39 +169,47 @@ fn main() -> Result<(), Box<dyn Error>> {
             _ => {}
         }
     }
-    let retired = "contact-299";
-    erp.records
-        .entry(retired.to_owned())
-        .or_default()
-        .remove("billing_address");
+    erp.set("contact-299", "billing_address", json!(null), at(150));
     crm.set("contact-000", "lead_score", json!(87), at(150));
 
     // The sync job.
     let now = at(8 * 60);
-    let batch = boundary.reconcile_batch_at(&snapshots(&bases, &crm, &erp), now);
-    batch.guard(GuardLimits::default())?;
+    let mut plans = plan_all(&boundary, &bases, &crm, &erp, now)?;
 
+    // Sales' manager approves every segment the CRM changed: the CRM's value
+    // wins, and only the ERP's patch gains the field.
+    let mut approved = 0;
+    for plan in &mut plans {
+        let crm_changed_segment = plan.decisions().segment.a.as_ref().map(|a| &a.value)
+            != plan.decisions().segment.base.as_ref();
+        if plan.review_fields().contains(&"segment") && crm_changed_segment {
+            plan.keep(Side::A, ContactField::Segment)?;
+            approved += 1;
+        }
+    }
+
+    let batch = TypedBatchPlan::from_plans(plans);
+    batch.guard(GuardLimits::default())?;
     let counts = batch.counts();
     println!("{} contacts, {} field decisions", CONTACTS, counts.total());
     println!("  nothing to do   {:>5}", counts.nothing);
     println!("  converged       {:>5}", counts.converged);
     println!("  propagated      {:>5}", counts.propagate);
     println!(
-        "  overwritten     {:>5}   (the replaced values are kept in the plan)",
+        "  overwritten     {:>5}   (the replaced values are kept in the plan; {approved} by a manager's decision)",
         counts.overwrite
     );
     println!("  to review       {:>5}", counts.review);
-    println!("  deletes         {:>5}", counts.deletes);
     println!("  unmapped fields {:>5}", counts.unmapped);
 
-    let queue: Vec<_> = batch
-        .plans()
-        .iter()
-        .flat_map(|plan| {
+    let mut queue = Vec::new();
+    for plan in batch.plans() {
+        let plan = plan.to_plan()?;
+        queue.extend(
             plan.review_items()
-                .map(move |item| (plan.record_id(), item))
-        })
-        .collect();
+                .map(|item| (plan.record_id().to_owned(), item.clone())),
+        );
+    }
     println!(
         "\nreview queue ({} items, the first {} shown):",
         queue.len(),
@@ -202,22 +233,30 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "  {} has `{}` in {}",
                 plan.record_id(),
                 unmapped.field,
-                boundary.system(unmapped.side)
+                boundary.boundary().system(unmapped.side)
             );
         }
     }
 
-    // Apply the plans, store the new bases, and reconcile again.
+    // Write each side's patch through its API, then store the new bases.
     for plan in batch.plans() {
-        crm.apply(plan.record_id(), &plan.patch_a(), now);
+        crm.apply(plan.record_id(), &plan.patch_a().to_patch()?, now);
     }
     let batch = batch.applied_a();
     for plan in batch.plans() {
-        erp.apply(plan.record_id(), &plan.patch_b(), now);
+        erp.apply(plan.record_id(), &plan.patch_b().to_patch()?, now);
     }
-    bases.extend(batch.applied_b().new_bases());
-    let second =
-        boundary.reconcile_batch_at(&snapshots(&bases, &crm, &erp), now + TimeDelta::minutes(5));
+    for (id, base) in batch.applied_b().new_bases() {
+        bases.insert(id, Contact::base_to_json(&base)?);
+    }
+
+    let second = TypedBatchPlan::from_plans(plan_all(
+        &boundary,
+        &bases,
+        &crm,
+        &erp,
+        now + TimeDelta::minutes(5),
+    )?);
     let unsettled = second
         .plans()
         .iter()

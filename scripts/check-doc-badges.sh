@@ -22,7 +22,8 @@ for page in \
   iap_store/enum.AnyStore.html iap_store/enum.AnyTx.html \
   iap_store/trait.AsyncDeliveryStore.html iap_store/type.BoxFuture.html \
   iap_transport/http/struct.HttpSender.html iap_transport/http/fn.inbox_router.html \
-  iap_transport/nats/index.html iap_transport/nats/struct.NatsSender.html; do
+  iap_transport/nats/index.html iap_transport/nats/struct.NatsSender.html \
+  integration_automation_patterns/sync/derive.SyncRecord.html; do
   if ! grep -q "Available on" "$docs/$page"; then
     echo "no feature badge on $page" >&2
     missing=$((missing + 1))

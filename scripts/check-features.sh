@@ -8,7 +8,7 @@ check() {
   echo "    $*"
   cargo clippy --quiet "$@" -- -D warnings
 }
-for crate in integration-automation-patterns iap-store iap-relay iap-transport iap-cli; do
+for crate in integration-automation-patterns iap-derive iap-store iap-relay iap-transport iap-cli; do
   echo "--- $crate"
   # `iap` is a tool for a store, and refuses to build without a backend.
   if [ "$crate" != iap-cli ]; then

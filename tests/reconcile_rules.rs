@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use integration_automation_patterns::sync::{
-    Base, Change, Decision, GuardLimits, Record, RecordSnapshot, ReviewReason, Rule, UnmappedField,
-    Versioned,
+    Base, Change, Decision, DecisionKind, GuardLimits, NotInReview, Record, RecordSnapshot,
+    ReviewReason, Rule, UnmappedField, Versioned,
 };
 use integration_automation_patterns::{RecordAuthority, Side, SyncBoundary};
 use serde_json::{Value, json};
@@ -341,6 +341,45 @@ fn a_first_sync_copies_a_value_one_side_lacks_and_treats_two_values_as_a_conflic
     );
     assert_eq!(both.decisions()[0].rule, Rule::OwnerWins);
     assert_eq!(both.patch_a()["f"], Change::Set(json!(2)));
+}
+
+#[test]
+fn a_person_decides_a_review_item_by_naming_the_side_that_wins() {
+    let (a, b) = (json!("strategic"), json!("smb"));
+    let mut plan = boundary(RecordAuthority::Manual, None).reconcile_at(
+        "contact-42",
+        &record(Some(&a), None),
+        &record(Some(&b), None),
+        &base(Some(&b)),
+        now(),
+    );
+    assert_eq!(
+        plan.keep(Side::B, "internal_notes"),
+        Err(NotInReview::UnknownField {
+            field: "internal_notes".into()
+        })
+    );
+    plan.keep(Side::B, "f").unwrap();
+    assert_eq!(plan.patch_a()["f"], Change::Set(b.clone()));
+    assert!(plan.patch_b().is_empty());
+    assert_eq!(
+        plan.decisions()[0].decision,
+        Decision::Overwrite {
+            winner: Side::B,
+            value: Some(b.clone()),
+            overwritten: Some(a)
+        }
+    );
+    assert_eq!(plan.decisions()[0].rule, Rule::PersonDecided);
+    // Decided once: a second decision is refused and changes nothing.
+    assert_eq!(
+        plan.keep(Side::A, "f"),
+        Err(NotInReview::Decided {
+            field: "f".into(),
+            decision: DecisionKind::Overwrite
+        })
+    );
+    assert_eq!(plan.patch_a()["f"], Change::Set(b));
 }
 
 #[test]

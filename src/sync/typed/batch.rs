@@ -40,7 +40,10 @@ impl<R: SyncRecord, A, B> std::fmt::Debug for TypedBatchPlan<R, A, B> {
 }
 
 impl<R: SyncRecord> TypedBatchPlan<R> {
-    pub(super) fn new(plans: Vec<TypedPlan<R>>) -> Self {
+    /// A batch of plans made one by one (from each system's JSON, with
+    /// [`reconcile_records`](super::TypedBoundary::reconcile_records), say),
+    /// to count and guard them together.
+    pub fn from_plans(plans: Vec<TypedPlan<R>>) -> Self {
         let mut counts = DecisionCounts::default();
         for plan in &plans {
             for decision in R::each_decision(plan.decisions()) {

@@ -144,7 +144,7 @@ impl<R: SyncRecord> TypedBoundary<R> {
     where
         R: 'r,
     {
-        TypedBatchPlan::new(
+        TypedBatchPlan::from_plans(
             records
                 .into_iter()
                 .map(|record| {
